@@ -1,0 +1,45 @@
+"""The only module that imports Keras.
+
+tfdenoise uses legacy Keras 2 (``tf_keras``): only it converts an LSTM layer to the fused
+TFLite ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op (Keras 3 unrolls it into WHILE loops, which crash
+full-INT8 conversion), and only it works with ``tensorflow-model-optimization``.
+Everything else in the package does ``from tfdenoise.keras import keras``.
+"""
+from __future__ import annotations
+
+import os
+
+# Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+
+def _import_quietly():
+    """Import TensorFlow with its C++ start-up lines (CUDA probing on CPU machines) muted.
+
+    Python exceptions still propagate; only what the native code writes to fd 2 during
+    the import is dropped.  Set TFDENOISE_TF_LOGS=1 to see it.
+    """
+    if os.environ.get("TFDENOISE_TF_LOGS"):
+        import tensorflow
+        import tf_keras
+        return tensorflow, tf_keras
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+        import tf_keras
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tensorflow, tf_keras
+
+
+tf, keras = _import_quietly()
+
+layers = keras.layers
+
+__all__ = ["keras", "layers", "tf"]
