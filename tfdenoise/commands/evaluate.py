@@ -1,0 +1,48 @@
+"""``tfdenoise evaluate [--pairs DIR] [--model CHECKPOINT|MODEL.tflite|noisy] [--json F]``."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="PESQ-WB and STOI of a model on noisy/clean pairs",
+        description="Score a model on a Valentini-layout folder (noisy/ and clean/ with the "
+                    "same file names), next to the unprocessed noisy input.")
+    p.add_argument("--pairs", default=None, metavar="DIR",
+                   help="pairs folder (default: the 10 bundled Valentini test pairs)")
+    p.add_argument("--model", default=None, metavar="CHECKPOINT|MODEL.tflite|noisy",
+                   help="checkpoint folder, .tflite model, or 'noisy' to score the input "
+                        "itself (default: the shipped model)")
+    p.add_argument("--json", default=None, metavar="F", help="also write the results as JSON")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="parallel worker processes (default: one per CPU core)")
+    p.set_defaults(func=run)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json", prefix=f".{path.stem}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfdenoise.evaluate import evaluate_pairs, format_table
+    from tfdenoise.samples import pairs_dir
+
+    result = evaluate_pairs(args.pairs or pairs_dir(), args.model, args.jobs)
+    print(format_table(result))
+    if args.json:
+        _write_json(Path(args.json), result)
+    return 0

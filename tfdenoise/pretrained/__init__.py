@@ -1,0 +1,38 @@
+"""Pretrained TinyDenoiser checkpoints shipped inside the package.
+
+Each variant lives in ``tfdenoise/pretrained/<variant>/`` as a regular checkpoint folder
+(``config.json`` + ``weights.h5``, see :func:`tfdenoise.models.save_checkpoint`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfdenoise.errors import ModelError
+
+PRETRAINED_DIR = Path(__file__).resolve().parent
+#: The variant used when no ``--model`` is given (set after training).
+DEFAULT_VARIANT = "gru128"
+
+
+def checkpoint(variant: str) -> Path:
+    """The checkpoint folder of a shipped ``variant`` (``GRU128`` == ``gru128``).
+
+    Raises :class:`ModelError` when the variant is unknown or its weights are not shipped.
+    """
+    from tfdenoise.models import CONFIG_FILE, WEIGHTS_FILE, VARIANTS
+
+    name = variant.lower()
+    if name not in VARIANTS:
+        raise ModelError(f"unknown variant {variant!r}; choose one of "
+                         f"{', '.join(v.upper() for v in VARIANTS)}")
+    path = PRETRAINED_DIR / name
+    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (path / f).is_file()]
+    if missing:
+        raise ModelError(f"pretrained {name.upper()} weights are not shipped (missing "
+                         f"{', '.join(missing)}); pass --model CHECKPOINT|MODEL.tflite", path)
+    return path
+
+
+def default_checkpoint() -> Path:
+    """The checkpoint folder of :data:`DEFAULT_VARIANT`."""
+    return checkpoint(DEFAULT_VARIANT)
