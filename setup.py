@@ -13,7 +13,7 @@ setup(
     packages=find_packages(include=["tfdenoise*", "converters*", "targets*"]),
     package_data={
         "tfdenoise": ["pretrained/*/*", "samples/*", "samples/*/*", "samples/*/*/*"],
-        "converters": ["recipes/*.json"],
+        "converters": ["recipes/*.json", "calib/*.wav", "calib/*.md"],
         "targets": ["boards/*.toml", "schema/*"],
     },
     install_requires=[
