@@ -185,8 +185,12 @@ def describe(variant: Variant) -> dict:
 
 # -- checkpoints ------------------------------------------------------------------------------
 
-def save_checkpoint(model: TinyDenoiser, path: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write ``config.json`` + ``weights.h5`` into the folder ``path``, atomically."""
+def save_checkpoint(model: TinyDenoiser, path: str | os.PathLike, extra: dict | None = None,
+                    extra_writer: Callable[[Path], None] | None = None) -> Path:
+    """Write ``config.json`` + ``weights.h5`` into the folder ``path``, atomically.
+
+    ``extra_writer(tmp_folder)`` may add files (e.g. optimizer state) before the rename.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -194,6 +198,8 @@ def save_checkpoint(model: TinyDenoiser, path: str | os.PathLike, extra: dict | 
         model.sequence.save_weights(str(tmp / WEIGHTS_FILE))
         config = {"variant": model.variant.name, **asdict(model.variant), **(extra or {})}
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        if extra_writer is not None:
+            extra_writer(tmp)
         old = path.with_name(f".{path.name}.old")
         if path.exists():
             if old.exists():

@@ -2,7 +2,8 @@
 
 No centring or padding of the first frame (librosa ``center=False``).  The inverse
 overlap-adds windowed frames and divides by the summed squared window, so
-``istft(stft(x))`` rebuilds ``x`` wherever at least one frame has a non-zero window.
+``istft(stft(x))`` rebuilds ``x`` exactly wherever the summed squared window exceeds
+``WSUM_FLOOR`` (everywhere but the outer ~80 samples of the first and last frame).
 
 Two implementations of the same transform:
   * numpy (``stft``/``istft``/:class:`StreamingProcessor`) for inference;
@@ -23,7 +24,10 @@ HOP = 100
 N_FFT = 512
 N_BINS = N_FFT // 2 + 1  # 257
 LATENCY = FRAME - HOP  # samples between a hop going in and its samples coming out
-_EPS = 1e-8
+# Overlap-add normalisation: divide by the summed squared window, floored so that the
+# first/last few samples (where only a window tail covers them) are not amplified when the
+# gains change the frame.  In steady state the sum is 1.5 for this window and hop.
+WSUM_FLOOR = 0.1
 
 
 def window(frame: int = FRAME) -> np.ndarray:
@@ -64,7 +68,7 @@ def istft(spec: np.ndarray, length: int | None = None) -> np.ndarray:
     for i in range(t):
         out[i * HOP:i * HOP + FRAME] += frames[i]
         wsum[i * HOP:i * HOP + FRAME] += WINDOW ** 2
-    out = np.where(wsum > _EPS, out / np.maximum(wsum, _EPS), 0.0)
+    out = out / np.maximum(wsum, WSUM_FLOOR)
     if length is not None:
         out = np.pad(out, (0, max(0, length - n)))[:length]
     return out
@@ -120,8 +124,7 @@ class StreamingProcessor:
         return self._emit(LATENCY) if self._seen >= FRAME else np.zeros(0, np.float32)
 
     def _emit(self, n: int) -> np.ndarray:
-        w = self._wsum[:n]
-        out = np.where(w > _EPS, self._ola[:n] / np.maximum(w, _EPS), 0.0)
+        out = self._ola[:n] / np.maximum(self._wsum[:n], WSUM_FLOOR)
         self._ola = np.concatenate([self._ola[n:], np.zeros(n)])
         self._wsum = np.concatenate([self._wsum[n:], np.zeros(n)])
         return out.astype(np.float32)
@@ -156,7 +159,7 @@ def tf_istft(spec, length: int):
     ola = tf.signal.overlap_and_add(frames * w, HOP)
     t = tf.shape(spec)[-2]
     wsum = tf.signal.overlap_and_add(tf.tile(w[None, :] ** 2, [t, 1]), HOP)
-    out = tf.math.divide_no_nan(ola, tf.where(wsum > _EPS, wsum, tf.zeros_like(wsum)))
+    out = ola / tf.maximum(wsum, WSUM_FLOOR)
     pad = tf.maximum(0, length - tf.shape(out)[-1])
     out = tf.pad(out, [[0, 0]] * (len(out.shape) - 1) + [[0, pad]])
     return out[..., :length]

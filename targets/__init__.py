@@ -1,0 +1,1 @@
+"""targets: .tflite -> modeled MCU execution (no TensorFlow import)."""

@@ -1,0 +1,246 @@
+"""Frozen dataclasses that flow between the pipeline steps (see `targets.pipeline`).
+
+read (graph.Graph) -> layers (Layer) -> memory (MemoryPlan) -> tiling (Tiling)
+-> schedule (LayerTiming, Schedule) -> power (PowerEstimate) -> Report.
+The board description (`Board`, loaded by `targets.boards`) is an input of every step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: bytes per activation element for each kernel precision on the MCU
+ACT_BYTES: dict[str, int] = {"int8": 1, "fp16": 2, "fp32": 4}
+
+
+@dataclass(frozen=True)
+class Constant:
+    """One board constant: value, unit and where it comes from."""
+
+    value: Any
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True)
+class L3Memory:
+    """A non-volatile parameter memory (external flash, eMRAM, internal flash)."""
+
+    name: str
+    size: int                 # B
+    bandwidth: float          # B/cycle if clock_scaled else MB/s
+    clock_scaled: bool        # True: bandwidth given in B/cycle (scales with the clock)
+    efficiency: float         # sustained / peak
+    read_energy_pj: float     # pJ/B
+    active_power_mw: float    # mW while streaming, on top of the read energy
+
+    def bytes_per_cycle(self, freq_mhz: float) -> float:
+        """Sustained read bandwidth in B per cluster cycle at `freq_mhz`."""
+        peak = self.bandwidth if self.clock_scaled else self.bandwidth / freq_mhz
+        return peak * self.efficiency
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    vdd: float       # V
+    freq_mhz: float  # MHz
+
+
+@dataclass(frozen=True)
+class Board:
+    """A target MCU: every number the cost model uses, with units and sources in `constants`."""
+
+    name: str
+    description: str
+    path: str
+    operating_points: tuple[OperatingPoint, ...]
+    l3: dict[str, L3Memory]
+    default_l3: str
+    constants: dict[str, Constant] = field(default_factory=dict)
+
+    def c(self, key: str) -> Any:
+        """Value of constant `key` (e.g. "memory.l2_budget")."""
+        return self.constants[key].value
+
+    def operating_point(self, vdd: float | None) -> OperatingPoint:
+        if vdd is None:
+            return self.operating_points[0]
+        for op in self.operating_points:
+            if abs(op.vdd - vdd) < 1e-6:
+                return op
+        from tfdenoise.errors import InputError
+
+        known = ", ".join(f"{op.vdd:g}" for op in self.operating_points)
+        raise InputError(f"board {self.name} has no operating point at {vdd:g} V (known: {known})")
+
+
+@dataclass(frozen=True)
+class ParamTensor:
+    """A constant tensor a layer reads at run time (weights, biases)."""
+
+    tensor: int
+    name: str
+    nbytes: int
+    elements: int
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One kernel the MCU runs: a group of TFLite operators with a cost-model kind."""
+
+    index: int
+    name: str
+    kind: str          # lstm | gru | dense | conversion | elementwise | conv | depthwise_conv | pool | softmax | layout | generic
+    precision: str     # int8 | fp16 | fp32
+    ops: tuple[int, ...]
+    macs: int
+    params: tuple[ParamTensor, ...]
+    inputs: tuple[int, ...]    # activation tensors read (produced outside the layer)
+    outputs: tuple[int, ...]   # activation tensors written (read outside the layer / graph outputs)
+    in_elems: int
+    out_elems: int
+    act_elems: int = 0         # transcendental activations (sigmoid/tanh/exp...): LUT or approximation
+    ew_elems: int = 0          # other element-wise operations (add, mul, conversions, pooling...)
+    units: int = 0
+    estimate: bool = False     # True: generic estimate, not a calibrated kernel model
+    note: str = ""
+
+    @property
+    def param_bytes(self) -> int:
+        return sum(p.nbytes for p in self.params)
+
+    @property
+    def param_elements(self) -> int:
+        return sum(p.elements for p in self.params)
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A region of L2: activation tensor, promoted parameter, or reserved buffer."""
+
+    name: str
+    kind: str      # activation | promoted | stream | reserved
+    offset: int
+    size: int
+    layer: str = ""
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Where every parameter lives and how L2 is used."""
+
+    l3: str
+    policy: str
+    l2_budget: int
+    activation_bytes: int
+    stream_buffer_bytes: int
+    promoted: frozenset[int]            # constant tensor indices copied to L2 before the loop
+    streamed_bytes: dict[str, int]      # layer name -> parameter bytes read from L3 per inference
+    buffers: tuple[Buffer, ...]
+    param_bytes: int
+    param_elements: int
+    rho_l3: float
+    fits: bool
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def l2_bytes_used(self) -> int:
+        return max((b.offset + b.size for b in self.buffers), default=0)
+
+
+@dataclass(frozen=True)
+class TileGroup:
+    """Tiles of one layer that share a residency (streamed from L3 or resident in L2)."""
+
+    n_tiles: int
+    l3_bytes: int      # per tile, L3 -> L2
+    l2_bytes: int      # per tile, L2 -> L1 (parameters + activations)
+    macs: int          # per tile
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """L1 tiling of one layer."""
+
+    layer: str
+    tile_bytes: int              # L1 bytes of one tile buffer (x2 for double buffering)
+    groups: tuple[TileGroup, ...]
+    fits_l1: bool
+
+    @property
+    def n_tiles(self) -> int:
+        return sum(g.n_tiles for g in self.groups)
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """Modeled execution of one layer."""
+
+    name: str
+    kind: str
+    precision: str
+    macs: int
+    n_tiles: int
+    cycles: int
+    dma_l3_cycles: int
+    dma_l2_cycles: int
+    compute_cycles: int
+    overhead_cycles: int
+    bound: str          # dma_l3 | dma_l2 | compute
+    l3_bytes: int
+    estimate: bool = False
+
+    @property
+    def mac_per_cycle(self) -> float:
+        return self.macs / self.cycles if self.cycles else 0.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    layers: tuple[LayerTiming, ...]
+    total_cycles: int
+    macs: int
+    freq_mhz: float
+
+    @property
+    def latency_ms(self) -> float:
+        return self.total_cycles / (self.freq_mhz * 1e3)
+
+    @property
+    def mac_per_cycle(self) -> float:
+        return self.macs / self.total_cycles if self.total_cycles else 0.0
+
+
+@dataclass(frozen=True)
+class PowerEstimate:
+    power_mw: float              # whole SoC while running one inference
+    core_mw: float               # static + dynamic
+    l3_mw: float                 # L3 memory activity
+    energy_uj: float             # per inference
+    avg_power_mw_at_hop: float   # one inference per hop, sleeping in between
+    sleep_mw: float
+    hop_ms: float
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything `tfdenoise report` prints, as data."""
+
+    model: str
+    board: Board
+    op: OperatingPoint
+    layers: tuple[Layer, ...]
+    memory: MemoryPlan
+    tilings: tuple[Tiling, ...]
+    schedule: Schedule
+    power: PowerEstimate
+    warnings: tuple[str, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def realtime_ok(self) -> bool:
+        return self.memory.fits and self.schedule.latency_ms <= self.power.hop_ms
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.fits and all(t.fits_l1 for t in self.tilings)

@@ -1,0 +1,40 @@
+"""``tfdenoise train``: train a TinyDenoiser on clean speech + noise mixed on the fly."""
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a variant on speech + noise folders (resumable)")
+    p.add_argument("--variant", required=True, help="LSTM256, GRU256, LSTM128 or GRU128")
+    p.add_argument("--speech", required=True, help="folder of clean speech (wav/flac/ogg/opus)")
+    p.add_argument("--noise", required=True, help="folder of noise recordings")
+    p.add_argument("--valid-pairs", help="Valentini-layout folder scored (PESQ/STOI) every epoch")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate")
+    p.add_argument("--segment", type=float, default=2.0, help="segment length in seconds")
+    p.add_argument("--segments-per-epoch", type=int, default=0,
+                   help="mixtures per epoch (default: training speech duration / segment)")
+    p.add_argument("--valid-fraction", type=float, default=0.05,
+                   help="share of speakers held out for validation")
+    p.add_argument("--snr", type=float, nargs=2, default=(0.0, 15.0), metavar=("LO", "HI"),
+                   help="SNR range in dB of the mixtures")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-cache", action="store_true", help="do not cache decoded audio in OUT/cache")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, history)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tfdenoise.train import TrainConfig, train
+
+    config = TrainConfig(
+        variant=args.variant.lower(), speech=args.speech, noise=args.noise, out=args.out,
+        epochs=args.epochs, batch=args.batch, learning_rate=args.lr,
+        segment_seconds=args.segment, segments_per_epoch=args.segments_per_epoch,
+        valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs,
+        snr_db=tuple(args.snr), seed=args.seed, cache=not args.no_cache)
+    best = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
+    print(f"best checkpoint: {best}")
+    return 0

@@ -1,0 +1,218 @@
+"""Training (SPEC 3): waveform L1 + multi-resolution STFT loss, Adam 3e-4, batch 64.
+
+The network sees STFT magnitudes and predicts gains; the training graph applies the gains
+to the complex noisy spectrum and rebuilds the waveform (``tf_istft``), so the loss is
+computed on audio exactly as inference produces it.
+
+Run folder layout (every write is temp-then-rename, so ``kill -9`` loses at most the
+running epoch)::
+
+    OUT/last/   config.json, weights.h5, optimizer/   after every epoch (resume point)
+    OUT/best/   config.json, weights.h5                best validation score so far
+    OUT/history.json                                   per-epoch metrics
+    OUT/cache/                                         decoded corpora (int16 .npz)
+
+Several visible GPUs -> ``tf.distribute.MirroredStrategy``; otherwise the default strategy.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tfdenoise import SAMPLE_RATE, mixtures
+from tfdenoise.errors import InputError, ModelError
+from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, read_config, save_checkpoint
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json`` in the run)."""
+
+    variant: str
+    speech: str
+    noise: str
+    out: str
+    epochs: int = 10
+    batch: int = 64
+    learning_rate: float = 3e-4
+    segment_seconds: float = 2.0
+    segments_per_epoch: int = 0  # 0: as many as the training speech has seconds / segment
+    valid_fraction: float = 0.05
+    valid_segments: int = 128
+    valid_pairs: str | None = None
+    snr_db: tuple[float, float] = mixtures.DEFAULT_SNR_DB
+    seed: int = 0
+    cache: bool = True
+    notes: dict = field(default_factory=dict)
+
+
+class WaveformEnhancer:
+    """Keras training wrapper: noisy waveform -> masked STFT -> iSTFT -> enhanced waveform."""
+
+    def __new__(cls, denoiser: TinyDenoiser, length: int):
+        from tfdenoise.keras import keras, tf
+        from tfdenoise.losses import enhancement_loss
+        from tfdenoise.stft import tf_istft, tf_stft
+
+        class _Enhancer(keras.Model):
+            def __init__(self) -> None:
+                super().__init__(name=f"{denoiser.variant.name}_enhancer")
+                self.net = denoiser.sequence
+                self.tracker = {k: keras.metrics.Mean(name=k) for k in ("loss", "l1", "sc", "mag")}
+
+            @property
+            def metrics(self):
+                return list(self.tracker.values())
+
+            def call(self, noisy, training=False):
+                spec = tf_stft(noisy)
+                gains = self.net(tf.abs(spec), training=training)
+                return tf_istft(spec * tf.cast(gains, spec.dtype), length)
+
+            def _update(self, clean, enhanced):
+                loss, parts = enhancement_loss(clean, enhanced)
+                for k, v in {"loss": loss, **parts}.items():
+                    self.tracker[k].update_state(v)
+                return loss
+
+            def train_step(self, data):
+                noisy, clean = data
+                with tf.GradientTape() as tape:
+                    loss = self._update(clean, self(noisy, training=True))
+                grads = tape.gradient(loss, self.net.trainable_variables)
+                self.optimizer.apply_gradients(zip(grads, self.net.trainable_variables))
+                return {k: m.result() for k, m in self.tracker.items()}
+
+            def test_step(self, data):
+                noisy, clean = data
+                self._update(clean, self(noisy, training=False))
+                return {k: m.result() for k, m in self.tracker.items()}
+
+        return _Enhancer()
+
+
+def _strategy():
+    from tfdenoise.keras import tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def _save_optimizer(optimizer, folder: Path) -> None:
+    from tfdenoise.keras import tf
+
+    tf.train.Checkpoint(optimizer=optimizer).write(str(folder / "optimizer" / "state"))
+
+
+def _restore_optimizer(optimizer, folder: Path) -> None:
+    from tfdenoise.keras import tf
+
+    prefix = folder / "optimizer" / "state"
+    if (folder / "optimizer").is_dir():
+        tf.train.Checkpoint(optimizer=optimizer).read(str(prefix)).expect_partial()
+
+
+def _write_json(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _validation_scores(denoiser: TinyDenoiser, pairs_dir: str) -> dict:
+    """Mean PESQ/STOI of the model (offline) on a Valentini-layout folder."""
+    from tfdenoise import data, metrics
+    from tfdenoise.stft import process_offline
+
+    scores = []
+    for pair in data.list_pairs(pairs_dir):
+        noisy, clean = data.load_pair(pair)
+        scores.append(metrics.score(clean, process_offline(noisy, denoiser.offline_mask)))
+    return {k: float(np.mean([s[k] for s in scores])) for k in ("pesq", "stoi")}
+
+
+def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
+    """Train ``config.variant``; returns the folder of the best checkpoint."""
+    from tfdenoise.keras import keras, tf
+
+    variant = get_variant(config.variant)
+    out = Path(config.out)
+    last, best = out / "last", out / "best"
+    if not resume and last.exists():
+        raise InputError("already holds a training run; pass --resume to continue it "
+                         "or choose another --out", out)
+    if resume and not last.exists():
+        raise ModelError("nothing to resume (no last/ checkpoint)", out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = out / "cache" if config.cache else None
+
+    speech = mixtures.load_corpus(config.speech, cache, progress=verbose > 0)
+    noise = mixtures.load_corpus(config.noise, cache, progress=verbose > 0)
+    speech_tr, speech_va = mixtures.split_speakers(speech, config.valid_fraction)
+    noise_tr, noise_va = mixtures.split_speakers(noise, config.valid_fraction)
+    seg = config.segment_seconds
+    per_epoch = config.segments_per_epoch or max(config.batch, int(speech_tr.seconds / seg))
+    steps = -(-per_epoch // config.batch)
+    if verbose:
+        print(f"speech: {speech_tr.seconds / 3600:.2f} h train, {speech_va.seconds / 60:.1f} min valid;"
+              f" noise: {noise_tr.seconds / 3600:.2f} h train; {per_epoch} segments of {seg} s"
+              f" per epoch ({steps} steps of {config.batch})")
+
+    history: list[dict] = []
+    start_epoch, best_score, elapsed = 0, np.inf, 0.0
+    with _strategy().scope():
+        denoiser = TinyDenoiser(variant, seed=config.seed)
+        model = WaveformEnhancer(denoiser, int(seg * SAMPLE_RATE))
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.optimizer.build(denoiser.sequence.trainable_variables)
+        if resume:
+            state = read_config(last)
+            denoiser.sequence.load_weights(str(last / "weights.h5"))
+            _restore_optimizer(model.optimizer, last)
+            start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
+            elapsed = float(state.get("train_seconds", 0.0))
+            history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
+            if verbose:
+                print(f"resuming {out} after epoch {start_epoch} (best valid score {best_score:.4f})")
+
+    valid = mixtures.tf_dataset(speech_va, noise_va, config.valid_segments, seg, config.batch,
+                                seed=10**6 + config.seed, snr_db=config.snr_db).cache()
+    run_config = {**asdict(config), "snr_db": list(config.snr_db)}
+    _write_json(out / CONFIG_FILE, run_config)
+
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.time()
+        ds = mixtures.tf_dataset(speech_tr, noise_tr, per_epoch, seg, config.batch,
+                                 seed=config.seed * 100_003 + epoch, snr_db=config.snr_db)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+        if verbose:
+            print(f"epoch {epoch + 1}/{config.epochs}")
+        fit = model.fit(ds, validation_data=valid, epochs=1, verbose=verbose)
+        row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in fit.history.items()}}
+        if config.valid_pairs:
+            row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, config.valid_pairs).items()})
+        score = row["val_loss"]
+        elapsed += time.time() - t0
+        row["seconds"] = round(time.time() - t0, 1)
+        history.append(row)
+        improved = score < best_score
+        best_score = min(best_score, score)
+        meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": "val_loss",
+                "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row}
+        if improved:
+            save_checkpoint(denoiser, best, meta)
+        save_checkpoint(denoiser, last, meta, extra_writer=lambda d: _save_optimizer(model.optimizer, d))
+        _write_json(out / "history.json", history)
+        if verbose:
+            print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
+                  + ("  [best]" if improved else ""))
+    if not best.exists():  # resumed a run that was already complete
+        shutil.copytree(last, best)
+    return best
