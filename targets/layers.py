@@ -73,7 +73,11 @@ def group_layers(graph: Graph) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
         warnings.append(f"{len(graph.subgraphs) - 1} extra subgraph(s) (control flow) not modeled; "
                         "their operators are estimated as one generic layer each")
     layers = []
-    for gid in sorted(range(len(groups)), key=lambda g: min(groups[g]["ops"])):
+    def first_op(gid: int) -> int:
+        ops = groups[gid]["ops"]
+        return min((o for o in ops if o not in weight_deq), default=min(ops))
+
+    for gid in sorted(range(len(groups)), key=first_op):
         layer = _make_layer(sg, groups[gid], len(layers), weight_deq, fp_model)
         if layer.estimate:
             warnings.append(f"layer {layer.name} ({'/'.join(sorted({sg.operators[o].opcode for o in layer.ops}))}): "
@@ -97,10 +101,12 @@ def _find_cells(sg: Subgraph) -> list[tuple[set[int], str]]:
             if "TANH" in codes and "MUL" in codes and "LOGISTIC" in codes:
                 cands.append((len(core), s, s2, core))
     cells: list[tuple[set[int], str]] = []
+    cores: list[set[int]] = []
     used_in, used_out = set(), set()
     for _, s, s2, core in sorted(cands, key=lambda c: c[0]):
-        if s in used_in or s2 in used_out or any(c[0] <= core for c in cells):
+        if s in used_in or s2 in used_out or any(c & core for c in cores):
             continue
+        cores.append(core)
         used_in.add(s)
         used_out.add(s2)
         ops = set(core) | _feeders(sg, core)
@@ -177,13 +183,13 @@ def _make_layer(sg: Subgraph, g: dict, index: int, weight_deq: dict[int, int], f
     inputs: list[int] = []
     for o in ops:
         op = sg.operators[o]
-        if op.opcode in LAYOUT and o not in weight_deq:
-            continue
         for i in op.inputs:
             if i < 0:
                 continue
             t = sg.tensors[i]
-            if t.is_constant and t.dtype not in ("INT32",) or (t.is_constant and len(t.shape) == 1 and t.size > 1):
+            if t.is_constant and op.opcode in LAYOUT:
+                continue
+            if t.is_constant and (t.dtype != "INT32" or (len(t.shape) == 1 and t.size > 1)):
                 params[i] = ParamTensor(i, t.name, t.nbytes, t.size)
             elif not t.is_constant and i not in produced and t.dtype != "RESOURCE" and i not in inputs:
                 inputs.append(i)
