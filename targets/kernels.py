@@ -1,0 +1,84 @@
+"""Kernel cycle models: pure functions of (board, layer), no state.
+
+Matrix part (FC, LSTM, GRU, generic conv), outer loop over output features split on cores:
+
+    loop(kind)      = (loop_macs, loop_cycles) from the board, INT8:
+                        LSTM 16 MACs / 9 cycles (4x4 MACs: 5 loads + 4 SIMD MACs, SPEC 5)
+                        GRU  12 MACs / 7 cycles (3x4 MACs: 4 loads + 3 SIMD MACs, SPEC 5)
+                        FC   16 MACs / 9 cycles (assumed: LSTM loop shape)
+    macs_per_loop   = loop_macs * r(precision),  r = 1 (INT8), fp16_mac_ratio (0.5, SPEC 5:
+                      "half the MACs in the same time"), fp32_mac_ratio
+    stall(prec)     = 1 for INT8, else 1 + fpu_contention * max(0, cores/fpus - 1)
+                      (4 FPUs shared by 8 cores -> 1 + fpu_contention)
+    t_mac           = ceil(macs / (cores * macs_per_loop)) * loop_cycles * stall
+    generic kinds   (conv, depthwise, batch matmul without a tuned kernel):
+                      t_mac(FC loop) / generic_efficiency
+
+Element-wise part, also split on cores:
+
+    t_act  = act_elems * (act_int8_cycles | act_fp16_cycles) / cores    (LUT vs approximation;
+             FP32 uses the FP16 cost x fp16_mac_ratio / fp32_mac_ratio)
+    t_ew   = ew_elems  * (conversion_cycles if kind == conversion else elementwise_cycles) / cores
+
+    t_core = t_mac + t_act + t_ew       (cycles for the whole layer, all tiles)
+"""
+from __future__ import annotations
+
+import math
+
+from targets.types import Board, Layer
+
+LOOP_KIND = {"lstm": "lstm", "gru": "gru"}   # everything else with MACs uses the FC loop
+GENERIC = {"conv", "depthwise_conv", "pool", "softmax", "generic"}
+
+
+def precision_ratio(board: Board, precision: str) -> float:
+    """MACs per inner loop relative to INT8."""
+    return {"int8": 1.0, "fp16": board.c("kernels.fp16_mac_ratio"),
+            "fp32": board.c("kernels.fp32_mac_ratio")}.get(precision, board.c("kernels.fp32_mac_ratio"))
+
+
+def fpu_stall(board: Board, precision: str) -> float:
+    """Slow-down of float kernels from cores sharing FPUs (1.0 for INT8)."""
+    if precision == "int8":
+        return 1.0
+    cores, fpus = board.c("compute.cores"), board.c("compute.fpus")
+    if fpus <= 0:
+        return 1.0 + board.c("compute.fpu_contention")
+    return 1.0 + board.c("compute.fpu_contention") * max(0.0, cores / fpus - 1.0)
+
+
+def mac_cycles(board: Board, layer: Layer) -> float:
+    """t_mac: cycles of the matrix part of `layer` on all cores."""
+    if layer.macs <= 0:
+        return 0.0
+    loop = LOOP_KIND.get(layer.kind, "fc")
+    loop_macs = board.c(f"kernels.int8_{loop}_loop_macs") * precision_ratio(board, layer.precision)
+    loop_cycles = board.c(f"kernels.int8_{loop}_loop_cycles")
+    cycles = math.ceil(layer.macs / (board.c("compute.cores") * loop_macs)) * loop_cycles
+    cycles *= fpu_stall(board, layer.precision)
+    if layer.kind in GENERIC:
+        cycles /= board.c("kernels.generic_efficiency")
+    return cycles
+
+
+def act_cycles(board: Board, layer: Layer) -> float:
+    """t_act: sigmoid/tanh/exp (LUT in INT8, vectorised approximation in FP16)."""
+    if layer.precision == "int8":
+        per = board.c("kernels.act_int8_cycles")
+    else:
+        per = board.c("kernels.act_fp16_cycles") * fpu_stall(board, layer.precision)
+        if layer.precision == "fp32":
+            per *= board.c("kernels.fp16_mac_ratio") / board.c("kernels.fp32_mac_ratio")
+    return layer.act_elems * per / board.c("compute.cores")
+
+
+def ew_cycles(board: Board, layer: Layer) -> float:
+    """t_ew: additions, multiplications, conversions, pooling windows."""
+    key = "kernels.conversion_cycles" if layer.kind == "conversion" else "kernels.elementwise_cycles"
+    return layer.ew_elems * board.c(key) / board.c("compute.cores")
+
+
+def core_cycles(board: Board, layer: Layer) -> float:
+    """t_core = t_mac + t_act + t_ew for the whole layer."""
+    return mac_cycles(board, layer) + act_cycles(board, layer) + ew_cycles(board, layer)

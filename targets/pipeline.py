@@ -1,0 +1,70 @@
+"""The one driver: read -> layers -> memory -> tiling -> schedule -> power -> Report.
+
+Each step's output is checked before the next runs (`_check_*`); a failed check is a bug in
+the cost model, not in the user's file, and raises ModelError with what went wrong.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from targets.boards import load_board
+from targets.graph import Graph
+from targets.layers import group_layers
+from targets.memory import DEFAULT_POLICY, plan_memory
+from targets.power import HOP_MS, estimate_power
+from targets.reader import read_tflite
+from targets.schedule import schedule
+from targets.tiling import tile_layer
+from targets.types import Board, Layer, MemoryPlan, Report, Schedule
+from tfdenoise.errors import ModelError
+
+
+def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None = None,
+                  l3: str | None = None, policy: str = DEFAULT_POLICY, hop_ms: float = HOP_MS) -> Report:
+    """Model `graph` on `board` at supply `vdd` with parameters in `l3`."""
+    board = board if isinstance(board, Board) else load_board(board)
+    op = board.operating_point(vdd)
+    layers, warnings = group_layers(graph)
+    _check_layers(graph, layers)
+    plan = plan_memory(layers, {t.index: t.size for t in graph.main.tensors}, board, l3, policy)
+    _check_memory(layers, plan)
+    tilings = tuple(tile_layer(board, la, plan) for la in layers)
+    sched = schedule(board, op, plan, layers, tilings)
+    _check_schedule(layers, sched)
+    power = estimate_power(board, op, plan, sched, hop_ms)
+    warnings = list(warnings)
+    warnings += [f"does not fit: {r}" for r in plan.reasons]
+    warnings += [f"layer {t.layer}: one weight row does not fit the L1 tile" for t in tilings if not t.fits_l1]
+    if len(graph.main.operators) == 0:
+        warnings.append("model has no operators")
+    return Report(model=graph.path, board=board, op=op, layers=layers, memory=plan, tilings=tilings,
+                  schedule=sched, power=power, warnings=tuple(warnings),
+                  metadata=graph.tfdenoise_metadata() or {})
+
+
+def analyze(path: str | Path, board: Board | str = "gap9", vdd: float | None = None,
+            l3: str | None = None, policy: str = DEFAULT_POLICY) -> Report:
+    """Read a .tflite file and model it (the `targets` front door)."""
+    return analyze_graph(read_tflite(path), board, vdd, l3, policy)
+
+
+def _check_layers(graph: Graph, layers: tuple[Layer, ...]) -> None:
+    claimed = [o for la in layers for o in la.ops]
+    if sorted(claimed) != list(range(len(graph.main.operators))):
+        raise ModelError("layer grouping lost or duplicated operators", graph.path)
+
+
+def _check_memory(layers: tuple[Layer, ...], plan: MemoryPlan) -> None:
+    if not 0.0 <= plan.rho_l3 <= 1.0:
+        raise ModelError(f"rho_L3 = {plan.rho_l3} outside [0, 1]")
+    if plan.param_bytes != sum(la.param_bytes for la in layers):
+        raise ModelError("memory plan lost parameters")
+    if plan.fits and plan.l2_bytes_used > plan.l2_budget:
+        raise ModelError(f"memory plan uses {plan.l2_bytes_used} B of L2 over the budget {plan.l2_budget}")
+
+
+def _check_schedule(layers: tuple[Layer, ...], sched: Schedule) -> None:
+    if len(sched.layers) != len(layers) or any(t.cycles < 0 for t in sched.layers):
+        raise ModelError("schedule does not cover every layer")
+    if sched.macs != sum(la.macs for la in layers):
+        raise ModelError("schedule lost MACs")
