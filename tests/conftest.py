@@ -82,10 +82,14 @@ def tiny_model(checkpoint: Path):
     return load_checkpoint(checkpoint)
 
 
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """``tfdenoise.cli.main(argv)`` -> ``(exit code, stdout, stderr)``."""
+@pytest.fixture
+def cli(capsys):
+    """Call ``tfdenoise.cli.main(argv)``; returns ``(exit code, stdout, stderr)``."""
     from tfdenoise.cli import main
 
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    def run(*argv) -> tuple[int, str, str]:
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
