@@ -1,0 +1,79 @@
+"""Enhancement: signals, files, folders, model resolution."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import synth_speech, write_wav
+from tfdenoise import pretrained
+from tfdenoise.enhance import enhance_files, enhance_signal, load_model, resolve_model
+from tfdenoise.errors import ModelError
+from tfdenoise.stft import process_offline
+
+
+@pytest.mark.parametrize("n", [50, 401, 4037])
+def test_enhance_signal_keeps_length(tiny_model, n):
+    x = synth_speech(1.0)[:n]
+    y = enhance_signal(x, tiny_model)
+    assert y.shape == (n,) and y.dtype == np.float32 and np.all(np.isfinite(y))
+
+
+def test_streaming_enhancement_equals_offline(tiny_model):
+    x = synth_speech(0.5)
+    np.testing.assert_allclose(enhance_signal(x, tiny_model),
+                               process_offline(x, tiny_model.offline_mask), atol=1e-5)
+
+
+def test_enhance_file_to_file_and_folder(tmp_path, wav, checkpoint, cli):
+    code, out, _ = cli("enhance", wav, "-o", tmp_path / "o" / "x.wav", "--model", checkpoint,
+                       "--jobs", "1")
+    assert code == 0 and out.strip() == str(tmp_path / "o" / "x.wav")
+    assert sf.info(str(tmp_path / "o" / "x.wav")).frames == sf.info(str(wav)).frames
+    written = enhance_files(wav, tmp_path / "dir", str(checkpoint), jobs=1)
+    assert written == [tmp_path / "dir" / "in.wav"]
+
+
+def test_enhance_folder_mirrors_layout(tmp_path, checkpoint):
+    src = tmp_path / "src"
+    write_wav(src / "a.wav", synth_speech(0.7, seed=1))
+    write_wav(src / "sub" / "b.flac", synth_speech(0.4, seed=2))
+    write_wav(src / "c.wav", synth_speech(0.9, seed=3), sr=48000)  # 0.3 s at 48 kHz
+    written = enhance_files(src, tmp_path / "out", str(checkpoint), jobs=1)
+    names = sorted(p.relative_to(tmp_path / "out").as_posix() for p in written)
+    assert names == ["a.wav", "c.wav", "sub/b.wav"]
+    frames = {p.name: sf.info(str(p)).frames for p in written}
+    assert frames == {"a.wav": 11200, "b.wav": 6400, "c.wav": 4800}  # 16 kHz, same durations
+    assert not [p for p in (tmp_path / "out").rglob(".*")]
+
+
+@pytest.mark.slow
+def test_enhance_folder_in_process_pool(tmp_path, checkpoint):
+    src = tmp_path / "src"
+    for i in range(3):
+        write_wav(src / f"f{i}.wav", synth_speech(0.5, seed=i))
+    pooled = enhance_files(src, tmp_path / "pool", str(checkpoint), jobs=2)
+    serial = enhance_files(src, tmp_path / "serial", str(checkpoint), jobs=1)
+    for a, b in zip(pooled, serial):
+        np.testing.assert_array_equal(sf.read(str(a))[0], sf.read(str(b))[0])
+
+
+def test_model_resolution(tmp_path, checkpoint, monkeypatch):
+    assert resolve_model(str(checkpoint)) == checkpoint
+    with pytest.raises(ModelError, match="no such .tflite"):
+        resolve_model(tmp_path / "m.tflite")
+    (tmp_path / "weird.bin").write_bytes(b"x")
+    with pytest.raises(ModelError, match="not a checkpoint"):
+        load_model(tmp_path / "weird.bin")
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve_model(tmp_path)
+    # default model: missing weights -> ModelError; shipped weights -> their folder
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "pre")
+    with pytest.raises(ModelError, match="not shipped"):
+        resolve_model(None)
+    shutil.copytree(checkpoint, tmp_path / "pre" / pretrained.DEFAULT_VARIANT)
+    assert resolve_model(None) == tmp_path / "pre" / pretrained.DEFAULT_VARIANT
+    with pytest.raises(ModelError, match="unknown variant"):
+        pretrained.checkpoint("rnn64")
