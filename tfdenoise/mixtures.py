@@ -39,7 +39,7 @@ class Corpus:
 
     @property
     def seconds(self) -> float:
-        return float(len(self.data)) / SAMPLE_RATE
+        return float(np.sum(self.ends - self.starts)) / SAMPLE_RATE
 
     def subset(self, keep: np.ndarray) -> "Corpus":
         idx = np.flatnonzero(keep)

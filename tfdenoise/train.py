@@ -10,7 +10,7 @@ running epoch)::
     OUT/last/   config.json, weights.h5, optimizer/   after every epoch (resume point)
     OUT/best/   config.json, weights.h5                best validation score so far
     OUT/history.json                                   per-epoch metrics
-    OUT/cache/                                         decoded corpora (int16 .npz)
+    OUT/cache/                                         decoded corpora (int16 .npz; --cache DIR)
 
 Several visible GPUs -> ``tf.distribute.MirroredStrategy``; otherwise the default strategy.
 """
@@ -49,7 +49,7 @@ class TrainConfig:
     valid_pairs: str | None = None
     snr_db: tuple[float, float] = mixtures.DEFAULT_SNR_DB
     seed: int = 0
-    cache: bool = True
+    cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
     notes: dict = field(default_factory=dict)
 
 
@@ -151,7 +151,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     if resume and not last.exists():
         raise ModelError("nothing to resume (no last/ checkpoint)", out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = out / "cache" if config.cache else None
+    cache = out / "cache" if config.cache_dir is None else (config.cache_dir or None)
 
     speech = mixtures.load_corpus(config.speech, cache, progress=verbose > 0)
     noise = mixtures.load_corpus(config.noise, cache, progress=verbose > 0)

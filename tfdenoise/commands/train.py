@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--snr", type=float, nargs=2, default=(0.0, 15.0), metavar=("LO", "HI"),
                    help="SNR range in dB of the mixtures")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-cache", action="store_true", help="do not cache decoded audio in OUT/cache")
+    p.add_argument("--cache", metavar="DIR",
+                   help="folder caching decoded audio (default OUT/cache; '' disables)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, history)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--quiet", action="store_true")
@@ -34,7 +35,7 @@ def run(args) -> int:
         epochs=args.epochs, batch=args.batch, learning_rate=args.lr,
         segment_seconds=args.segment, segments_per_epoch=args.segments_per_epoch,
         valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs,
-        snr_db=tuple(args.snr), seed=args.seed, cache=not args.no_cache)
+        snr_db=tuple(args.snr), seed=args.seed, cache_dir=args.cache)
     best = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
     print(f"best checkpoint: {best}")
     return 0

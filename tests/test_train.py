@@ -1,0 +1,78 @@
+"""Training: one tiny epoch end to end, resume after an interruption, data hold-out."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tfdenoise import mixtures
+from tfdenoise.errors import InputError, ModelError
+from tfdenoise.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def corpus_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    """A few seconds of synthetic 'speech' (two speakers) and noise at 16 kHz."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 2) / 16000
+    for spk in ("p001", "p002"):
+        (root / "speech" / "set").mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            f0 = 120 + 40 * i + (30 if spk == "p002" else 0)
+            x = 0.3 * np.sin(2 * np.pi * f0 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+            sf.write(root / "speech" / "set" / f"{spk}_{i:03d}.wav", x, 16000)
+    (root / "noise").mkdir()
+    for i in range(2):
+        sf.write(root / "noise" / f"hiss_{i}.wav", 0.1 * rng.standard_normal(32000), 48000)
+    return root / "speech", root / "noise"
+
+
+def _config(corpus_dirs, out: Path, epochs: int) -> TrainConfig:
+    speech, noise = corpus_dirs
+    return TrainConfig(variant="gru128", speech=str(speech), noise=str(noise), out=str(out),
+                       epochs=epochs, batch=2, segment_seconds=0.5, segments_per_epoch=4,
+                       valid_fraction=0.5, valid_segments=2, cache_dir="")
+
+
+def test_mixtures_are_reproducible_and_at_requested_snr(corpus_dirs):
+    speech = mixtures.load_corpus(corpus_dirs[0], progress=False)
+    noise = mixtures.load_corpus(corpus_dirs[1], progress=False)
+    a = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, snr_db=(5.0, 5.0)))
+    b = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, snr_db=(5.0, 5.0)))
+    for (na, ca), (nb, cb) in zip(a, b):
+        np.testing.assert_array_equal(na, nb)
+        snr = 10 * np.log10(np.mean(ca ** 2) / np.mean((na - ca) ** 2))
+        assert snr == pytest.approx(5.0, abs=0.01)
+
+
+def test_speaker_hold_out_keeps_speakers_apart(corpus_dirs):
+    speech = mixtures.load_corpus(corpus_dirs[0], progress=False)
+    tr, va = mixtures.split_speakers(speech, 0.5)
+    keys = lambda c: {mixtures.speaker_key(Path(n)) for n in c.names}  # noqa: E731
+    assert tr.names and va.names and not keys(tr) & keys(va)
+
+
+def test_one_epoch_then_resume(corpus_dirs, tmp_path):
+    out = tmp_path / "run"
+    best = train(_config(corpus_dirs, out, epochs=1), verbose=0)
+    assert (best / "weights.h5").is_file()
+    assert json.loads((out / "last" / "config.json").read_text())["epoch"] == 1
+    with pytest.raises(InputError, match="--resume"):
+        train(_config(corpus_dirs, out, epochs=2), verbose=0)
+    # Simulate an interruption mid-epoch: a half-written temporary folder is left behind.
+    (out / ".last.crashed").mkdir()
+    train(_config(corpus_dirs, out, epochs=2), resume=True, verbose=0)
+    state = json.loads((out / "last" / "config.json").read_text())
+    history = json.loads((out / "history.json").read_text())
+    assert state["epoch"] == 2 and [h["epoch"] for h in history] == [1, 2]
+    assert np.isfinite(history[-1]["loss"])
+    assert (out / "last" / "optimizer").is_dir()
+
+
+def test_resume_without_run_is_a_clear_error(corpus_dirs, tmp_path):
+    with pytest.raises(ModelError, match="nothing to resume"):
+        train(_config(corpus_dirs, tmp_path / "none", epochs=1), resume=True, verbose=0)
