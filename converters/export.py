@@ -1,0 +1,152 @@
+"""Export a TinyDenoiser to ``.tflite`` at a precision recipe (fp32, fp16, int8, mixed, custom).
+
+:func:`convert` returns the flatbuffer bytes; :func:`export_model` writes them atomically,
+checks them against Keras and reports size, ops and per-layer precision;
+:func:`export_variant` is the random-weight shortcut for hardware sweeps.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tfdenoise.errors import ConversionError, ModelError
+from tfdenoise.models import TinyDenoiser, get_variant, load_checkpoint
+
+from converters import build, fbgraph, metadata, passes
+from converters.calibration import CalibrationSet
+from converters.check import compare
+from converters.recipe import CalibMethod, Precision, Recipe, load as load_recipe
+
+MB = float(2 ** 20)
+PRECISIONS = ("fp32", "fp16", "int8", "mixed")
+#: Seed of the random weights of ``--variant`` exports.
+VARIANT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What one export wrote and measured."""
+
+    path: Path
+    variant: str
+    precision: str
+    file_bytes: int
+    param_bytes: int
+    ops: tuple[str, ...]
+    layers: tuple[dict, ...]
+    calibration: dict | None
+    max_mask_diff: float | None
+
+    @property
+    def param_mb(self) -> float:
+        return self.param_bytes / MB
+
+    @property
+    def file_mb(self) -> float:
+        return self.file_bytes / MB
+
+
+def load_model(model_or_checkpoint: TinyDenoiser | str | os.PathLike | None = None,
+               variant: str | None = None) -> TinyDenoiser:
+    """A TinyDenoiser from an object, a checkpoint folder, a variant (random) or the default."""
+    if isinstance(model_or_checkpoint, TinyDenoiser):
+        return model_or_checkpoint
+    if model_or_checkpoint is not None:
+        return load_checkpoint(model_or_checkpoint)
+    if variant is not None:
+        return TinyDenoiser(get_variant(variant), seed=VARIANT_SEED)
+    try:
+        from tfdenoise.pretrained import default_checkpoint
+    except ImportError:
+        raise ModelError("no checkpoint or --variant given and no default pretrained "
+                         "model is available (tfdenoise.pretrained is missing)") from None
+    return load_checkpoint(default_checkpoint())
+
+
+def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
+            calib: CalibrationSet | None = None,
+            method: CalibMethod | str | None = None) -> bytes:
+    """The ``.tflite`` bytes of ``model`` under ``recipe``, with ``tfdenoise`` metadata."""
+    recipe = load_recipe(recipe) if isinstance(recipe, str) else recipe
+    prec = recipe.resolve()
+    method = CalibMethod(method) if method is not None else recipe.calibration
+    f32 = build.convert_float(model)
+    int8_layers = {k for k, p in prec.items() if p is Precision.INT8}
+    cal_info = None
+    if int8_layers:
+        calib = calib if calib is not None else CalibrationSet.load()
+        feeds = build.representative_inputs(f32, calib)
+        calibrated = build.calibrate_only(model, feeds)
+        ranges = build.collect_ranges(calibrated, calib, method)
+        calibrated = build.rewrite_ranges(calibrated, ranges)
+        cal_obj = fbgraph.load(calibrated)
+        sg = cal_obj.subgraphs[0]
+        deny = {fbgraph.tensor_name(sg.tensors[op.outputs[0]])
+                for op, layer in zip(sg.operators, fbgraph.op_layers(cal_obj))
+                if layer not in int8_layers}
+        m = fbgraph.load(build.quantize(calibrated, deny))
+        passes.states_to_int8_io(m, model.variant.state_names)
+        cal_info = {"method": method.value, "clips": calib.names,
+                    "frames": int(sum(len(f) for f in calib.frames)),
+                    "moving_average": "cumulative"}
+    else:
+        m = fbgraph.load(f32)
+    fp16_layers = {k for k, p in prec.items() if p is Precision.FP16}
+    if fp16_layers:
+        layers = fbgraph.op_layers(m)
+        passes.weights_to_fp16(m, {i for i, l in enumerate(layers) if l in fp16_layers})
+    meta = metadata.build_metadata(m, model.variant, recipe.label(), cal_info)
+    wrong = [l["name"] for l in meta["layers"] if l["precision"] != prec[l["name"]].value]
+    if wrong:
+        raise ConversionError(f"recipe {recipe.name!r}: layers {', '.join(wrong)} did not "
+                              "convert to the requested precision")
+    metadata.attach(m, meta)
+    return fbgraph.dump(m)
+
+
+def write_atomic(data: bytes, out: str | os.PathLike) -> Path:
+    """Write ``data`` to ``out`` through a temporary file in the same folder."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def summarize(path: Path, data: bytes, max_diff: float | None) -> ExportResult:
+    """Size, ops and layers of a written file (read back from its bytes and metadata)."""
+    m = fbgraph.load(data)
+    meta = metadata.read_metadata(data, path) or {}
+    return ExportResult(path=path, variant=meta.get("variant", "?"),
+                        precision=meta.get("precision", "?"), file_bytes=len(data),
+                        param_bytes=fbgraph.param_bytes_by_layer(m)["*"],
+                        ops=tuple(o["op"] for o in fbgraph.op_list(m)),
+                        layers=tuple(meta.get("layers", ())),
+                        calibration=meta.get("calibration"), max_mask_diff=max_diff)
+
+
+def export_model(model: TinyDenoiser, out: str | os.PathLike, recipe: Recipe | str = "mixed",
+                 calib: CalibrationSet | None = None, method: CalibMethod | str | None = None,
+                 check: bool = True) -> ExportResult:
+    """Convert, write atomically, and (``check``) measure max |mask diff| on the calibration clips."""
+    data = convert(model, recipe, calib, method)
+    path = write_atomic(data, out)
+    diff = None
+    if check:
+        calib = calib if calib is not None else CalibrationSet.load()
+        diff = compare(model, data, calib.frames).max_abs
+    return summarize(path, data, diff)
+
+
+def export_variant(variant: str, precision: str, out_path: str | os.PathLike) -> Path:
+    """Random-weight ``variant`` (deterministic seed) exported at ``precision``; returns the path."""
+    model = TinyDenoiser(get_variant(variant), seed=VARIANT_SEED)
+    return write_atomic(convert(model, precision), out_path)

@@ -1,0 +1,161 @@
+"""Small helpers over a TFLite flatbuffer in object form (``flatbuffer_utils``).
+
+Maps every operator of subgraph 0 to the Keras layer it came from (``fc_in``, ``rnn_0``,
+``rnn_1``, ``fc_mid``, ``fc_out``; BN and ReLU fold into the FC before them) and counts the
+bytes of constant parameters.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from converters.recipe import DEPLOY_LAYERS, FOLDED
+
+_TOKEN = re.compile(r"(?<![a-z0-9])(fc_in|bn_in|relu_in|rnn_0|rnn_1|fc_mid|bn_mid|relu_mid|fc_out)"
+                    r"(?![0-9])")
+#: TFLite tensor type codes -> numpy names (schema TensorType).
+TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16",
+              9: "int8", 6: "bool"}
+TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 7: 2, 9: 1, 6: 1}
+CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
+RNN_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM",)
+
+
+@lru_cache(maxsize=1)
+def _op_names() -> dict[int, str]:
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+def load(data: bytes):
+    from tensorflow.lite.tools import flatbuffer_utils as fu
+
+    return fu.convert_bytearray_to_object(bytearray(data))
+
+
+def dump(model_obj) -> bytes:
+    from tensorflow.lite.tools import flatbuffer_utils as fu
+
+    return bytes(fu.convert_object_to_bytearray(model_obj))
+
+
+def op_name(model_obj, op) -> str:
+    code = model_obj.operatorCodes[op.opcodeIndex]
+    return _op_names().get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+
+
+def tensor_name(t) -> str:
+    n = t.name
+    return n.decode() if isinstance(n, bytes) else str(n)
+
+
+def is_constant(model_obj, t) -> bool:
+    buf = model_obj.buffers[t.buffer]
+    return buf.data is not None and len(buf.data) > 0 and not t.isVariable
+
+
+def producers(sg) -> dict[int, int]:
+    return {t: i for i, op in enumerate(sg.operators) for t in op.outputs}
+
+
+def consumers(sg) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for i, op in enumerate(sg.operators):
+        for t in op.inputs:
+            if t >= 0:
+                out.setdefault(int(t), []).append(i)
+    return out
+
+
+def _token_layer(name: str) -> str | None:
+    m = _TOKEN.search(name)
+    return None if m is None else FOLDED.get(m.group(1), m.group(1))
+
+
+def op_layers(model_obj) -> list[str | None]:
+    """Layer of each operator of subgraph 0; ``None`` for QUANTIZE/DEQUANTIZE of activations."""
+    sg = model_obj.subgraphs[0]
+    ops = sg.operators
+    names = [op_name(model_obj, op) for op in ops]
+    prod, cons = producers(sg), consumers(sg)
+    layer: list[str | None] = [None] * len(ops)
+    rnn_seen = 0
+    for i, op in enumerate(ops):
+        if names[i] in RNN_OPS:  # fused LSTM: weight names, else order of appearance
+            found = [_token_layer(tensor_name(sg.tensors[t])) for t in op.inputs if t >= 0]
+            found = [f for f in found if f and f.startswith("rnn_")]
+            layer[i] = found[0] if found else f"rnn_{rnn_seen}"
+            rnn_seen += 1
+        elif not _is_activation_conversion(model_obj, sg, op, names[i]):
+            layer[i] = _token_layer(tensor_name(sg.tensors[op.outputs[0]]))
+    for _ in range(len(ops)):  # inherit from producers, then from consumers
+        changed = False
+        for i, op in enumerate(ops):
+            if layer[i] is not None or _is_activation_conversion(model_obj, sg, op, names[i]):
+                continue
+            near = [layer[prod[t]] for t in op.inputs if t >= 0 and t in prod and layer[prod[t]]]
+            if not near:
+                near = [layer[c] for t in op.outputs for c in cons.get(t, []) if layer[c]]
+            if near:
+                layer[i] = near[0]
+                changed = True
+        if not changed:
+            break
+    return layer
+
+
+def _is_activation_conversion(model_obj, sg, op, name: str) -> bool:
+    """QUANTIZE/DEQUANTIZE of an activation (not the DEQUANTIZE of an FP16 weight)."""
+    if name not in CONVERSION_OPS:
+        return False
+    return not any(is_constant(model_obj, sg.tensors[t]) for t in op.inputs if t >= 0)
+
+
+def param_tensor(model_obj, t) -> bool:
+    """A stored parameter: constant float/int8/int16 data, or an INT32 bias with a scale."""
+    if not is_constant(model_obj, t):
+        return False
+    if t.type in (0, 1, 9, 7):
+        return True
+    q = t.quantization
+    return t.type == 2 and q is not None and q.scale is not None and len(q.scale) > 0
+
+
+def param_bytes_by_layer(model_obj) -> dict[str, int]:
+    """Bytes of parameters per layer (each buffer counted once) plus ``"*"`` = total."""
+    sg = model_obj.subgraphs[0]
+    layers = op_layers(model_obj)
+    seen: set[int] = set()
+    out = {name: 0 for name in DEPLOY_LAYERS}
+    out["*"] = 0
+    for i, op in enumerate(sg.operators):
+        for t in op.inputs:
+            if t < 0:
+                continue
+            ten = sg.tensors[t]
+            if ten.buffer in seen or not param_tensor(model_obj, ten):
+                continue
+            seen.add(ten.buffer)
+            n = len(model_obj.buffers[ten.buffer].data)
+            out["*"] += n
+            key = layers[i] or "*other"
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def op_list(model_obj) -> list[dict]:
+    """One dict per operator: index, op, layer, output type."""
+    sg = model_obj.subgraphs[0]
+    layers = op_layers(model_obj)
+    return [{"index": i, "op": op_name(model_obj, op), "layer": layers[i],
+             "out_type": TYPE_NAMES.get(sg.tensors[op.outputs[0]].type, "?")}
+            for i, op in enumerate(sg.operators)]
+
+
+def const_array(model_obj, t) -> np.ndarray:
+    """The constant data of tensor ``t`` as a numpy array of its type."""
+    dt = np.dtype(TYPE_NAMES[t.type])
+    return np.frombuffer(bytes(model_obj.buffers[t.buffer].data), dtype=dt).reshape(t.shape)

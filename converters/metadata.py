@@ -1,0 +1,133 @@
+"""The ``tfdenoise`` metadata entry of exported ``.tflite`` files (a contract with targets/).
+
+A UTF-8 JSON object stored as the flatbuffer metadata named ``tfdenoise``::
+
+    {"format": 1, "variant": "gru128", "precision": "mixed",
+     "calibration": {"method": "max", "clips": ["p286_035", ...]} | null,
+     "layers": [{"name": "rnn_0", "kind": "gru", "precision": "int8", "units": 128,
+                 "ops": [op indices in subgraph 0], "param_bytes": 98304}, ...],
+     "conversions": [{"op": 12, "kind": "quantize", "from": "float32", "to": "int8"}, ...],
+     "inputs": [{"name": "frame", "shape": [1, 1, 257], "dtype": "float32",
+                 "scale": 0.0, "zero_point": 0}, ...],
+     "outputs": [...], "param_bytes": 578000}
+
+``precision`` of a layer is read from the file itself: ``int8`` when its ops compute in
+INT8, ``fp16`` when its weights are stored as float16, ``fp32`` otherwise.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from tfdenoise.errors import TFLiteFormatError
+
+from converters import fbgraph
+
+METADATA_NAME = "tfdenoise"
+FORMAT = 1
+
+
+def _io_entries(model_obj, which: str) -> list[dict]:
+    sg = model_obj.subgraphs[0]
+    sigs = model_obj.signatureDefs or []
+    maps = (sigs[0].inputs if which == "inputs" else sigs[0].outputs) if sigs else []
+    named = {int(m.tensorIndex): (m.name.decode() if isinstance(m.name, bytes) else m.name)
+             for m in maps}
+    out = []
+    for idx in (sg.inputs if which == "inputs" else sg.outputs):
+        t = sg.tensors[int(idx)]
+        q = t.quantization
+        scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
+        zp = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
+        out.append({"name": named.get(int(idx), fbgraph.tensor_name(t)),
+                    "shape": [int(s) for s in t.shape],
+                    "dtype": fbgraph.TYPE_NAMES.get(t.type, "?"), "scale": scale,
+                    "zero_point": zp})
+    return out
+
+
+def layer_precision(model_obj, op_indices: list[int]) -> str:
+    """``int8`` / ``fp16`` / ``fp32`` as stored in the file for these ops."""
+    sg = model_obj.subgraphs[0]
+    prod = fbgraph.producers(sg)
+    kinds = set()
+    for i in op_indices:
+        op = sg.operators[i]
+        name = fbgraph.op_name(model_obj, op)
+        if name == "DEQUANTIZE":
+            kinds.add("fp16")
+            continue
+        if sg.tensors[op.outputs[0]].type in (9, 7):
+            kinds.add("int8")
+        for t in op.inputs:
+            if t >= 0 and t in prod and fbgraph.op_name(
+                    model_obj, sg.operators[prod[t]]) == "DEQUANTIZE" and \
+                    sg.tensors[sg.operators[prod[t]].inputs[0]].type == 1:
+                kinds.add("fp16")
+    for k in ("int8", "fp16"):
+        if k in kinds:
+            return k
+    return "fp32"
+
+
+def build_metadata(model_obj, variant, precision: str,
+                   calibration: dict | None) -> dict:
+    """The metadata dict of a converted model (op indices as they are in ``model_obj``)."""
+    sg = model_obj.subgraphs[0]
+    layers = fbgraph.op_layers(model_obj)
+    sizes = fbgraph.param_bytes_by_layer(model_obj)
+    entries = []
+    for name in ("fc_in", "rnn_0", "rnn_1", "fc_mid", "fc_out"):
+        ops = [i for i, l in enumerate(layers) if l == name]
+        rnn = name.startswith("rnn_")
+        entries.append({"name": name, "kind": variant.cell if rnn else "dense",
+                        "precision": layer_precision(model_obj, ops),
+                        "units": variant.units if rnn else 257,
+                        "ops": ops, "param_bytes": int(sizes.get(name, 0))})
+    conversions = []
+    for i, op in enumerate(sg.operators):
+        n = fbgraph.op_name(model_obj, op)
+        if layers[i] is None and n in fbgraph.CONVERSION_OPS:
+            conversions.append({
+                "op": i, "kind": n.lower(),
+                "from": fbgraph.TYPE_NAMES.get(sg.tensors[op.inputs[0]].type, "?"),
+                "to": fbgraph.TYPE_NAMES.get(sg.tensors[op.outputs[0]].type, "?"),
+                "elements": int(np.prod(sg.tensors[op.outputs[0]].shape))})
+    return {"format": FORMAT, "variant": variant.name, "precision": precision,
+            "calibration": calibration, "layers": entries, "conversions": conversions,
+            "inputs": _io_entries(model_obj, "inputs"),
+            "outputs": _io_entries(model_obj, "outputs"),
+            "param_bytes": int(sizes["*"])}
+
+
+def attach(model_obj, meta: dict) -> None:
+    """Add (or replace) the ``tfdenoise`` metadata entry in ``model_obj``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(json.dumps(meta, sort_keys=False).encode("utf-8"), np.uint8).copy()
+    model_obj.buffers.append(buf)
+    entries = [m for m in (model_obj.metadata or [])
+               if (m.name.decode() if isinstance(m.name, bytes) else m.name) != METADATA_NAME]
+    md = schema.MetadataT()
+    md.name = METADATA_NAME.encode()
+    md.buffer = len(model_obj.buffers) - 1
+    model_obj.metadata = entries + [md]
+
+
+def read_metadata(data: bytes, path: str | os.PathLike = "<bytes>") -> dict | None:
+    """The ``tfdenoise`` metadata of a flatbuffer, or ``None`` when it has none."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    try:
+        m = schema.Model.GetRootAsModel(data, 0)
+        for i in range(m.MetadataLength()):
+            md = m.Metadata(i)
+            if md.Name() and md.Name().decode() == METADATA_NAME:
+                raw = m.Buffers(md.Buffer()).DataAsNumpy()
+                return json.loads(bytes(raw).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, IndexError) as exc:
+        raise TFLiteFormatError(f"unreadable {METADATA_NAME} metadata ({exc})", path) from None
+    return None

@@ -1,0 +1,109 @@
+"""Flatbuffer rewrites applied after quantization.
+
+* :func:`weights_to_fp16`: store the float32 constants of chosen ops as float16, each
+  followed by a ``DEQUANTIZE`` op (the layout TFLite's own FP16 conversion produces);
+* :func:`states_to_int8_io`: make the GRU state inputs/outputs of INT8 layers INT8 in the
+  signature, so that the only activation conversions left are the ``QUANTIZE`` before and
+  the ``DEQUANTIZE`` after the INT8 layers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from converters import fbgraph
+
+DEQUANTIZE = 6  # schema BuiltinOperator.DEQUANTIZE
+QUANTIZE = 114  # schema BuiltinOperator.QUANTIZE (unused, kept for reference)
+
+
+def _opcode_index(model_obj, builtin: int, version: int) -> int:
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    for i, code in enumerate(model_obj.operatorCodes):
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+            code.version = max(code.version, version)
+            return i
+    code = schema.OperatorCodeT()
+    code.builtinCode = builtin
+    code.deprecatedBuiltinCode = min(builtin, 127)
+    code.version = version
+    model_obj.operatorCodes.append(code)
+    return len(model_obj.operatorCodes) - 1
+
+
+def weights_to_fp16(model_obj, ops: set[int]) -> int:
+    """Convert float32 constants used only by ``ops`` to float16 + DEQUANTIZE; returns count."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    sg = model_obj.subgraphs[0]
+    cons = fbgraph.consumers(sg)
+    deq = _opcode_index(model_obj, DEQUANTIZE, 3)
+    new_ops = []
+    done: set[int] = set()
+    for i in sorted(ops):
+        for t in sg.operators[i].inputs:
+            if t < 0 or t in done:
+                continue
+            ten = sg.tensors[t]
+            if ten.type != 0 or not fbgraph.is_constant(model_obj, ten):
+                continue
+            if not set(cons.get(int(t), [])) <= ops:
+                continue
+            done.add(int(t))
+            data = fbgraph.const_array(model_obj, ten).astype(np.float16)
+            buf = schema.BufferT()
+            buf.data = np.frombuffer(data.tobytes(), np.uint8).copy()
+            model_obj.buffers.append(buf)
+            half = schema.TensorT()
+            half.shape = np.array(ten.shape, np.int32)
+            half.type = 1  # FLOAT16
+            half.buffer = len(model_obj.buffers) - 1
+            half.name = (fbgraph.tensor_name(ten) + "_fp16").encode()
+            sg.tensors.append(half)
+            ten.buffer = 0  # the float32 tensor becomes the DEQUANTIZE output
+            op = schema.OperatorT()
+            op.opcodeIndex = deq
+            op.inputs = np.array([len(sg.tensors) - 1], np.int32)
+            op.outputs = np.array([t], np.int32)
+            new_ops.append(op)
+    sg.operators = new_ops + list(sg.operators)
+    return len(new_ops)
+
+
+def _signature_maps(model_obj):
+    sigs = model_obj.signatureDefs or []
+    return (sigs[0].inputs, sigs[0].outputs) if sigs else ([], [])
+
+
+def states_to_int8_io(model_obj, state_names: tuple[str, ...]) -> int:
+    """Drop QUANTIZE of state inputs / DEQUANTIZE of state outputs; returns ops removed."""
+    sg = model_obj.subgraphs[0]
+    sig_in, sig_out = _signature_maps(model_obj)
+    cons, prod = fbgraph.consumers(sg), fbgraph.producers(sg)
+    drop: set[int] = set()
+    for tmap in sig_in:
+        name = tmap.name.decode() if isinstance(tmap.name, bytes) else tmap.name
+        if name not in state_names:
+            continue
+        users = cons.get(int(tmap.tensorIndex), [])
+        if len(users) != 1 or fbgraph.op_name(model_obj, sg.operators[users[0]]) != "QUANTIZE":
+            continue
+        q_out = int(sg.operators[users[0]].outputs[0])
+        sg.inputs = np.array([q_out if x == tmap.tensorIndex else x for x in sg.inputs], np.int32)
+        tmap.tensorIndex = q_out
+        drop.add(users[0])
+    outs = {f"{n}_out" for n in state_names}
+    for tmap in sig_out:
+        name = tmap.name.decode() if isinstance(tmap.name, bytes) else tmap.name
+        if name not in outs or int(tmap.tensorIndex) not in prod:
+            continue
+        p = prod[int(tmap.tensorIndex)]
+        if fbgraph.op_name(model_obj, sg.operators[p]) != "DEQUANTIZE" or \
+                cons.get(int(tmap.tensorIndex)):
+            continue
+        src = int(sg.operators[p].inputs[0])
+        sg.outputs = np.array([src if x == tmap.tensorIndex else x for x in sg.outputs], np.int32)
+        tmap.tensorIndex = src
+        drop.add(p)
+    sg.operators = [op for i, op in enumerate(sg.operators) if i not in drop]
+    return len(drop)

@@ -1,0 +1,149 @@
+"""Precision recipes as data: which deployment layer is stored in FP32, FP16 or INT8.
+
+A recipe is a JSON file::
+
+    {"name": "mixed",
+     "description": "...",
+     "layers": [{"pattern": "rnn_.*", "precision": "int8"},
+                {"pattern": ".*", "precision": "fp16"}],
+     "calibration": {"method": "max"}}
+
+Rules are tried in order; the first whose regular expression fully matches a layer name
+wins.  The deployment layers are ``fc_in`` (with ``bn_in``/``relu_in`` folded in),
+``rnn_0``, ``rnn_1``, ``fc_mid`` (with ``bn_mid``/``relu_mid``) and ``fc_out``.
+A pattern that matches none of them, or a layer matched by no rule, is a
+:class:`~tfdenoise.errors.RecipeError`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from tfdenoise.errors import RecipeError
+
+RECIPES_DIR = Path(__file__).with_name("recipes")
+
+#: Deployment layers in graph order; BN and ReLU fold into the FC before them.
+DEPLOY_LAYERS: tuple[str, ...] = ("fc_in", "rnn_0", "rnn_1", "fc_mid", "fc_out")
+#: Keras layers that exist only before folding, mapped to the layer they fold into.
+FOLDED: dict[str, str] = {"bn_in": "fc_in", "relu_in": "fc_in",
+                          "bn_mid": "fc_mid", "relu_mid": "fc_mid"}
+
+
+class Precision(str, Enum):
+    """Storage precision of one layer (or of a whole file)."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+class CalibMethod(str, Enum):
+    """Activation-range statistic (SPEC 4)."""
+
+    MAX = "max"
+    STD3 = "std3"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``pattern`` (full-match regex over layer names) -> ``precision``."""
+
+    pattern: str
+    precision: Precision
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named, ordered list of rules plus calibration defaults."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    calibration: CalibMethod = CalibMethod.MAX
+    description: str = ""
+    source: str = field(default="", compare=False)
+
+    def resolve(self, layers: tuple[str, ...] = DEPLOY_LAYERS) -> dict[str, Precision]:
+        """Precision of every layer in ``layers``; checks that every rule is used."""
+        known = set(layers) | {k for k, v in FOLDED.items() if v in layers}
+        for rule in self.rules:
+            if not any(re.fullmatch(rule.pattern, name) for name in known):
+                raise RecipeError(f"recipe {self.name!r}: pattern {rule.pattern!r} matches no "
+                                  f"layer (layers: {', '.join(layers)})", self.source or None)
+        out: dict[str, Precision] = {}
+        for name in layers:
+            for rule in self.rules:
+                if re.fullmatch(rule.pattern, name):
+                    out[name] = rule.precision
+                    break
+            else:
+                raise RecipeError(f"recipe {self.name!r} gives no precision for layer "
+                                  f"{name!r}", self.source or None)
+        return out
+
+    @property
+    def needs_calibration(self) -> bool:
+        return any(r.precision is Precision.INT8 for r in self.rules)
+
+    def label(self, layers: tuple[str, ...] = DEPLOY_LAYERS) -> str:
+        """One word for the whole file: fp32, fp16, int8 or mixed."""
+        used = set(self.resolve(layers).values())
+        return next(iter(used)).value if len(used) == 1 else "mixed"
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.json"))
+
+
+def parse(data: dict, source: str = "") -> Recipe:
+    """Build a :class:`Recipe` from its JSON object, validating every field."""
+    where = source or None
+    if not isinstance(data, dict):
+        raise RecipeError("recipe must be a JSON object", where)
+    rules_in = data.get("layers")
+    if not isinstance(rules_in, list) or not rules_in:
+        raise RecipeError("recipe needs a non-empty 'layers' list of "
+                          "{pattern, precision} rules", where)
+    rules = []
+    for i, r in enumerate(rules_in):
+        if not isinstance(r, dict) or "pattern" not in r or "precision" not in r:
+            raise RecipeError(f"layers[{i}] must have 'pattern' and 'precision'", where)
+        try:
+            re.compile(str(r["pattern"]))
+        except re.error as exc:
+            raise RecipeError(f"layers[{i}]: bad regular expression {r['pattern']!r} ({exc})",
+                              where) from None
+        try:
+            prec = Precision(str(r["precision"]).lower())
+        except ValueError:
+            raise RecipeError(f"layers[{i}]: precision {r['precision']!r} is not one of "
+                              "fp32, fp16, int8", where) from None
+        rules.append(Rule(str(r["pattern"]), prec))
+    cal = data.get("calibration", {}) or {}
+    try:
+        method = CalibMethod(str(cal.get("method", "max")).lower())
+    except ValueError:
+        raise RecipeError(f"calibration method {cal.get('method')!r} is not max or std3",
+                          where) from None
+    return Recipe(name=str(data.get("name", Path(source).stem if source else "custom")),
+                  rules=tuple(rules), calibration=method,
+                  description=str(data.get("description", "")), source=source)
+
+
+def load(name_or_path: str | os.PathLike) -> Recipe:
+    """A built-in recipe by name (``mixed``) or a recipe JSON file by path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not path.suffix and (RECIPES_DIR / f"{text.lower()}.json").is_file():
+        path = RECIPES_DIR / f"{text.lower()}.json"
+    if not path.is_file():
+        raise RecipeError(f"no such recipe (built-in: {', '.join(builtin_names())})", text)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise RecipeError(f"cannot read recipe JSON ({exc})", path) from None
+    return parse(data, str(path))
