@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,10 @@ def test_html_renders_in_headless_chromium(tflite, tmp_path):
                     f"--screenshot={shot}", paths["html"].as_uri()], check=True, timeout=60,
                    capture_output=True)
     assert shot.stat().st_size > 20_000
+
+
+def test_targets_never_imports_tensorflow(tflite):
+    code = ("import sys; from targets import analyze; from targets.report import to_json, to_markdown; "
+            f"r = analyze({str(tflite('lstm_int8'))!r}); to_markdown(r); "
+            "assert 'tensorflow' not in sys.modules and 'tf_keras' not in sys.modules, 'TF imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
