@@ -23,7 +23,7 @@ def to_json(r: Report) -> dict:
         "power_mw": round(p.power_mw, 3), "core_power_mw": round(p.core_mw, 3), "l3_power_mw": round(p.l3_mw, 3),
         "energy_uj": round(p.energy_uj, 3), "avg_power_mw_at_hop": round(p.avg_power_mw_at_hop, 3),
         "sleep_power_mw": p.sleep_mw, "hop_ms": p.hop_ms,
-        "realtime_ok": bool(r.fits and s.latency_ms <= p.hop_ms),
+        "realtime_ok": r.realtime_ok,
         "realtime_margin_ms": round(p.hop_ms - s.latency_ms, 4),
         "fits": r.fits, "fit_reasons": list(m.reasons) + [f"L1: {t.layer}" for t in r.tilings if not t.fits_l1],
         "warnings": list(r.warnings),

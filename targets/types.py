@@ -239,7 +239,7 @@ class Report:
 
     @property
     def realtime_ok(self) -> bool:
-        return self.memory.fits and self.schedule.latency_ms <= self.power.hop_ms
+        return self.fits and self.schedule.latency_ms <= self.power.hop_ms
 
     @property
     def fits(self) -> bool:
