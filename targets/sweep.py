@@ -36,6 +36,26 @@ def files_or_reference(models_dir: str | Path | None) -> Source:
     return source
 
 
+def exported_or_reference(out_dir: str | Path) -> Source:
+    """Source: export `{variant}_{precision}.tflite` with random weights through
+    `converters.export.export_variant(variant, precision, out_path)` (TensorFlow, slow), reusing
+    files already in `out_dir`; the reference graph when the converters are not importable."""
+    try:
+        from converters.export import export_variant
+    except ImportError:
+        export_variant = None
+
+    def source(variant: str, precision: str) -> Graph | Path:
+        p = Path(out_dir) / f"{variant}_{precision}.tflite"
+        if p.is_file():
+            return p
+        if export_variant is None:
+            return build_reference(variant, precision)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return Path(export_variant(variant, precision, p))
+    return source
+
+
 def run_sweep(source: Source | None = None, board: str = "gap9", variants: Iterable[str] = tuple(VARIANTS),
               precisions: Iterable[str] = ("fp16", "mixed")) -> list[dict]:
     """One row per (variant, precision, operating point)."""

@@ -140,3 +140,21 @@ def test_targets_never_imports_tensorflow(tflite):
             f"r = analyze({str(tflite('lstm_int8'))!r}); to_markdown(r); "
             "assert 'tensorflow' not in sys.modules and 'tf_keras' not in sys.modules, 'TF imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+
+
+def test_sweep_export_source_uses_converters(tflite, tmp_path, monkeypatch):
+    import types
+
+    from targets.sweep import exported_or_reference
+
+    calls = []
+
+    def export_variant(variant, precision, out_path):
+        calls.append((variant, precision))
+        shutil.copy(tflite("gru_fp16"), out_path)
+        return Path(out_path)
+
+    monkeypatch.setitem(sys.modules, "converters.export", types.SimpleNamespace(export_variant=export_variant))
+    src = exported_or_reference(tmp_path / "m")
+    assert src("gru128", "fp16") == tmp_path / "m" / "gru128_fp16.tflite"
+    assert src("gru128", "fp16").is_file() and calls == [("gru128", "fp16")]   # second call reuses the file

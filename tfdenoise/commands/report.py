@@ -24,15 +24,21 @@ def add_parser(sub) -> None:
                    help="4 variants x {fp16, mixed} x operating points: CSV + figure in -o (default ./report-sweep)")
     p.add_argument("--models-dir", default=None,
                    help="with --sweep: folder of {variant}_{precision}.tflite (missing ones use reference graphs)")
+    p.add_argument("--export", action="store_true",
+                   help="with --sweep: export each model with random weights through converters.export "
+                        "(TensorFlow, slow) into --models-dir or OUT/models, instead of reference graphs")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if args.sweep:
-        from targets.sweep import files_or_reference, run_sweep, write_sweep
+        from targets.sweep import exported_or_reference, files_or_reference, run_sweep, write_sweep
 
-        rows = run_sweep(files_or_reference(args.models_dir), board=args.target)
-        paths = write_sweep(rows, Path(args.out or "report-sweep"))
+        out = Path(args.out or "report-sweep")
+        source = exported_or_reference(args.models_dir or out / "models") if args.export \
+            else files_or_reference(args.models_dir)
+        rows = run_sweep(source, board=args.target)
+        paths = write_sweep(rows, out)
         for r in rows:
             print(f"{r['variant']:8} {r['precision']:6} {r['vdd']:>5} V {r['l3']:6} {r['latency_ms']:7.3f} ms "
                   f"{r['mac_per_cycle']:5.2f} MAC/cycle {r['power_mw']:6.1f} mW "
