@@ -15,6 +15,7 @@ quantizes (per tensor) the ops of INT8 layers; ops of other layers are denyliste
 """
 from __future__ import annotations
 
+import tempfile
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -23,6 +24,7 @@ from tfdenoise.errors import ConversionError
 from tfdenoise.models import TinyDenoiser
 from tfdenoise.stft import N_BINS
 
+from converters import fbgraph
 from converters.calibration import CalibrationSet, RangeCollector
 from converters.interpreter import TFLiteDenoiser
 from converters.recipe import CalibMethod
@@ -32,36 +34,125 @@ from converters.recipe import CalibMethod
 CONVERTER_CALIB_FRAMES = 400
 
 
-def deploy_model(model: TinyDenoiser):
-    """A batch-1, one-frame Keras model on the shared weights, with named I/O."""
-    from tfdenoise.keras import keras, layers
-
-    v = model.variant
-    frame = keras.Input((1, N_BINS), batch_size=1, name="frame")
-    if v.cell == "lstm":
-        mask = model.sequence(frame)
-        return keras.Model(frame, layers.Activation("linear", name="mask")(mask),
-                           name=f"{v.name}_deploy")
-    states = [keras.Input((v.units,), batch_size=1, name=n) for n in v.state_names]
-    outs = model.step([frame, *states])
-    named = [layers.Activation("linear", name="mask")(outs[0])]
-    named += [layers.Activation("linear", name=f"{n}_out")(o)
-              for n, o in zip(v.state_names, outs[1:])]
-    return keras.Model([frame, *states], named, name=f"{v.name}_deploy")
+def io_names(variant) -> tuple[list[str], list[str]]:
+    """Signature input names, and output names in the order of the flatbuffer outputs."""
+    outs = sorted(["mask", *(f"{n}_out" for n in variant.state_names)])  # tf.nest order
+    if variant.cell == "lstm":
+        return ["frame"], ["mask"]
+    return ["frame", *variant.state_names], outs
 
 
-def _converter(kmodel):
+def deploy_function(model: TinyDenoiser):
+    """Concrete function of the batch-1, one-frame deployment graph (and its owner)."""
     from tfdenoise.keras import tf
 
-    return tf.lite.TFLiteConverter.from_keras_model(kmodel)
+    v = model.variant
+    specs = {"frame": tf.TensorSpec([1, 1, N_BINS], tf.float32, name="frame")}
+    if v.cell == "lstm":
+        def fn(**kw):
+            return {"mask": model.sequence(kw["frame"], training=False)}
+    else:
+        specs.update({n: tf.TensorSpec([1, v.units], tf.float32, name=n) for n in v.state_names})
+
+        def fn(**kw):
+            out = model.step([kw["frame"], *(kw[n] for n in v.state_names)], training=False)
+            return {"mask": out[0], **{f"{n}_out": s for n, s in zip(v.state_names, out[1:])}}
+    owner = tf.Module()
+    owner.fn = tf.function(fn)
+    return owner.fn.get_concrete_function(**specs), owner
+
+
+def _keras_deploy_model(model: TinyDenoiser):
+    """LSTM only: batch-1, one-frame Keras model named ``frame`` -> ``mask``."""
+    from tfdenoise.keras import keras, layers
+
+    frame = keras.Input((1, N_BINS), batch_size=1, name="frame")
+    mask = layers.Activation("linear", name="mask")(model.sequence(frame))
+    return keras.Model(frame, mask, name=f"{model.variant.name}_deploy")
+
+
+class ConverterFactory:
+    """Fresh ``TFLiteConverter`` objects for one model, sharing the expensive export.
+
+    GRU: a concrete function of the step graph (fast).  LSTM: the converter fuses Keras
+    LSTM layers into ``UNIDIRECTIONAL_SEQUENCE_LSTM`` only from a Keras SavedModel, so the
+    deployment model is saved once to a temporary folder and converted from there.
+    """
+
+    def __init__(self, model: TinyDenoiser) -> None:
+        self.model = model
+        self._dir: tempfile.TemporaryDirectory | None = None
+
+    def __call__(self):
+        from tfdenoise.keras import tf
+
+        if self.model.variant.cell != "lstm":
+            cf, owner = deploy_function(self.model)
+            return tf.lite.TFLiteConverter.from_concrete_functions([cf], owner)
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="tfdenoise-savedmodel-")
+            _keras_deploy_model(self.model).save(self._dir.name, save_format="tf",
+                                                 include_optimizer=False)
+        return tf.lite.TFLiteConverter.from_saved_model(self._dir.name)
+
+    def close(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+
+_FACTORIES: dict[int, ConverterFactory] = {}
+
+
+def _converter(model: TinyDenoiser):
+    fac = _FACTORIES.get(id(model))
+    if fac is None or fac.model is not model:
+        for f in _FACTORIES.values():
+            f.close()
+        _FACTORIES.clear()
+        fac = _FACTORIES[id(model)] = ConverterFactory(model)
+    return fac()
+
+
+def add_signature(data: bytes, variant) -> bytes:
+    """Give the flatbuffer a ``serving_default`` signature with the tfdenoise I/O names."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    m = fbgraph.load(data)
+    sg = m.subgraphs[0]
+    ins, outs = io_names(variant)
+    if len(sg.inputs) != len(ins) or len(sg.outputs) != len(outs):
+        raise ConversionError(f"converted graph has {len(sg.inputs)} inputs/{len(sg.outputs)} "
+                              f"outputs, expected {len(ins)}/{len(outs)}")
+    by_name = {}
+    for idx in sg.inputs:
+        raw = fbgraph.tensor_name(sg.tensors[idx])
+        by_name[raw.removeprefix("serving_default_").split(":")[0]] = int(idx)
+    if set(by_name) != set(ins):
+        raise ConversionError(f"unexpected input names {sorted(by_name)}")
+    sig = schema.SignatureDefT()
+    sig.signatureKey = "serving_default"
+    sig.subgraphIndex = 0
+    sig.inputs, sig.outputs = [], []
+    for name, idx in [(n, by_name[n]) for n in ins]:
+        tm = schema.TensorMapT()
+        tm.name, tm.tensorIndex = name, idx
+        sig.inputs.append(tm)
+    for name, idx in zip(outs, sg.outputs):
+        tm = schema.TensorMapT()
+        tm.name, tm.tensorIndex = name, int(idx)
+        sig.outputs.append(tm)
+    m.signatureDefs = [sig]
+    return fbgraph.dump(m)
 
 
 def convert_float(model: TinyDenoiser) -> bytes:
     """The FP32 ``.tflite`` of the deployment graph (BN folded by the converter)."""
     try:
-        return bytes(_converter(deploy_model(model)).convert())
+        data = bytes(_converter(model).convert())
     except Exception as exc:
         raise ConversionError(f"float conversion failed ({str(exc).splitlines()[0][:160]})") from exc
+    return add_signature(data, model.variant)
 
 
 def representative_inputs(float_tflite: bytes, calib: CalibrationSet,
@@ -81,22 +172,34 @@ def representative_inputs(float_tflite: bytes, calib: CalibrationSet,
     return out
 
 
-def calibrate_only(model: TinyDenoiser, feeds: list[dict[str, np.ndarray]]) -> bytes:
-    """Float flatbuffer annotated with the converter's min/max of every activation."""
+def calibrate_only(model: TinyDenoiser, feeds: list[dict[str, np.ndarray]],
+                   float_tflite: bytes) -> bytes:
+    """Float flatbuffer annotated with the converter's min/max of every activation.
+
+    Without a signature the calibrator feeds inputs in flatbuffer order, which differs
+    from the Keras order: ``feeds`` (keyed by name) are ordered like the inputs of
+    ``float_tflite`` (the same graph converted without calibration).
+    """
     from tfdenoise.keras import tf
 
-    conv = _converter(deploy_model(model))
+    flat = fbgraph.load(float_tflite)
+    sg = flat.subgraphs[0]
+    names = [fbgraph.tensor_name(sg.tensors[i]).removeprefix("serving_default_").split(":")[0]
+             for i in sg.inputs]
+    conv = _converter(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
 
-    def gen() -> Iterator[dict[str, np.ndarray]]:
-        yield from feeds
+    def gen() -> Iterator[list[np.ndarray]]:
+        for feed in feeds:
+            yield [feed[n] for n in names]
 
     conv.representative_dataset = gen
     conv._experimental_calibrate_only = True  # noqa: SLF001 (documented experimental flag)
     try:
-        return bytes(conv.convert())
+        data = bytes(conv.convert())
     except Exception as exc:
         raise ConversionError(f"calibration failed ({str(exc).splitlines()[0][:160]})") from exc
+    return add_signature(data, model.variant)
 
 
 def activation_tensors(model_obj) -> list[int]:

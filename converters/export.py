@@ -78,7 +78,7 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
     if int8_layers:
         calib = calib if calib is not None else CalibrationSet.load()
         feeds = build.representative_inputs(f32, calib)
-        calibrated = build.calibrate_only(model, feeds)
+        calibrated = build.calibrate_only(model, feeds, f32)
         ranges = build.collect_ranges(calibrated, calib, method)
         calibrated = build.rewrite_ranges(calibrated, ranges)
         cal_obj = fbgraph.load(calibrated)
@@ -86,7 +86,7 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
         deny = {fbgraph.tensor_name(sg.tensors[op.outputs[0]])
                 for op, layer in zip(sg.operators, fbgraph.op_layers(cal_obj))
                 if layer not in int8_layers}
-        m = fbgraph.load(build.quantize(calibrated, deny))
+        m = fbgraph.load(build.add_signature(build.quantize(calibrated, deny), model.variant))
         passes.states_to_int8_io(m, model.variant.state_names)
         cal_info = {"method": method.value, "clips": calib.names,
                     "frames": int(sum(len(f) for f in calib.frames)),

@@ -60,7 +60,9 @@ def weights_to_fp16(model_obj, ops: set[int]) -> int:
             half.buffer = len(model_obj.buffers) - 1
             half.name = (fbgraph.tensor_name(ten) + "_fp16").encode()
             sg.tensors.append(half)
-            ten.buffer = 0  # the float32 tensor becomes the DEQUANTIZE output
+            old, ten.buffer = ten.buffer, 0  # the float32 tensor becomes the DEQUANTIZE output
+            if not any(x.buffer == old for x in sg.tensors):
+                model_obj.buffers[old].data = None  # drop the float32 bytes from the file
             op = schema.OperatorT()
             op.opcodeIndex = deq
             op.inputs = np.array([len(sg.tensors) - 1], np.int32)
