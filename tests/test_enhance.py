@@ -77,3 +77,18 @@ def test_model_resolution(tmp_path, checkpoint, monkeypatch):
     assert resolve_model(None) == tmp_path / "pre" / pretrained.DEFAULT_VARIANT
     with pytest.raises(ModelError, match="unknown variant"):
         pretrained.checkpoint("rnn64")
+
+
+@pytest.mark.slow
+def test_enhance_with_tflite_model(tmp_path, tiny_model, checkpoint):
+    """A float .tflite export enhances like its Keras checkpoint (needs converters/)."""
+    export = pytest.importorskip("converters.export")
+    path = export.write_atomic(export.convert(tiny_model, "fp32"), tmp_path / "m.tflite")
+    model = load_model(str(path))
+    x = synth_speech(0.5)
+    y = enhance_signal(x, model)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, enhance_signal(x, tiny_model), atol=1e-4)
+    written = enhance_files(write_wav(tmp_path / "in.wav", x), tmp_path / "o.wav", str(path),
+                            jobs=1)
+    assert sf.info(str(written[0])).frames == x.size
