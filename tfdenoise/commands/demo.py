@@ -1,0 +1,17 @@
+"""``tfdenoise demo [-o OUT]``: the main job on the shipped default model (``make demo``)."""
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="export the default model to mixed FP16-INT8, validate it, "
+                                    "enhance a sample and write the GAP9 report")
+    p.add_argument("-o", "--out", default="out/demo", help="output folder (default out/demo)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tfdenoise.demo import run_demo
+
+    run_demo(args.out, jobs=args.jobs)
+    return 0
