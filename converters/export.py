@@ -83,11 +83,15 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
         calibrated = build.rewrite_ranges(calibrated, ranges)
         cal_obj = fbgraph.load(calibrated)
         sg = cal_obj.subgraphs[0]
-        deny = {fbgraph.tensor_name(sg.tensors[op.outputs[0]])
-                for op, layer in zip(sg.operators, fbgraph.op_layers(cal_obj))
-                if layer not in int8_layers}
+        deny: set[str] = set()
+        for op, layer in zip(sg.operators, fbgraph.op_layers(cal_obj)):
+            if layer not in int8_layers:  # an op's node name: its output name(s)
+                outs = [fbgraph.tensor_name(sg.tensors[t]) for t in op.outputs]
+                deny.update(outs + [";".join(outs)])
         m = fbgraph.load(build.add_signature(build.quantize(calibrated, deny), model.variant))
         passes.states_to_int8_io(m, model.variant.state_names)
+        passes.unquantize_islands(m, {i for i, l in enumerate(fbgraph.op_layers(m))
+                                      if l is not None and l not in int8_layers})
         cal_info = {"method": method.value, "clips": calib.names,
                     "frames": int(sum(len(f) for f in calib.frames)),
                     "moving_average": "cumulative"}

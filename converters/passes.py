@@ -109,3 +109,52 @@ def states_to_int8_io(model_obj, state_names: tuple[str, ...]) -> int:
         drop.add(p)
     sg.operators = [op for i, op in enumerate(sg.operators) if i not in drop]
     return len(drop)
+
+
+def unquantize_islands(model_obj, keep_float: set[int]) -> int:
+    """Undo ``QUANTIZE -> op -> DEQUANTIZE`` islands around ops in ``keep_float``.
+
+    ``mlir_quantize`` quantizes same-scale ops (SPLIT, SPLIT_V, RESHAPE) even when they are
+    denylisted; for ops of a layer that must stay float, wire the op to the float tensors
+    and drop the conversions.  Returns the number of ops rewired.
+    """
+    sg = model_obj.subgraphs[0]
+    prod, cons = fbgraph.producers(sg), fbgraph.consumers(sg)
+    drop: set[int] = set()
+    fixed = 0
+    for i in sorted(keep_float):
+        op = sg.operators[i]
+        data_in = [k for k, t in enumerate(op.inputs)
+                   if t >= 0 and int(t) in prod and sg.tensors[t].type == 9]
+        if not data_in:
+            continue
+        qs = [prod[int(op.inputs[k])] for k in data_in]
+        if any(fbgraph.op_name(model_obj, sg.operators[q]) != "QUANTIZE" for q in qs):
+            continue
+        users = [c for t in op.outputs for c in cons.get(int(t), [])]
+        if not users or any(fbgraph.op_name(model_obj, sg.operators[u]) != "DEQUANTIZE"
+                            for u in users):
+            continue
+        if any(int(t) in sg.outputs for t in op.outputs):
+            continue
+        inputs = list(op.inputs)
+        for k, q in zip(data_in, qs):
+            inputs[k] = sg.operators[q].inputs[0]
+            if len(cons.get(int(sg.operators[q].outputs[0]), [])) == 1:
+                drop.add(q)
+        op.inputs = np.array(inputs, np.int32)
+        outs = []
+        for t in op.outputs:
+            deqs = cons.get(int(t), [])
+            outs.append(sg.operators[deqs[0]].outputs[0])
+            drop.update(deqs[:1])
+            for extra in deqs[1:]:  # several DEQUANTIZE of one tensor: alias to the first
+                for c in cons.get(int(sg.operators[extra].outputs[0]), []):
+                    sg.operators[c].inputs = np.array(
+                        [outs[-1] if x == sg.operators[extra].outputs[0] else x
+                         for x in sg.operators[c].inputs], np.int32)
+                drop.add(extra)
+        op.outputs = np.array(outs, np.int32)
+        fixed += 1
+    sg.operators = [op for k, op in enumerate(sg.operators) if k not in drop]
+    return fixed
