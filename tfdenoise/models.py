@@ -102,6 +102,7 @@ class TinyDenoiser:
         }
         for i in range(2):  # unique cell names: the step model holds both cells directly
             self.layers[f"rnn_{i}"].cell._name = f"rnn_{i}_cell"
+        self._offline = None  # compiled sequence model, built on first offline_mask()
         self.sequence = self._build_sequence(keras, layers)
         self.step = self._build_step(keras, layers)
 
@@ -147,9 +148,14 @@ class TinyDenoiser:
 
     # -- numpy inference ----------------------------------------------------------------------
     def offline_mask(self, magnitudes: np.ndarray) -> np.ndarray:
-        """Gains for all frames ``[T, 257]`` at once (sequence model)."""
-        out = self.sequence(magnitudes[None].astype(np.float32), training=False)
-        return np.asarray(out)[0]
+        """Gains for all frames ``[T, 257]`` at once (sequence model, compiled once)."""
+        if self._offline is None:
+            from tfdenoise.keras import tf
+
+            spec = tf.TensorSpec((1, None, N_BINS), tf.float32)
+            self._offline = tf.function(lambda m: self.sequence(m, training=False),
+                                        input_signature=[spec])
+        return np.asarray(self._offline(magnitudes[None].astype(np.float32)))[0]
 
     def streaming_mask(self) -> Callable[[np.ndarray], np.ndarray]:
         """A stateful function ``magnitudes[257] -> gains[257]`` using the step model."""
