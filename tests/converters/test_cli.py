@@ -1,0 +1,26 @@
+"""``tfdenoise export`` end to end (GRU128, random weights)."""
+from __future__ import annotations
+
+from converters.metadata import read_metadata
+from tfdenoise.cli import main
+
+
+def test_export_cli_writes_file_and_reports(tmp_path, capsys):
+    out = tmp_path / "g.tflite"
+    assert main(["export", "--variant", "gru128", "--fp16", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "parameters 0.78" in text and "MB" in text
+    assert "rnn_0" in text and "fp16" in text and "max |mask - Keras mask|" in text
+    assert read_metadata(out.read_bytes())["precision"] == "fp16"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_export_cli_errors(tmp_path, capsys):
+    assert main(["export", "--variant", "gru128", "--recipe", str(tmp_path / "none.json"),
+                 "-o", str(tmp_path / "x.tflite")]) == 2
+    assert "none.json" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["export", "--variant", "gru128", "--int8", "--calib-data", str(empty),
+                 "-o", str(tmp_path / "x.tflite")]) == 2
+    assert not (tmp_path / "x.tflite").exists()
