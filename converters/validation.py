@@ -1,0 +1,112 @@
+"""Speech quality of exported files: PESQ/STOI beside the float Keras model (SPEC 4 table).
+
+:func:`validate_file` scores one ``.tflite`` (run frame by frame in LiteRT), the float
+checkpoint it came from and the noisy input on a pairs folder.  :func:`quant_table`
+exports one checkpoint at the six settings of SPEC 4's table and scores each.
+Scoring is :func:`tfdenoise.evaluate.evaluate_pairs`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tfdenoise.errors import ModelError
+
+from converters.interpreter import TFLiteDenoiser
+
+#: Rows of SPEC 4's table: (label, recipe, calibration statistic).
+TABLE_ROWS = (("fp32", "fp32", None), ("fp16", "fp16", None),
+              ("int8 (max)", "int8", "max"), ("int8 (std3)", "int8", "std3"),
+              ("mixed (max)", "mixed", "max"), ("mixed (std3)", "mixed", "std3"))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scored model."""
+
+    label: str
+    pesq: float
+    stoi: float
+    param_mb: float | None = None
+
+
+def _checkpoint(checkpoint: str | os.PathLike | None) -> Path:
+    if checkpoint is not None:
+        return Path(checkpoint)
+    from tfdenoise.pretrained import default_checkpoint
+
+    return Path(default_checkpoint())
+
+
+def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
+                  checkpoint: str | os.PathLike | None = None,
+                  jobs: int | None = None) -> dict:
+    """Scores of ``tflite``, of the float ``checkpoint`` and of the noisy input."""
+    from tfdenoise.evaluate import evaluate_pairs
+    from tfdenoise.models import read_config
+
+    meta = TFLiteDenoiser(tflite).metadata or {}
+    ckpt = _checkpoint(checkpoint)
+    ck_variant = str(read_config(ckpt).get("variant", "?")).lower()
+    if meta.get("variant") and meta["variant"] != ck_variant:
+        raise ModelError(f"the file is a {meta['variant'].upper()} but the checkpoint "
+                         f"{ckpt} is a {ck_variant.upper()}; pass --checkpoint", tflite)
+    lite = evaluate_pairs(pairs_dir, str(tflite), jobs=jobs)
+    ref = evaluate_pairs(pairs_dir, str(ckpt), jobs=jobs)
+    from converters import fbgraph
+    from converters.export import MB
+
+    mb = fbgraph.param_bytes_by_layer(fbgraph.load(Path(tflite).read_bytes()))["*"] / MB
+    rows = [Row("noisy", lite["noisy_mean"]["pesq"], lite["noisy_mean"]["stoi"]),
+            Row("keras float", ref["mean"]["pesq"], ref["mean"]["stoi"]),
+            Row(f"tflite {meta.get('precision', '?')}", lite["mean"]["pesq"],
+                lite["mean"]["stoi"], round(mb, 4))]
+    return {"model": str(tflite), "checkpoint": str(ckpt), "pairs": str(pairs_dir),
+            "variant": meta.get("variant"), "precision": meta.get("precision"),
+            "rows": [asdict(r) for r in rows], "files": lite["files"]}
+
+
+def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLike,
+                calib_dir: str | os.PathLike | None = None, jobs: int | None = None,
+                workdir: str | os.PathLike | None = None) -> dict:
+    """SPEC 4's table for one model: six exports, PESQ / STOI / parameter MB each."""
+    from converters.calibration import CalibrationSet
+    from converters.export import export_model
+    from tfdenoise.evaluate import evaluate_pairs
+    from tfdenoise.models import load_checkpoint
+
+    ckpt = _checkpoint(checkpoint)
+    model = load_checkpoint(ckpt)
+    calib = CalibrationSet.load(calib_dir)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tfdenoise-table-") as tmp:
+        folder = Path(workdir) if workdir is not None else Path(tmp)
+        noisy = None
+        for label, recipe, method in TABLE_ROWS:
+            name = label.replace(" (", "_").replace(")", "")
+            res = export_model(model, folder / f"{model.variant.name}_{name}.tflite", recipe,
+                               calib=calib, method=method, check=False)
+            scores = evaluate_pairs(pairs_dir, str(res.path), jobs=jobs)
+            noisy = scores["noisy_mean"]
+            rows.append(Row(label, scores["mean"]["pesq"], scores["mean"]["stoi"],
+                            round(res.param_mb, 4)))
+    rows.append(Row("noisy", noisy["pesq"], noisy["stoi"]))
+    return {"checkpoint": str(ckpt), "variant": model.variant.name, "pairs": str(pairs_dir),
+            "calibration_clips": calib.names, "rows": [asdict(r) for r in rows]}
+
+
+def to_markdown(result: dict) -> str:
+    """A Markdown table of ``result["rows"]``."""
+    title = result.get("variant") or ""
+    lines = [f"| {title.upper()} | PESQ | STOI | parameters (MB) |", "|---|---|---|---|"]
+    for r in result["rows"]:
+        mb = "" if r.get("param_mb") is None else f"{r['param_mb']:.2f}"
+        lines.append(f"| {r['label']} | {r['pesq']:.3f} | {r['stoi']:.4f} | {mb} |")
+    return "\n".join(lines)
+
+
+def to_json(result: dict) -> str:
+    return json.dumps(result, indent=2)
