@@ -205,8 +205,14 @@ def calibrate_only(model: TinyDenoiser, feeds: list[dict[str, np.ndarray]],
 def activation_tensors(model_obj) -> list[int]:
     """Indices of float activation tensors (no constant data) that carry recorded ranges."""
     sg = model_obj.subgraphs[0]
+    # LSTM intermediates (gate scales) are not readable from the interpreter: keep the
+    # converter's values for them.
+    hidden = {int(t) for op in sg.operators for t in (op.intermediates if op.intermediates
+                                                       is not None else [])}
     out = []
     for i, t in enumerate(sg.tensors):
+        if i in hidden:
+            continue
         q = t.quantization
         buf = model_obj.buffers[t.buffer]
         has_data = buf.data is not None and len(buf.data) > 0
@@ -242,6 +248,19 @@ def rewrite_ranges(calibrated: bytes, ranges: dict[int, float]) -> bytes:
 
     m = fu.convert_bytearray_to_object(calibrated)
     sg = m.subgraphs[0]
+    ranges = dict(ranges)
+    # An LSTM intermediate that recorded the same range as the op's output (the hidden
+    # state) must keep agreeing with it, or the INT8 kernel rescales the state wrongly.
+    for op in sg.operators:
+        for t in (op.intermediates if op.intermediates is not None else []):
+            qi = sg.tensors[t].quantization
+            if qi is None or qi.min is None:
+                continue
+            for o in op.outputs:
+                qo = sg.tensors[o].quantization
+                if int(o) in ranges and qo is not None and qo.min is not None and \
+                        np.array_equal(qo.min, qi.min) and np.array_equal(qo.max, qi.max):
+                    ranges[int(t)] = ranges[int(o)]
     for i, r in ranges.items():
         q = sg.tensors[i].quantization
         if q is not None and q.min is not None:
