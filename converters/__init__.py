@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 
-def export(model_or_checkpoint: Any, precision: str = "mixed", out: str | os.PathLike = "model.tflite",
+def _export(model_or_checkpoint: Any, precision: str = "mixed", out: str | os.PathLike = "model.tflite",
            calib: str | None = None, recipe: str | os.PathLike | None = None,
            calib_data: str | os.PathLike | None = None, check: bool = True):
     """Export a TinyDenoiser (object, checkpoint folder, or variant name) to ``out``.
@@ -39,5 +39,9 @@ def export(model_or_checkpoint: Any, precision: str = "mixed", out: str | os.Pat
     cal = CalibrationSet.load(calib_data) if (rec.needs_calibration or check) else None
     return export_model(model, out, rec, calib=cal, method=calib, check=check)
 
+
+#: ``converters.export(...)``.  Importing the submodule ``converters.export`` rebinds this
+#: name to that module, which is itself callable with the same signature (see its end).
+export = _export
 
 __all__ = ["export"]

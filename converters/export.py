@@ -7,9 +7,12 @@ checks them against Keras and reports size, ops and per-layer precision;
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import types
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tfdenoise.errors import ConversionError, ModelError
 from tfdenoise.models import TinyDenoiser, get_variant, load_checkpoint
@@ -154,3 +157,15 @@ def export_variant(variant: str, precision: str, out_path: str | os.PathLike) ->
     """Random-weight ``variant`` (deterministic seed) exported at ``precision``; returns the path."""
     model = TinyDenoiser(get_variant(variant), seed=VARIANT_SEED)
     return write_atomic(convert(model, precision), out_path)
+
+
+class _CallableModule(types.ModuleType):
+    """``converters.export`` is both this module and the front-door function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ExportResult:
+        from converters import _export
+
+        return _export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,67 @@
+"""The front door ``converters.export``, ``export_variant`` and validation (scoring)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from converters.metadata import read_metadata
+
+
+def test_front_door_export_variant_name(tmp_path):
+    from converters import export
+
+    res = export("gru128", "fp32", tmp_path / "g.tflite", check=False)
+    assert res.path.is_file() and res.precision == "fp32" and res.variant == "gru128"
+    assert res.param_mb == pytest.approx(1.56, rel=0.03)
+
+
+def test_export_variant_is_deterministic(tmp_path):
+    from converters.export import export_variant
+
+    a = export_variant("gru128", "fp16", tmp_path / "a.tflite")
+    b = export_variant("GRU128", "fp16", tmp_path / "b.tflite")
+    assert a.read_bytes() == b.read_bytes()
+    assert read_metadata(a.read_bytes())["precision"] == "fp16"
+
+
+@pytest.fixture(scope="module")
+def one_pair(tmp_path_factory):
+    """A pairs folder with one real Valentini test pair (shipped sample)."""
+    from tfdenoise.data import list_pairs
+    from tfdenoise.samples import __file__ as samples_init
+    from pathlib import Path
+
+    src = list_pairs(Path(samples_init).parent / "valentini")[0]
+    root = tmp_path_factory.mktemp("pairs")
+    for sub, path in (("noisy", src.noisy), ("clean", src.clean)):
+        (root / sub).mkdir()
+        shutil.copy(path, root / sub / path.name)
+    return root
+
+
+def test_validate_file_scores_tflite_keras_and_noisy(gru128, gru128_files, one_pair, tmp_path):
+    from converters.validation import to_markdown, validate_file
+    from tfdenoise.models import save_checkpoint
+
+    ckpt = save_checkpoint(gru128, tmp_path / "ckpt")
+    model = tmp_path / "m.tflite"
+    model.write_bytes(gru128_files["mixed"])
+    res = validate_file(model, one_pair, checkpoint=ckpt, jobs=1)
+    labels = [r["label"] for r in res["rows"]]
+    assert labels == ["noisy", "keras float", "tflite mixed"]
+    keras_row, lite_row = res["rows"][1], res["rows"][2]
+    assert abs(keras_row["pesq"] - lite_row["pesq"]) < 0.1
+    assert "| tflite mixed |" in to_markdown(res)
+
+
+@pytest.mark.slow
+def test_quant_table_rows(gru128, one_pair, tmp_path):
+    from converters.validation import TABLE_ROWS, quant_table
+    from tfdenoise.models import save_checkpoint
+
+    ckpt = save_checkpoint(gru128, tmp_path / "ckpt")
+    res = quant_table(ckpt, one_pair, jobs=1)
+    assert [r["label"] for r in res["rows"]] == [r[0] for r in TABLE_ROWS] + ["noisy"]
+    mb = {r["label"]: r["param_mb"] for r in res["rows"]}
+    assert mb["mixed (max)"] == pytest.approx(0.55, rel=0.03)
