@@ -103,11 +103,17 @@ def split_speakers(corpus: Corpus, valid_fraction: float) -> tuple[Corpus, Corpu
     bucket = np.array([zlib.crc32(k.encode()) % 1000 for k in keys])
     valid = bucket < int(round(valid_fraction * 1000))
     if valid_fraction > 0 and (valid.all() or not valid.any()):
-        # Too few speakers for the hash to split: hold out every n-th speaker instead.
+        # Too few speakers for the hash to split: hold out every n-th speaker instead,
+        # or every n-th file when there is a single speaker.
         speakers = sorted(set(keys))
         step = max(2, int(round(1 / valid_fraction)))
-        held = {k for i, k in enumerate(speakers) if i % step == 0}
-        valid = np.array([k in held for k in keys])
+        if len(speakers) > 1:
+            held = {k for i, k in enumerate(speakers) if i % step == 0}
+            valid = np.array([k in held for k in keys])
+        else:
+            valid = np.arange(len(keys)) % step == 0
+    if len(keys) > 1 and valid.all():
+        valid[-1] = False
     return corpus.subset(~valid), corpus.subset(valid)
 
 

@@ -157,6 +157,10 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     noise = mixtures.load_corpus(config.noise, cache, progress=verbose > 0)
     speech_tr, speech_va = mixtures.split_speakers(speech, config.valid_fraction)
     noise_tr, noise_va = mixtures.split_speakers(noise, config.valid_fraction)
+    for name, part in (("speech", speech_tr), ("speech", speech_va), ("noise", noise_tr), ("noise", noise_va)):
+        if not part.names:
+            raise InputError("too few clips to hold some out for validation "
+                             f"(need at least 2 {name} clips)", getattr(config, name))
     seg = config.segment_seconds
     per_epoch = config.segments_per_epoch or max(config.batch, int(speech_tr.seconds / seg))
     steps = -(-per_epoch // config.batch)
