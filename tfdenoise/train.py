@@ -74,7 +74,7 @@ class WaveformEnhancer:
             def call(self, noisy, training=False):
                 spec = tf_stft(noisy)
                 gains = self.net(tf.abs(spec), training=training)
-                return tf_istft(spec * tf.cast(gains, spec.dtype), length)
+                return tf_istft(spec * tf.complex(gains, tf.zeros_like(gains)), length)
 
             def _update(self, clean, enhanced):
                 loss, parts = enhancement_loss(clean, enhanced)
