@@ -13,6 +13,7 @@ INT8 state I/O), ``fbgraph`` + ``metadata`` (op -> layer map, the ``tfdenoise`` 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 
@@ -31,7 +32,8 @@ def _export(model_or_checkpoint: Any, precision: str = "mixed", out: str | os.Pa
     from converters.recipe import load as load_recipe
     from tfdenoise.models import VARIANTS
 
-    if isinstance(model_or_checkpoint, str) and model_or_checkpoint.lower() in VARIANTS:
+    if isinstance(model_or_checkpoint, str) and model_or_checkpoint.lower() in VARIANTS \
+            and not Path(model_or_checkpoint).is_dir():
         model = load_model(None, variant=model_or_checkpoint)
     else:
         model = load_model(model_or_checkpoint)

@@ -6,7 +6,9 @@ Deployment graphs (batch 1, one frame per call, no WHILE loop):
   ``h1_out`` (states are fed back by the caller);
 * LSTM: the ``sequence`` model with a fixed ``[1, 1, 257]`` input; the converter fuses each
   LSTM into ``UNIDIRECTIONAL_SEQUENCE_LSTM`` whose states are variable tensors that persist
-  across invocations (streaming with sequence length 1).
+  across invocations (streaming with sequence length 1).  Only the Keras SavedModel path
+  fuses the LSTM (a plain ``tf.function`` gives a WHILE loop, which full-INT8 conversion
+  cannot handle), so LSTM models are saved once per model and converted from there.
 
 INT8 ranges: the converter's own calibrator only records min/max, so the model is
 converted with ``_experimental_calibrate_only``, every recorded activation range is
@@ -43,20 +45,22 @@ def io_names(variant) -> tuple[list[str], list[str]]:
 
 
 def deploy_function(model: TinyDenoiser):
-    """Concrete function of the batch-1, one-frame deployment graph (and its owner)."""
+    """GRU: concrete function of the batch-1 step graph (and the module that owns it).
+
+    (LSTM models go through a Keras SavedModel instead: only that path fuses the LSTM.)
+    """
     from tfdenoise.keras import tf
 
     v = model.variant
-    specs = {"frame": tf.TensorSpec([1, 1, N_BINS], tf.float32, name="frame")}
     if v.cell == "lstm":
-        def fn(**kw):
-            return {"mask": model.sequence(kw["frame"], training=False)}
-    else:
-        specs.update({n: tf.TensorSpec([1, v.units], tf.float32, name=n) for n in v.state_names})
+        raise ConversionError("LSTM models convert from a Keras SavedModel, not a function")
+    specs = {"frame": tf.TensorSpec([1, 1, N_BINS], tf.float32, name="frame")}
+    specs.update({n: tf.TensorSpec([1, v.units], tf.float32, name=n) for n in v.state_names})
 
-        def fn(**kw):
-            out = model.step([kw["frame"], *(kw[n] for n in v.state_names)], training=False)
-            return {"mask": out[0], **{f"{n}_out": s for n, s in zip(v.state_names, out[1:])}}
+    def fn(**kw):
+        out = model.step([kw["frame"], *(kw[n] for n in v.state_names)], training=False)
+        return {"mask": out[0], **{f"{n}_out": s for n, s in zip(v.state_names, out[1:])}}
+
     owner = tf.Module()
     owner.fn = tf.function(fn)
     return owner.fn.get_concrete_function(**specs), owner
@@ -139,6 +143,10 @@ def add_signature(data: bytes, variant) -> bytes:
         tm.name, tm.tensorIndex = name, idx
         sig.inputs.append(tm)
     for name, idx in zip(outs, sg.outputs):
+        want = [1, 1, N_BINS] if name == "mask" else [1, variant.units]
+        if list(sg.tensors[int(idx)].shape) != want:
+            raise ConversionError(f"output {name!r} has shape "
+                                  f"{list(sg.tensors[int(idx)].shape)}, expected {want}")
         tm = schema.TensorMapT()
         tm.name, tm.tensorIndex = name, int(idx)
         sig.outputs.append(tm)
