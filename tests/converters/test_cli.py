@@ -1,6 +1,8 @@
 """``tfdenoise export`` end to end (GRU128, random weights)."""
 from __future__ import annotations
 
+import pytest
+
 from converters.metadata import read_metadata
 from tfdenoise.cli import main
 
@@ -24,3 +26,18 @@ def test_export_cli_errors(tmp_path, capsys):
     assert main(["export", "--variant", "gru128", "--int8", "--calib-data", str(empty),
                  "-o", str(tmp_path / "x.tflite")]) == 2
     assert not (tmp_path / "x.tflite").exists()
+
+
+def test_validate_cli_needs_model_or_table(tmp_path, capsys):
+    assert main(["validate", "--pairs", str(tmp_path)]) == 2
+    assert "MODEL.tflite" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_export_cli_all_writes_four_files(tmp_path, capsys):
+    assert main(["export", "--variant", "gru128", "--all", "--no-check", "-o", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.glob("*.tflite"))
+    assert names == ["gru128_fp16.tflite", "gru128_fp32.tflite", "gru128_int8.tflite",
+                     "gru128_mixed.tflite"]
+    assert {read_metadata(p.read_bytes())["precision"] for p in tmp_path.glob("*.tflite")} == {
+        "fp32", "fp16", "int8", "mixed"}

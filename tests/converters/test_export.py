@@ -32,7 +32,7 @@ def test_fp16_mask_error_below_1e3(gru128, gru128_files, frames):
     assert compare(gru128, gru128_files["fp16"], [frames]).max_abs <= 1e-3
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "mixed"])
+@pytest.mark.parametrize("precision", PRECISIONS)
 def test_streaming_equals_keras_streaming(gru128, gru128_files, frames, precision):
     keras_step = gru128.streaming_mask()
     lite_step = TFLiteDenoiser(gru128_files[precision]).streaming_mask()
