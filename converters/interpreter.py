@@ -62,25 +62,15 @@ def _interpreter_class(backend: str):
 
 
 def check_flatbuffer(data: bytes, path: str | os.PathLike = "<bytes>") -> None:
-    """Raise :class:`TFLiteFormatError` unless ``data`` looks like a complete TFLite model."""
-    if len(data) < 16 or data[4:8] != b"TFL3":
-        raise TFLiteFormatError("not a TFLite flatbuffer (no TFL3 identifier)", path)
-    try:
-        from tensorflow.lite.python import schema_py_generated as schema
+    """Raise :class:`TFLiteFormatError` unless ``data`` is a complete TFLite model.
 
-        model = schema.Model.GetRootAsModel(data, 0)
-        n = model.SubgraphsLength()
-        if n < 1 or model.Subgraphs(0).OperatorsLength() < 1:
-            raise ValueError("no operators")
-        for i in range(model.BuffersLength()):
-            buf = model.Buffers(i)
-            if buf.Offset() and buf.Offset() + buf.Size() > len(data):
-                raise ValueError("buffer beyond end of file")
-    except TFLiteFormatError:
-        raise
-    except Exception as exc:  # flatbuffers raises IndexError/struct.error on truncation
-        raise TFLiteFormatError(f"corrupt or truncated TFLite file ({type(exc).__name__}: "
-                                f"{str(exc)[:80]})", path) from None
+    Parsing is the ``targets`` reader's (flatbuffer bindings only, no TensorFlow import).
+    """
+    from targets.reader import parse_tflite
+
+    graph = parse_tflite(data, str(path))
+    if not graph.subgraphs or not graph.subgraphs[0].operators:
+        raise TFLiteFormatError("corrupt or truncated TFLite file (no operators)", path)
 
 
 def _io(details: dict) -> IOTensor:

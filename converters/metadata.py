@@ -118,16 +118,16 @@ def attach(model_obj, meta: dict) -> None:
 
 
 def read_metadata(data: bytes, path: str | os.PathLike = "<bytes>") -> dict | None:
-    """The ``tfdenoise`` metadata of a flatbuffer, or ``None`` when it has none."""
-    from tensorflow.lite.python import schema_py_generated as schema
+    """The ``tfdenoise`` metadata of a flatbuffer, or ``None`` when it has none.
 
+    Read with the ``targets`` reader (the one flatbuffer parser that needs no TensorFlow).
+    """
+    from targets.reader import parse_tflite
+
+    raw = parse_tflite(data, str(path)).metadata.get(METADATA_NAME)
+    if raw is None:
+        return None
     try:
-        m = schema.Model.GetRootAsModel(data, 0)
-        for i in range(m.MetadataLength()):
-            md = m.Metadata(i)
-            if md.Name() and md.Name().decode() == METADATA_NAME:
-                raw = m.Buffers(md.Buffer()).DataAsNumpy()
-                return json.loads(bytes(raw).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, IndexError) as exc:
+        return json.loads(bytes(raw).rstrip(b"\x00").decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
         raise TFLiteFormatError(f"unreadable {METADATA_NAME} metadata ({exc})", path) from None
-    return None
