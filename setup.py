@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tfdenoise*", "converters*", "targets*"]),
     package_data={
-        "tfdenoise": ["pretrained/*/*", "samples/*", "samples/*/*", "samples/*/*/*"],
+        "tfdenoise": ["pretrained/*/*", "pretrained/*/tflite/*", "samples/*", "samples/*/*", "samples/*/*/*"],
         "converters": ["recipes/*.json", "calib/*.wav", "calib/*.md"],
         "targets": ["boards/*.toml", "schema/*"],
     },

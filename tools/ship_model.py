@@ -3,6 +3,7 @@
     python tools/ship_model.py RUN_DIR [--pairs DIR] [--jobs N]
 
 Copies ``RUN_DIR/best`` (config.json + weights.h5) into ``tfdenoise/pretrained/<variant>/``,
+keeps the six ``.tflite`` exports of the table in ``tflite/`` (see ``TFLITE_FILES``),
 then measures and writes ``MODEL_CARD.md`` and ``card.json`` beside it:
 training data, epochs/steps, wall time, hardware (from the run's own records), scores of
 ``tfdenoise evaluate`` and the ``tfdenoise validate --table`` rows (fp32, fp16, int8, mixed).
@@ -75,12 +76,13 @@ def main() -> int:
     tmp = PRETRAINED_DIR / f".{variant}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    (tmp / "tflite").mkdir()
     cfg["hardware"] = args.hardware
     (tmp / "config.json").write_text(json.dumps(cfg, indent=2))
     shutil.copy2(best / "weights.h5", tmp / "weights.h5")
     pairs = args.pairs or samples.pairs_dir()
     evaluation = evaluate_pairs(pairs, str(tmp), jobs=args.jobs)
-    table = quant_table(str(tmp), pairs, jobs=args.jobs)
+    table = quant_table(str(tmp), pairs, jobs=args.jobs, workdir=tmp / "tflite")
     history = json.loads((args.run / "history.json").read_text())
     (tmp / "card.json").write_text(json.dumps({"variant": variant, "evaluate": evaluation,
                                                "table": table, "history": history}, indent=2))

@@ -36,3 +36,26 @@ def checkpoint(variant: str) -> Path:
 def default_checkpoint() -> Path:
     """The checkpoint folder of :data:`DEFAULT_VARIANT`."""
     return checkpoint(DEFAULT_VARIANT)
+
+
+#: Shipped ``.tflite`` exports of each model, named by ``tools/ship_model.py`` after the rows
+#: of SPEC 4's table; the plain precision names mean the ``max`` calibration.
+TFLITE_FILES = {"fp32": "fp32", "fp16": "fp16", "int8": "int8_max", "int8-std3": "int8_std3",
+                "mixed": "mixed_max", "mixed-std3": "mixed_std3"}
+
+
+def tflite(variant: str, precision: str = "mixed") -> Path:
+    """The shipped ``.tflite`` of ``variant`` at ``precision`` (see :data:`TFLITE_FILES`)."""
+    folder = checkpoint(variant)
+    if precision not in TFLITE_FILES:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(TFLITE_FILES)}")
+    path = folder / "tflite" / f"{variant.lower()}_{TFLITE_FILES[precision]}.tflite"
+    if not path.is_file():
+        raise ModelError(f"no shipped {precision} export of {variant.upper()}; "
+                         "create one with `tfdenoise export`", path)
+    return path
+
+
+def default_tflite(precision: str = "mixed") -> Path:
+    """The shipped ``.tflite`` of :data:`DEFAULT_VARIANT` at ``precision``."""
+    return tflite(DEFAULT_VARIANT, precision)
