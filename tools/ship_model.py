@@ -35,10 +35,10 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
         "pairs were never used for training or checkpoint selection.",
         f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, learning rate {tr['learning_rate']:g}, "
         f"batch {tr['batch']}.",
-        f"- Epochs: {cfg['epoch']} of {int(tr['segments_per_epoch'])} segments "
-        f"({cfg['epoch'] * steps_per_epoch} steps); best by validation loss at epoch "
+        f"- Epochs: {len(history)} of {int(tr['segments_per_epoch'])} segments "
+        f"({len(history) * steps_per_epoch} steps); best by validation loss at epoch "
         f"{cfg['metrics']['epoch']} (val_loss {cfg['best_score']:.4f}).",
-        f"- Wall time: {cfg['train_seconds'] / 60:.1f} min of training on "
+        f"- Wall time: {sum(h['seconds'] for h in history) / 60:.1f} min of training on "
         f"{cfg.get('hardware', 'a 2-core CPU machine (no GPU), shared with other jobs')}.", "",
         "## Scores on the 10 bundled Valentini test pairs (`tfdenoise evaluate`)", "",
         "| | PESQ-WB | STOI |", "|---|---|---|",
@@ -60,6 +60,8 @@ def main() -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("--pairs", type=Path, default=None, help="default: the bundled samples")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--card-only", action="store_true",
+                    help="only rewrite MODEL_CARD.md of the shipped model from its card.json")
     ap.add_argument("--hardware", default=f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU, "
                                           "shared with other training runs")
     args = ap.parse_args()
@@ -69,6 +71,12 @@ def main() -> int:
     from tfdenoise.models import read_config
     from tfdenoise.pretrained import PRETRAINED_DIR
 
+    if args.card_only:
+        dest = PRETRAINED_DIR / read_config(args.run / "best")["variant"]
+        card = json.loads((dest / "card.json").read_text())
+        (dest / "MODEL_CARD.md").write_text(_card(card["variant"], read_config(dest), card["history"],
+                                                  card["evaluate"], card["table"]))
+        return 0
     best = args.run / "best"
     cfg = read_config(best)
     variant = cfg["variant"]
