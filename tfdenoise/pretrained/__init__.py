@@ -11,7 +11,7 @@ from tfdenoise.errors import ModelError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
 #: The variant used when no ``--model`` is given (set after training).
-DEFAULT_VARIANT = "gru128"
+DEFAULT_VARIANT = "lstm128"
 
 
 def checkpoint(variant: str) -> Path:
