@@ -43,18 +43,18 @@ def _checkpoint(checkpoint: str | os.PathLike | None) -> Path:
 
 def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
                   checkpoint: str | os.PathLike | None = None,
-                  jobs: int | None = None) -> dict:
+                  jobs: int | None = None, backend: str = "litert") -> dict:
     """Scores of ``tflite``, of the float ``checkpoint`` and of the noisy input."""
     from tfdenoise.evaluate import evaluate_pairs
     from tfdenoise.models import read_config
 
-    meta = TFLiteDenoiser(tflite).metadata or {}
+    meta = TFLiteDenoiser(tflite, backend=backend).metadata or {}
     ckpt = _checkpoint(checkpoint)
     ck_variant = str(read_config(ckpt).get("variant", "?")).lower()
     if meta.get("variant") and meta["variant"] != ck_variant:
         raise ModelError(f"the file is a {meta['variant'].upper()} but the checkpoint "
                          f"{ckpt} is a {ck_variant.upper()}; pass --checkpoint", tflite)
-    lite = evaluate_pairs(pairs_dir, str(tflite), jobs=jobs)
+    lite = evaluate_pairs(pairs_dir, str(tflite), jobs=jobs, backend=backend)
     ref = evaluate_pairs(pairs_dir, str(ckpt), jobs=jobs)
     from converters import fbgraph
     from converters.export import MB

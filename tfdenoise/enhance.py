@@ -57,15 +57,18 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
     raise ModelError("no such checkpoint folder or .tflite model", path)
 
 
-def load_model(spec: str | os.PathLike | None) -> StreamingModel:
-    """Load a checkpoint folder, a ``MODEL.tflite`` or (``None``) the default model."""
+def load_model(spec: str | os.PathLike | None, backend: str = "litert") -> StreamingModel:
+    """Load a checkpoint folder, a ``MODEL.tflite`` or (``None``) the default model.
+
+    ``backend`` picks the interpreter of ``.tflite`` files (``litert`` or ``tflite-runtime``).
+    """
     path = resolve_model(spec)
     if path.suffix.lower() == ".tflite":
         try:
             from converters.interpreter import TFLiteDenoiser
         except ImportError as exc:
             raise ModelError(f"TFLite inference is not available ({exc})", path) from exc
-        return TFLiteDenoiser(path)
+        return TFLiteDenoiser(path, backend=backend)
     from tfdenoise.models import load_checkpoint
 
     return load_checkpoint(path)

@@ -6,6 +6,8 @@ in parallel by a process pool whose workers load the model once each.
 """
 from __future__ import annotations
 
+import functools
+
 import os
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,8 @@ NOISY = "noisy"
 METRICS = ("pesq", "stoi")
 
 
-def _load(spec: str | None) -> Any:
-    return None if spec == NOISY else load_model(spec)
+def _load(spec: str | None, backend: str = "litert") -> Any:
+    return None if spec == NOISY else load_model(spec, backend=backend)
 
 
 def _score_pair(model: Any, pair: Pair) -> dict[str, Any]:
@@ -37,8 +39,10 @@ def _score_pair(model: Any, pair: Pair) -> dict[str, Any]:
 
 
 def evaluate_pairs(pairs_dir: str | os.PathLike, model: str | os.PathLike | None = None,
-                   jobs: int | None = None) -> dict[str, Any]:
+                   jobs: int | None = None, backend: str = "litert") -> dict[str, Any]:
     """Mean and per-file PESQ/STOI of ``model`` and of the noisy input on ``pairs_dir``.
+
+    ``backend`` is the interpreter for a ``.tflite`` model (``litert`` or ``tflite-runtime``).
 
     Returns ``{"model": str, "pairs": str, "mean": {"pesq", "stoi"},
     "noisy_mean": {"pesq", "stoi"}, "files": [{"name", "pesq", "stoi", "noisy_pesq",
@@ -46,7 +50,8 @@ def evaluate_pairs(pairs_dir: str | os.PathLike, model: str | os.PathLike | None
     """
     pairs = list_pairs(pairs_dir)
     spec = NOISY if str(model) == NOISY else str(resolve_model(model))
-    files = map_with_model(_score_pair, pairs, spec, loader=_load, jobs=jobs, desc="evaluate")
+    loader = functools.partial(_load, backend=backend)
+    files = map_with_model(_score_pair, pairs, spec, loader=loader, jobs=jobs, desc="evaluate")
     return {
         "model": spec,
         "pairs": str(Path(pairs_dir)),

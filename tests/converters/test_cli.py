@@ -41,3 +41,20 @@ def test_export_cli_all_writes_four_files(tmp_path, capsys):
                      "gru128_mixed.tflite"]
     assert {read_metadata(p.read_bytes())["precision"] for p in tmp_path.glob("*.tflite")} == {
         "fp32", "fp16", "int8", "mixed"}
+
+
+def test_validate_cli_backend_flag(tmp_path, capsys):
+    """--backend tflite-runtime is accepted; without the package it is a clear, one-line error."""
+    pytest.importorskip("ai_edge_litert")
+    try:
+        import tflite_runtime  # noqa: F401
+        pytest.skip("tflite-runtime is installed; the missing-package error cannot be shown")
+    except ImportError:
+        pass
+    from tfdenoise.pretrained import default_tflite
+    from tfdenoise.samples import pairs_dir
+
+    rc = main(["validate", str(default_tflite("mixed")), "--pairs", str(pairs_dir()),
+               "--backend", "tflite-runtime"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "tflite-runtime" in err[0]

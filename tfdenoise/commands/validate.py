@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--calib-data", metavar="DIR", default=None,
                    help="calibration clips for --table (default: the 4 SPEC clips)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for scoring")
+    p.add_argument("--backend", choices=("litert", "tflite-runtime"), default="litert",
+                   help="interpreter for MODEL.tflite (tflite-runtime only when installed)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the result as JSON")
     p.add_argument("--markdown", metavar="FILE", default=None,
                    help="also write the table as Markdown")
@@ -34,7 +36,8 @@ def run(args) -> int:
     if args.table is not None:
         result = quant_table(args.table, args.pairs, calib_dir=args.calib_data, jobs=args.jobs)
     else:
-        result = validate_file(args.model, args.pairs, checkpoint=args.checkpoint, jobs=args.jobs)
+        result = validate_file(args.model, args.pairs, checkpoint=args.checkpoint, jobs=args.jobs,
+                               backend=args.backend)
     md = to_markdown(result)
     print(md)
     if args.json:
