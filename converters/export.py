@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tfdenoise.errors import ConversionError, ModelError
+from tfdenoise.fileio import write_bytes
 from tfdenoise.models import TinyDenoiser, get_variant, load_checkpoint
 
 from converters import build, fbgraph, metadata, passes
@@ -113,21 +113,6 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
     return fbgraph.dump(m)
 
 
-def write_atomic(data: bytes, out: str | os.PathLike) -> Path:
-    """Write ``data`` to ``out`` through a temporary file in the same folder."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
-
-
 def summarize(path: Path, data: bytes, max_diff: float | None) -> ExportResult:
     """Size, ops and layers of a written file (read back from its bytes and metadata)."""
     m = fbgraph.load(data)
@@ -145,7 +130,7 @@ def export_model(model: TinyDenoiser, out: str | os.PathLike, recipe: Recipe | s
                  check: bool = True) -> ExportResult:
     """Convert, write atomically, and (``check``) measure max |mask diff| on the calibration clips."""
     data = convert(model, recipe, calib, method)
-    path = write_atomic(data, out)
+    path = write_bytes(out, data)
     diff = None
     if check:
         calib = calib if calib is not None else CalibrationSet.load()
@@ -156,7 +141,7 @@ def export_model(model: TinyDenoiser, out: str | os.PathLike, recipe: Recipe | s
 def export_variant(variant: str, precision: str, out_path: str | os.PathLike) -> Path:
     """Random-weight ``variant`` (deterministic seed) exported at ``precision``; returns the path."""
     model = TinyDenoiser(get_variant(variant), seed=VARIANT_SEED)
-    return write_atomic(convert(model, precision), out_path)
+    return write_bytes(out_path, convert(model, precision))
 
 
 class _CallableModule(types.ModuleType):

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from targets.types import Report
+from tfdenoise.fileio import write_text
 
 
 def to_json(r: Report) -> dict:
@@ -119,21 +118,6 @@ table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padd
 """
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write `text` to a temp file next to `path`, then rename: never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_report(r: Report, out_dir: str | Path | None = None, json_path: str | Path | None = None,
                  with_plots: bool = True) -> dict[str, Path]:
     """Write report.md/.html/.json under `out_dir` (and/or JSON to `json_path`)."""
@@ -141,9 +125,9 @@ def write_report(r: Report, out_dir: str | Path | None = None, json_path: str | 
     if out_dir is not None:
         out = Path(out_dir)
         stem = Path(r.model).stem.strip("<>").replace(" ", "_") or "model"
-        written["markdown"] = write_atomic(out / f"{stem}.{r.board.name}.md", to_markdown(r))
-        written["html"] = write_atomic(out / f"{stem}.{r.board.name}.html", to_html(r, with_plots))
-        written["json"] = write_atomic(out / f"{stem}.{r.board.name}.json", json.dumps(to_json(r), indent=2))
+        written["markdown"] = write_text(out / f"{stem}.{r.board.name}.md", to_markdown(r))
+        written["html"] = write_text(out / f"{stem}.{r.board.name}.html", to_html(r, with_plots))
+        written["json"] = write_text(out / f"{stem}.{r.board.name}.json", json.dumps(to_json(r), indent=2))
     if json_path is not None:
-        written["json_path"] = write_atomic(Path(json_path), json.dumps(to_json(r), indent=2))
+        written["json_path"] = write_text(Path(json_path), json.dumps(to_json(r), indent=2))
     return written

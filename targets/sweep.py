@@ -18,7 +18,8 @@ from targets.graph import Graph
 from targets.pipeline import analyze_graph
 from targets.reader import read_tflite
 from targets.reference import VARIANTS, build_reference
-from targets.report import to_json, write_atomic
+from targets.report import to_json
+from tfdenoise.fileio import atomic_path, write_text
 
 Source = Callable[[str, str], "Graph | str | Path"]
 COLUMNS = ["variant", "precision", "vdd", "freq_mhz", "l3", "source", "param_bytes", "macs", "latency_ms",
@@ -88,16 +89,13 @@ def write_sweep(rows: list[dict], out_dir: str | Path) -> dict[str, Path]:
     w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
-    paths = {"csv": write_atomic(out / "sweep.csv", buf.getvalue()),
-             "json": write_atomic(out / "sweep.json", json.dumps(rows, indent=2))}
+    paths = {"csv": write_text(out / "sweep.csv", buf.getvalue()),
+             "json": write_text(out / "sweep.json", json.dumps(rows, indent=2))}
     paths["png"] = _figure(rows, out / "sweep.png")
     return paths
 
 
 def _figure(rows: list[dict], path: Path) -> Path:
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -113,10 +111,7 @@ def _figure(rows: list[dict], path: Path) -> Path:
     a2.set_xticks(range(len(rows)), labels, rotation=90, fontsize=7)
     a1.set_title("TinyDenoiser sweep (blue: mixed FP16-INT8, orange: FP16)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".sweep.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, format="png")
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

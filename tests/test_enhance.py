@@ -11,6 +11,7 @@ from conftest import synth_speech, write_wav
 from tfdenoise import pretrained
 from tfdenoise.enhance import enhance_files, enhance_signal, load_model, resolve_model
 from tfdenoise.errors import ModelError
+from tfdenoise.fileio import write_bytes
 from tfdenoise.stft import process_offline
 
 
@@ -83,7 +84,7 @@ def test_model_resolution(tmp_path, checkpoint, monkeypatch):
 def test_enhance_with_tflite_model(tmp_path, tiny_model, checkpoint):
     """A float .tflite export enhances like its Keras checkpoint (needs converters/)."""
     export = pytest.importorskip("converters.export")
-    path = export.write_atomic(export.convert(tiny_model, "fp32"), tmp_path / "m.tflite")
+    path = write_bytes(tmp_path / "m.tflite", export.convert(tiny_model, "fp32"))
     model = load_model(str(path))
     x = synth_speech(0.5)
     y = enhance_signal(x, model)

@@ -7,7 +7,6 @@ crash never leaves a partial output file.
 from __future__ import annotations
 
 import os
-import tempfile
 from math import gcd
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from tfdenoise import SAMPLE_RATE
 from tfdenoise.errors import AudioError
+from tfdenoise.fileio import atomic_path
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus")
 
@@ -73,18 +73,10 @@ def write(path: str | os.PathLike, x: np.ndarray, sample_rate: int = SAMPLE_RATE
     """Write ``x`` as 16-bit PCM wav atomically (temporary file, then rename)."""
     import soundfile as sf
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     x = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
-    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, x, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    with atomic_path(path, suffix=".wav") as tmp:
+        sf.write(str(tmp), x, sample_rate, subtype="PCM_16", format="WAV")
+    return Path(path)
 
 
 def list_audio(folder: str | os.PathLike) -> list[Path]:

@@ -9,12 +9,12 @@ measured numbers (also written as ``demo.json``).
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
 
 from tfdenoise import samples
+from tfdenoise.fileio import write_json
 
 
 def run_demo(out: str | Path, jobs: int | None = None,
@@ -67,9 +67,7 @@ def run_demo(out: str | Path, jobs: int | None = None,
                                    "avg_power_mw_at_hop", "realtime_ok", "vdd", "l3")},
         "seconds": round(time.time() - t0, 1),
     }
-    from converters.export import write_atomic
-
-    write_atomic(json.dumps(summary, indent=2).encode(), out / "demo.json")
+    write_json(out / "demo.json", summary)
     log(f"outputs in {out}/: {tfl.name}, {wav.name}, report/ (Markdown, HTML, JSON), demo.json "
         f"[{summary['seconds']:.0f} s]")
     return summary

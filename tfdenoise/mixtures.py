@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from tfdenoise import SAMPLE_RATE, audio
 from tfdenoise.errors import InputError
+from tfdenoise.fileio import atomic_path
 
 DEFAULT_SNR_DB = (0.0, 15.0)
 
@@ -88,12 +88,9 @@ def load_corpus(folder: str | os.PathLike, cache_dir: str | os.PathLike | None =
         raise InputError(f"no clip of at least {min_seconds} s found", folder)
     corpus = Corpus(np.concatenate(chunks), np.array(starts), np.array(ends), tuple(names))
     if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=cache.parent)
-        os.close(fd)
-        np.savez(tmp, data=corpus.data, starts=corpus.starts, ends=corpus.ends,
-                 names=np.array(corpus.names))
-        os.replace(tmp, cache)
+        with atomic_path(cache, suffix=".npz") as tmp:
+            np.savez(tmp, data=corpus.data, starts=corpus.starts, ends=corpus.ends,
+                     names=np.array(corpus.names))
     return corpus
 
 

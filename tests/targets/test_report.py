@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from targets import analyze
-from targets.report import to_json, write_atomic, write_report
+from targets.report import to_json, write_report
+from tfdenoise.fileio import write_text as write_atomic
 from tfdenoise.commands import report as cmd
 from tfdenoise.errors import InputError, TFLiteFormatError
 

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 from pathlib import Path
+
+from tfdenoise.fileio import write_json
 
 
 def add_parser(sub) -> None:
@@ -24,19 +23,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", prefix=f".{path.stem}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def run(args: argparse.Namespace) -> int:
     from tfdenoise.evaluate import evaluate_pairs, format_table
     from tfdenoise.samples import pairs_dir
@@ -44,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_pairs(args.pairs or pairs_dir(), args.model, args.jobs)
     print(format_table(result))
     if args.json:
-        _write_json(Path(args.json), result)
+        write_json(Path(args.json), result)
     return 0

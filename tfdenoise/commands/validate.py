@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from converters.export import write_atomic
+    from tfdenoise.fileio import write_text
     from converters.validation import quant_table, to_json, to_markdown, validate_file
     from tfdenoise.errors import InputError
 
@@ -41,7 +41,7 @@ def run(args) -> int:
     md = to_markdown(result)
     print(md)
     if args.json:
-        write_atomic(to_json(result).encode(), Path(args.json))
+        write_text(Path(args.json), to_json(result))
     if args.markdown:
-        write_atomic((md + "\n").encode(), Path(args.markdown))
+        write_text(Path(args.markdown), md + "\n")
     return 0
