@@ -17,9 +17,7 @@ Several visible GPUs -> ``tf.distribute.MirroredStrategy``; otherwise the defaul
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ import numpy as np
 
 from tfdenoise import SAMPLE_RATE, mixtures
 from tfdenoise.errors import InputError, ModelError
+from tfdenoise.fileio import write_json
 from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, read_config, save_checkpoint
 
 
@@ -53,49 +52,50 @@ class TrainConfig:
     notes: dict = field(default_factory=dict)
 
 
-class WaveformEnhancer:
-    """Keras training wrapper: noisy waveform -> masked STFT -> iSTFT -> enhanced waveform."""
+def waveform_enhancer(denoiser: TinyDenoiser, length: int):
+    """Keras training wrapper: noisy waveform -> masked STFT -> iSTFT -> enhanced waveform.
 
-    def __new__(cls, denoiser: TinyDenoiser, length: int):
-        from tfdenoise.keras import keras, tf
-        from tfdenoise.losses import enhancement_loss
-        from tfdenoise.stft import tf_istft, tf_stft
+    Built inside a function so that importing this module does not import TensorFlow.
+    """
+    from tfdenoise.keras import keras, tf
+    from tfdenoise.losses import enhancement_loss
+    from tfdenoise.stft import tf_istft, tf_stft
 
-        class _Enhancer(keras.Model):
-            def __init__(self) -> None:
-                super().__init__(name=f"{denoiser.variant.name}_enhancer")
-                self.net = denoiser.sequence
-                self.tracker = {k: keras.metrics.Mean(name=k) for k in ("loss", "l1", "sc", "mag")}
+    class _Enhancer(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name=f"{denoiser.variant.name}_enhancer")
+            self.net = denoiser.sequence
+            self.tracker = {k: keras.metrics.Mean(name=k) for k in ("loss", "l1", "sc", "mag")}
 
-            @property
-            def metrics(self):
-                return list(self.tracker.values())
+        @property
+        def metrics(self):
+            return list(self.tracker.values())
 
-            def call(self, noisy, training=False):
-                spec = tf_stft(noisy)
-                gains = self.net(tf.abs(spec), training=training)
-                return tf_istft(spec * tf.complex(gains, tf.zeros_like(gains)), length)
+        def call(self, noisy, training=False):
+            spec = tf_stft(noisy)
+            gains = self.net(tf.abs(spec), training=training)
+            return tf_istft(spec * tf.complex(gains, tf.zeros_like(gains)), length)
 
-            def _update(self, clean, enhanced):
-                loss, parts = enhancement_loss(clean, enhanced)
-                for k, v in {"loss": loss, **parts}.items():
-                    self.tracker[k].update_state(v)
-                return loss
+        def _update(self, clean, enhanced):
+            loss, parts = enhancement_loss(clean, enhanced)
+            for k, v in {"loss": loss, **parts}.items():
+                self.tracker[k].update_state(v)
+            return loss
 
-            def train_step(self, data):
-                noisy, clean = data
-                with tf.GradientTape() as tape:
-                    loss = self._update(clean, self(noisy, training=True))
-                grads = tape.gradient(loss, self.net.trainable_variables)
-                self.optimizer.apply_gradients(zip(grads, self.net.trainable_variables))
-                return {k: m.result() for k, m in self.tracker.items()}
+        def train_step(self, data):
+            noisy, clean = data
+            with tf.GradientTape() as tape:
+                loss = self._update(clean, self(noisy, training=True))
+            grads = tape.gradient(loss, self.net.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.net.trainable_variables))
+            return {k: m.result() for k, m in self.tracker.items()}
 
-            def test_step(self, data):
-                noisy, clean = data
-                self._update(clean, self(noisy, training=False))
-                return {k: m.result() for k, m in self.tracker.items()}
+        def test_step(self, data):
+            noisy, clean = data
+            self._update(clean, self(noisy, training=False))
+            return {k: m.result() for k, m in self.tracker.items()}
 
-        return _Enhancer()
+    return _Enhancer()
 
 
 def _strategy():
@@ -117,13 +117,6 @@ def _restore_optimizer(optimizer, folder: Path) -> None:
     prefix = folder / "optimizer" / "state"
     if (folder / "optimizer").is_dir():
         tf.train.Checkpoint(optimizer=optimizer).read(str(prefix)).expect_partial()
-
-
-def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def _validation_scores(denoiser: TinyDenoiser, pairs_dir: str) -> dict:
@@ -173,7 +166,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
     with _strategy().scope():
         denoiser = TinyDenoiser(variant, seed=config.seed)
-        model = WaveformEnhancer(denoiser, int(seg * SAMPLE_RATE))
+        model = waveform_enhancer(denoiser, int(seg * SAMPLE_RATE))
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         model.optimizer.build(denoiser.sequence.trainable_variables)
         if resume:
@@ -189,7 +182,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     valid = mixtures.tf_dataset(speech_va, noise_va, config.valid_segments, seg, config.batch,
                                 seed=10**6 + config.seed, snr_db=config.snr_db).cache()
     run_config = {**asdict(config), "snr_db": list(config.snr_db)}
-    _write_json(out / CONFIG_FILE, run_config)
+    write_json(out / CONFIG_FILE, run_config)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
@@ -213,7 +206,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         if improved:
             save_checkpoint(denoiser, best, meta)
         save_checkpoint(denoiser, last, meta, extra_writer=lambda d: _save_optimizer(model.optimizer, d))
-        _write_json(out / "history.json", history)
+        write_json(out / "history.json", history)
         if verbose:
             print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
                   + ("  [best]" if improved else ""))
