@@ -1,7 +1,7 @@
 """Training data: clean speech + noise mixed on the fly at random SNRs (SPEC 3).
 
 The speech and noise folders are decoded once into memory (optionally cached as int16
-``.npy`` next to the run so resumed or repeated runs skip the Opus decode).  Every epoch
+``.npz`` next to the run so resumed or repeated runs skip the Opus decode).  Every epoch
 draws fresh fixed-length segments from a generator seeded with ``(seed, epoch)``, so a
 resumed run sees exactly the data the interrupted one would have seen.
 
@@ -152,14 +152,15 @@ def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: in
         yield (noisy * gain).astype(np.float32), (clean * gain).astype(np.float32)
 
 
-def tf_dataset(speech: Corpus, noise: Corpus, count: int, seconds: float, batch: int,
-               seed: int, snr_db: tuple[float, float] = DEFAULT_SNR_DB):
-    """A ``tf.data.Dataset`` of ``(noisy, clean)`` batches ``[batch, samples]`` (float32)."""
-    from tfdenoise.keras import tf
+def batches(speech: Corpus, noise: Corpus, count: int, seconds: float, batch: int,
+            seed: int, snr_db: tuple[float, float] = DEFAULT_SNR_DB) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``count // batch`` full ``(noisy, clean)`` batches ``[batch, samples]`` (float32 numpy).
 
-    length = int(seconds * SAMPLE_RATE)
-    spec = tf.TensorSpec((length,), tf.float32)
-    ds = tf.data.Dataset.from_generator(
-        lambda: mixtures(speech, noise, count, seconds, seed, snr_db),
-        output_signature=(spec, spec))
-    return ds.batch(batch, drop_remainder=False).prefetch(2)
+    Plain numpy rather than ``tf.data.Dataset.from_generator``: on the 2-core machine the
+    generator-backed pipeline more than doubled the LSTM128 step time (1.42 s vs 0.62 s),
+    mostly system time from its threads contending with the training step.
+    """
+    pairs = mixtures(speech, noise, count, seconds, seed, snr_db)
+    for _ in range(count // batch):
+        chunk = [next(pairs) for _ in range(batch)]
+        yield np.stack([c[0] for c in chunk]), np.stack([c[1] for c in chunk])

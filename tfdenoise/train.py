@@ -12,7 +12,14 @@ running epoch)::
     OUT/history.json                                   per-epoch metrics
     OUT/cache/                                         decoded corpora (int16 .npz; --cache DIR)
 
-Several visible GPUs -> ``tf.distribute.MirroredStrategy``; otherwise the default strategy.
+Training runs on one device (TensorFlow places it on the first GPU when there is one).
+
+Steps run as ``tf.function``\ s with a fixed ``[batch, samples]`` signature rather than
+``Model.fit``: on the 2-core CPU machine ``fit`` took 1.6 s per LSTM128 step of 32 x 1 s and
+the compiled step 0.78 s (same graph; ``fit`` relaxes shapes and adds per-step overhead).
+The learning rate decays log-linearly per epoch from ``learning_rate`` to
+``final_learning_rate`` (equal by default: constant); it is a function of the epoch index,
+so a resumed run gets the rate the uninterrupted one would have had.
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ class TrainConfig:
     epochs: int = 10
     batch: int = 64
     learning_rate: float = 3e-4
+    final_learning_rate: float | None = None  # None: constant learning_rate
     segment_seconds: float = 2.0
     segments_per_epoch: int = 0  # 0: as many as the training speech has seconds / segment
     valid_fraction: float = 0.05
@@ -98,11 +106,39 @@ def waveform_enhancer(denoiser: TinyDenoiser, length: int):
     return _Enhancer()
 
 
-def _strategy():
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
+    """Learning rate of (0-based) ``epoch``: log-linear from the first to the final rate."""
+    final = config.final_learning_rate or config.learning_rate
+    if config.epochs <= 1:
+        return config.learning_rate
+    return float(config.learning_rate * (final / config.learning_rate) ** (epoch / (config.epochs - 1)))
+
+
+def _compiled_steps(model, batch: int, length: int):
+    """(train_step, test_step) as tf.functions over a fixed ``[batch, length]`` signature."""
     from tfdenoise.keras import tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    spec = tf.TensorSpec((batch, length), tf.float32)
+    train_step = tf.function(lambda noisy, clean: model.train_step((noisy, clean)),
+                             input_signature=[spec, spec])
+    test_step = tf.function(lambda noisy, clean: model.test_step((noisy, clean)),
+                            input_signature=[spec, spec])
+    return train_step, test_step
+
+
+def _run_epoch(step, model, dataset, steps: int, verbose: int, prefix: str = "") -> dict:
+    """Run ``step`` over numpy ``(noisy, clean)`` batches; mean metrics named with ``prefix``."""
+    from tfdenoise.keras import keras, tf
+
+    for m in model.metrics:
+        m.reset_state()
+    bar = keras.utils.Progbar(steps, stateful_metrics=[m.name for m in model.metrics]) if verbose else None
+    logs: dict = {}
+    for i, (noisy, clean) in enumerate(dataset):
+        logs = step(tf.constant(noisy), tf.constant(clean))
+        if bar:
+            bar.update(i + 1, [(k, float(v)) for k, v in logs.items()])
+    return {prefix + k: float(v) for k, v in logs.items()}
 
 
 def _save_optimizer(optimizer, folder: Path) -> None:
@@ -164,35 +200,38 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
 
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
-    with _strategy().scope():
-        denoiser = TinyDenoiser(variant, seed=config.seed)
-        model = waveform_enhancer(denoiser, int(seg * SAMPLE_RATE))
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-        model.optimizer.build(denoiser.sequence.trainable_variables)
-        if resume:
-            state = read_config(last)
-            denoiser.sequence.load_weights(str(last / "weights.h5"))
-            _restore_optimizer(model.optimizer, last)
-            start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
-            elapsed = float(state.get("train_seconds", 0.0))
-            history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
-            if verbose:
-                print(f"resuming {out} after epoch {start_epoch} (best valid score {best_score:.4f})")
+    denoiser = TinyDenoiser(variant, seed=config.seed)
+    model = waveform_enhancer(denoiser, int(seg * SAMPLE_RATE))
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.optimizer.build(denoiser.sequence.trainable_variables)
+    if resume:
+        state = read_config(last)
+        denoiser.sequence.load_weights(str(last / "weights.h5"))
+        _restore_optimizer(model.optimizer, last)
+        start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
+        elapsed = float(state.get("train_seconds", 0.0))
+        history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
+        if verbose:
+            print(f"resuming {out} after epoch {start_epoch} (best valid score {best_score:.4f})")
 
-    valid = mixtures.tf_dataset(speech_va, noise_va, config.valid_segments, seg, config.batch,
-                                seed=10**6 + config.seed, snr_db=config.snr_db).cache()
+    length = int(seg * SAMPLE_RATE)
+    valid_batches = max(1, config.valid_segments // config.batch)
+    valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
+                                  seed=10**6 + config.seed, snr_db=config.snr_db))
     run_config = {**asdict(config), "snr_db": list(config.snr_db)}
     write_json(out / CONFIG_FILE, run_config)
+    train_step, test_step = _compiled_steps(model, config.batch, length)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
-        ds = mixtures.tf_dataset(speech_tr, noise_tr, per_epoch, seg, config.batch,
-                                 seed=config.seed * 100_003 + epoch, snr_db=config.snr_db)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+        lr = learning_rate_at(config, epoch)
+        model.optimizer.learning_rate.assign(lr)
+        ds = mixtures.batches(speech_tr, noise_tr, steps * config.batch, seg, config.batch,
+                              seed=config.seed * 100_003 + epoch, snr_db=config.snr_db)
         if verbose:
-            print(f"epoch {epoch + 1}/{config.epochs}")
-        fit = model.fit(ds, validation_data=valid, epochs=1, verbose=verbose)
-        row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in fit.history.items()}}
+            print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g})")
+        row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
+               **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"), "lr": lr}
         if config.valid_pairs:
             row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, config.valid_pairs).items()})
         score = row["val_loss"]

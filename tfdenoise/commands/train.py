@@ -11,6 +11,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate")
+    p.add_argument("--lr-final", type=float,
+                   help="learning rate of the last epoch (log-linear decay; default: constant --lr)")
     p.add_argument("--segment", type=float, default=2.0, help="segment length in seconds")
     p.add_argument("--segments-per-epoch", type=int, default=0,
                    help="mixtures per epoch (default: training speech duration / segment)")
@@ -32,7 +34,7 @@ def run(args) -> int:
 
     config = TrainConfig(
         variant=args.variant.lower(), speech=args.speech, noise=args.noise, out=args.out,
-        epochs=args.epochs, batch=args.batch, learning_rate=args.lr,
+        epochs=args.epochs, batch=args.batch, learning_rate=args.lr, final_learning_rate=args.lr_final,
         segment_seconds=args.segment, segments_per_epoch=args.segments_per_epoch,
         valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs,
         snr_db=tuple(args.snr), seed=args.seed, cache_dir=args.cache)
