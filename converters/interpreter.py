@@ -10,6 +10,7 @@ integer type (INT8 states of quantized GRU models) are (de)quantized here.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -116,7 +117,11 @@ class TFLiteDenoiser:
         if self._preserve:
             kwargs["experimental_preserve_all_tensors"] = True
         try:
-            it = self._cls(**kwargs)
+            with warnings.catch_warnings():
+                # Reading every intermediate tensor is the point of calibration here, not
+                # the debugging mistake LiteRT's warning about this option assumes.
+                warnings.filterwarnings("ignore", message=".*preserve_all_tensors")
+                it = self._cls(**kwargs)
             it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise TFLiteFormatError(f"the interpreter rejects the file "

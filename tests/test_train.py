@@ -10,7 +10,7 @@ import soundfile as sf
 
 from tfdenoise import mixtures
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.train import TrainConfig, train
+from tfdenoise.train import TrainConfig, learning_rate_at, train
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,25 @@ def test_speaker_hold_out_keeps_speakers_apart(corpus_dirs):
     assert tr.names and va.names and not keys(tr) & keys(va)
 
 
+def test_batches_are_full_and_match_the_mixture_stream(corpus_dirs):
+    speech = mixtures.load_corpus(corpus_dirs[0], progress=False)
+    noise = mixtures.load_corpus(corpus_dirs[1], progress=False)
+    got = list(mixtures.batches(speech, noise, count=7, seconds=0.25, batch=3, seed=5))
+    ref = list(mixtures.mixtures(speech, noise, 6, 0.25, 5))
+    assert [b[0].shape for b in got] == [(3, 4000), (3, 4000)]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in got]), np.stack([r[0] for r in ref]))
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), np.stack([r[1] for r in ref]))
+
+
+def test_learning_rate_decays_log_linearly_from_first_to_last_epoch(corpus_dirs, tmp_path):
+    cfg = TrainConfig(**{**_config(corpus_dirs, tmp_path, epochs=5).__dict__,
+                         "learning_rate": 1e-3, "final_learning_rate": 1e-5})
+    rates = [learning_rate_at(cfg, e) for e in range(5)]
+    np.testing.assert_allclose(rates, [1e-3, 10 ** -3.5, 1e-4, 10 ** -4.5, 1e-5], rtol=1e-9)
+    constant = TrainConfig(**{**cfg.__dict__, "final_learning_rate": None})
+    assert {learning_rate_at(constant, e) for e in range(5)} == {1e-3}
+
+
 def test_one_epoch_then_resume(corpus_dirs, tmp_path):
     out = tmp_path / "run"
     best = train(_config(corpus_dirs, out, epochs=1), verbose=0)
@@ -71,6 +90,7 @@ def test_one_epoch_then_resume(corpus_dirs, tmp_path):
     assert state["epoch"] == 2 and [h["epoch"] for h in history] == [1, 2]
     assert np.isfinite(history[-1]["loss"])
     assert (out / "last" / "optimizer").is_dir()
+    assert history[-1]["lr"] == pytest.approx(3e-4)
 
 
 def test_resume_without_run_is_a_clear_error(corpus_dirs, tmp_path):

@@ -7,12 +7,21 @@ Everything else in the package does ``from tfdenoise.keras import keras``.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+# Messages tf_keras logs on every .tflite export of an uncompiled model; they describe
+# Keras training metrics, which a converted model never has.
+_IRRELEVANT_WARNINGS = ("compiled metrics have yet to be built",)
+
+
+class _DropIrrelevant(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(s in record.getMessage() for s in _IRRELEVANT_WARNINGS)
 
 
 def _import_quietly():
@@ -39,6 +48,7 @@ def _import_quietly():
 
 
 tf, keras = _import_quietly()
+tf.get_logger().addFilter(_DropIrrelevant())
 
 layers = keras.layers
 
