@@ -23,9 +23,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def _phases(history: list, tr: dict) -> str:
+    """'20 epochs of 1024 segments at lr 0.001, then 60 of 4096 at lr 0.00056 -> 0.0001'."""
+    runs: list[list[dict]] = []
+    for h in history:
+        if runs and runs[-1][-1].get("segments") == h.get("segments"):
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    parts = []
+    for rows in runs:
+        seg = rows[0].get("segments", tr["segments_per_epoch"])
+        lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
+        lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
+        parts.append(f"{len(rows)} of {seg} segments at learning rate {lr}")
+    return ", then ".join(parts)
+
+
 def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict) -> str:
     tr = cfg["training"]
-    steps_per_epoch = -(-int(tr["segments_per_epoch"]) // int(tr["batch"]))
+    segments = sum(int(h.get("segments", tr["segments_per_epoch"])) for h in history)
+    steps = sum(-(-int(h.get("segments", tr["segments_per_epoch"])) // int(tr["batch"])) for h in history)
     lines = [
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
@@ -33,11 +51,10 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
         f"{tr['snr_db'][0]:g}-{tr['snr_db'][1]:g} dB SNR, {tr['segment_seconds']:g} s segments; "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
-        f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, learning rate {tr['learning_rate']:g}, "
-        f"batch {tr['batch']}.",
-        f"- Epochs: {len(history)} of {int(tr['segments_per_epoch'])} segments "
-        f"({len(history) * steps_per_epoch} steps); best by validation loss at epoch "
-        f"{cfg['metrics']['epoch']} (val_loss {cfg['best_score']:.4f}).",
+        f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, batch {tr['batch']}.",
+        f"- Epochs: {len(history)} ({_phases(history, tr)}; {steps} steps, "
+        f"{segments * tr['segment_seconds'] / 3600:.1f} h of mixtures); best by validation loss at "
+        f"epoch {cfg['metrics']['epoch']} (val_loss {cfg['best_score']:.4f}).",
         f"- Wall time: {sum(h['seconds'] for h in history) / 60:.1f} min of training on "
         f"{cfg.get('hardware', 'a 2-core CPU machine (no GPU), shared with other jobs')}.", "",
         "## Scores on the 10 bundled Valentini test pairs (`tfdenoise evaluate`)", "",
