@@ -23,6 +23,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from tfdenoise.errors import ConversionError
+from tfdenoise.quiet import native_stderr_muted
 from tfdenoise.models import TinyDenoiser
 from tfdenoise.stft import N_BINS
 
@@ -157,7 +158,8 @@ def add_signature(data: bytes, variant) -> bytes:
 def convert_float(model: TinyDenoiser) -> bytes:
     """The FP32 ``.tflite`` of the deployment graph (BN folded by the converter)."""
     try:
-        data = bytes(_converter(model).convert())
+        with native_stderr_muted():
+            data = bytes(_converter(model).convert())
     except Exception as exc:
         raise ConversionError(f"float conversion failed ({str(exc).splitlines()[0][:160]})") from exc
     return add_signature(data, model.variant)
@@ -204,7 +206,8 @@ def calibrate_only(model: TinyDenoiser, feeds: list[dict[str, np.ndarray]],
     conv.representative_dataset = gen
     conv._experimental_calibrate_only = True  # noqa: SLF001 (documented experimental flag)
     try:
-        data = bytes(conv.convert())
+        with native_stderr_muted():
+            data = bytes(conv.convert())
     except Exception as exc:
         raise ConversionError(f"calibration failed ({str(exc).splitlines()[0][:160]})") from exc
     return add_signature(data, model.variant)
@@ -283,7 +286,8 @@ def quantize(calibrated: bytes, denylisted_nodes: Iterable[str] = ()) -> bytes:
 
     deny = sorted(set(denylisted_nodes))
     try:
-        return bytes(convert.mlir_quantize(calibrated, disable_per_channel=True,
-                                           fully_quantize=False, denylisted_nodes=deny or None))
+        with native_stderr_muted():
+            return bytes(convert.mlir_quantize(calibrated, disable_per_channel=True,
+                                               fully_quantize=False, denylisted_nodes=deny or None))
     except Exception as exc:
         raise ConversionError(f"quantization failed ({str(exc).splitlines()[0][:160]})") from exc

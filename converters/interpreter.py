@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tfdenoise.errors import InputError, ModelError, TFLiteFormatError
+from tfdenoise.quiet import native_stderr_muted
 from tfdenoise.stft import N_BINS
 
 BACKENDS = ("litert", "tflite-runtime")
@@ -121,8 +122,9 @@ class TFLiteDenoiser:
                 # Reading every intermediate tensor is the point of calibration here, not
                 # the debugging mistake LiteRT's warning about this option assumes.
                 warnings.filterwarnings("ignore", message=".*preserve_all_tensors")
-                it = self._cls(**kwargs)
-            it.allocate_tensors()
+                with native_stderr_muted():
+                    it = self._cls(**kwargs)
+                    it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise TFLiteFormatError(f"the interpreter rejects the file "
                                     f"({str(exc).splitlines()[0][:120]})", self.path) from None

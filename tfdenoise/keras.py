@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 
+from tfdenoise.quiet import native_stderr_muted
+
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -25,25 +27,10 @@ class _DropIrrelevant(logging.Filter):
 
 
 def _import_quietly():
-    """Import TensorFlow with its C++ start-up lines (CUDA probing on CPU machines) muted.
-
-    Python exceptions still propagate; only what the native code writes to fd 2 during
-    the import is dropped.  Set TFDENOISE_TF_LOGS=1 to see it.
-    """
-    if os.environ.get("TFDENOISE_TF_LOGS"):
+    """Import TensorFlow with its C++ start-up lines (CUDA probing on CPU machines) muted."""
+    with native_stderr_muted():
         import tensorflow
         import tf_keras
-        return tensorflow, tf_keras
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow
-        import tf_keras
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     return tensorflow, tf_keras
 
 
