@@ -93,6 +93,16 @@ def test_one_epoch_then_resume(corpus_dirs, tmp_path):
     assert history[-1]["lr"] == pytest.approx(3e-4)
 
 
+def test_pesq_selection_on_held_out_mixtures(corpus_dirs, tmp_path):
+    out = tmp_path / "run"
+    cfg = TrainConfig(**{**_config(corpus_dirs, out, epochs=1).__dict__, "valid_pesq": 2})
+    train(cfg, verbose=0)
+    row = json.loads((out / "history.json").read_text())[-1]
+    state = json.loads((out / "best" / "config.json").read_text())
+    assert 1.0 <= row["val_mix_pesq"] <= 4.7 and 0.0 <= row["val_mix_stoi"] <= 1.0
+    assert state["score_name"] == "-val_mix_pesq" and state["best_score"] == -row["val_mix_pesq"]
+
+
 def test_resume_without_run_is_a_clear_error(corpus_dirs, tmp_path):
     with pytest.raises(ModelError, match="nothing to resume"):
         train(_config(corpus_dirs, tmp_path / "none", epochs=1), resume=True, verbose=0)

@@ -8,7 +8,8 @@ Run folder layout (every write is temp-then-rename, so ``kill -9`` loses at most
 running epoch)::
 
     OUT/last/   config.json, weights.h5, optimizer/   after every epoch (resume point)
-    OUT/best/   config.json, weights.h5                best validation score so far
+    OUT/best/   config.json, weights.h5                best validation score so far (val_loss,
+                                                       or PESQ on held-out mixtures: --valid-pesq)
     OUT/history.json                                   per-epoch metrics
     OUT/cache/                                         decoded corpora (int16 .npz; --cache DIR)
 
@@ -54,6 +55,7 @@ class TrainConfig:
     valid_fraction: float = 0.05
     valid_segments: int = 128
     valid_pairs: str | None = None
+    valid_pesq: int = 0  # > 0: this many held-out mixtures scored with PESQ, which picks best/
     snr_db: tuple[float, float] = mixtures.DEFAULT_SNR_DB
     seed: int = 0
     cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
@@ -155,16 +157,36 @@ def _restore_optimizer(optimizer, folder: Path) -> None:
         tf.train.Checkpoint(optimizer=optimizer).read(str(prefix)).expect_partial()
 
 
-def _validation_scores(denoiser: TinyDenoiser, pairs_dir: str) -> dict:
-    """Mean PESQ/STOI of the model (offline) on a Valentini-layout folder."""
-    from tfdenoise import data, metrics
+VALID_PESQ_SECONDS = 4.0
+VALID_PESQ_SNR_DB = (2.5, 7.5, 12.5, 17.5)  # the Valentini test set's SNRs (data/README.md)
+
+
+def pesq_validation_set(speech: mixtures.Corpus, noise: mixtures.Corpus, count: int,
+                        seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` (noisy, clean) mixtures of held-out speakers and noise for PESQ selection.
+
+    4 s each, cycling through the Valentini test SNRs, so the selection metric looks like
+    the test condition without ever touching the test pairs.
+    """
+    out = []
+    for i, snr in zip(range(count), np.resize(VALID_PESQ_SNR_DB, count)):
+        out.extend(mixtures.mixtures(speech, noise, 1, VALID_PESQ_SECONDS, seed + i, (snr, snr)))
+    return out
+
+
+def _validation_scores(denoiser: TinyDenoiser, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Mean PESQ/STOI of the model (offline) on ``(noisy, clean)`` pairs."""
+    from tfdenoise import metrics
     from tfdenoise.stft import process_offline
 
-    scores = []
-    for pair in data.list_pairs(pairs_dir):
-        noisy, clean = data.load_pair(pair)
-        scores.append(metrics.score(clean, process_offline(noisy, denoiser.offline_mask)))
+    scores = [metrics.score(clean, process_offline(noisy, denoiser.offline_mask)) for noisy, clean in pairs]
     return {k: float(np.mean([s[k] for s in scores])) for k in ("pesq", "stoi")}
+
+
+def _load_pairs(pairs_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    from tfdenoise import data
+
+    return [data.load_pair(p) for p in data.list_pairs(pairs_dir)]
 
 
 def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
@@ -198,6 +220,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
               f" noise: {noise_tr.seconds / 3600:.2f} h train; {per_epoch} segments of {seg} s"
               f" per epoch ({steps} steps of {config.batch})")
 
+    score_name = "-val_mix_pesq" if config.valid_pesq else "val_loss"
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
     denoiser = TinyDenoiser(variant, seed=config.seed)
@@ -209,6 +232,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         denoiser.sequence.load_weights(str(last / "weights.h5"))
         _restore_optimizer(model.optimizer, last)
         start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
+        if state.get("score_name", "val_loss") != score_name:  # selection metric changed
+            best_score = np.inf
         elapsed = float(state.get("train_seconds", 0.0))
         history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
         if verbose:
@@ -221,6 +246,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     run_config = {**asdict(config), "snr_db": list(config.snr_db)}
     write_json(out / CONFIG_FILE, run_config)
     train_step, test_step = _compiled_steps(model, config.batch, length)
+    pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs else []
+    pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq, seed=2 * 10**6 + config.seed)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
@@ -233,15 +260,17 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
                **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
                "lr": lr, "segments": steps * config.batch}
-        if config.valid_pairs:
-            row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, config.valid_pairs).items()})
-        score = row["val_loss"]
+        if pairs_valid:
+            row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
+        if pesq_valid:
+            row.update({f"val_mix_{k}": v for k, v in _validation_scores(denoiser, pesq_valid).items()})
+        score = -row["val_mix_pesq"] if config.valid_pesq else row["val_loss"]
         elapsed += time.time() - t0
         row["seconds"] = round(time.time() - t0, 1)
         history.append(row)
         improved = score < best_score
         best_score = min(best_score, score)
-        meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": "val_loss",
+        meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": score_name,
                 "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row}
         if improved:
             save_checkpoint(denoiser, best, meta)

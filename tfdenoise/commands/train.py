@@ -8,6 +8,9 @@ def add_parser(sub) -> None:
     p.add_argument("--speech", required=True, help="folder of clean speech (wav/flac/ogg/opus)")
     p.add_argument("--noise", required=True, help="folder of noise recordings")
     p.add_argument("--valid-pairs", help="Valentini-layout folder scored (PESQ/STOI) every epoch")
+    p.add_argument("--valid-pesq", type=int, default=0, metavar="N",
+                   help="score N held-out speech+noise mixtures (4 s, Valentini test SNRs) with "
+                        "PESQ every epoch and keep the best checkpoint by it (default: by val_loss)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate")
@@ -36,7 +39,7 @@ def run(args) -> int:
         variant=args.variant.lower(), speech=args.speech, noise=args.noise, out=args.out,
         epochs=args.epochs, batch=args.batch, learning_rate=args.lr, final_learning_rate=args.lr_final,
         segment_seconds=args.segment, segments_per_epoch=args.segments_per_epoch,
-        valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs,
+        valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs, valid_pesq=args.valid_pesq,
         snr_db=tuple(args.snr), seed=args.seed, cache_dir=args.cache)
     best = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
     print(f"best checkpoint: {best}")
