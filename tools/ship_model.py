@@ -40,6 +40,15 @@ def _phases(history: list, tr: dict) -> str:
     return ", then ".join(parts)
 
 
+def _selection(cfg: dict) -> str:
+    """How the shipped checkpoint was picked, with its score."""
+    if cfg.get("score_name") == "-val_mix_pesq":
+        n = cfg["training"]["valid_pesq"]
+        return (f"picked by PESQ-WB {-cfg['best_score']:.3f} on {n} held-out speech + noise mixtures "
+                "(4 s, 2.5-17.5 dB SNR; scored every epoch since the switch to this criterion)")
+    return f"picked by validation loss {cfg['best_score']:.4f}"
+
+
 def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict) -> str:
     tr = cfg["training"]
     segments = sum(int(h.get("segments", tr["segments_per_epoch"])) for h in history)
@@ -53,8 +62,8 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
         "pairs were never used for training or checkpoint selection.",
         f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, batch {tr['batch']}.",
         f"- Epochs: {len(history)} ({_phases(history, tr)}; {steps} steps, "
-        f"{segments * tr['segment_seconds'] / 3600:.1f} h of mixtures); best by validation loss at "
-        f"epoch {cfg['metrics']['epoch']} (val_loss {cfg['best_score']:.4f}).",
+        f"{segments * tr['segment_seconds'] / 3600:.1f} h of mixtures); best checkpoint: epoch "
+        f"{cfg['metrics']['epoch']}, {_selection(cfg)}.",
         f"- Wall time: {sum(h['seconds'] for h in history) / 60:.1f} min of training on "
         f"{cfg.get('hardware', 'a 2-core CPU machine (no GPU), shared with other jobs')}.", "",
         "## Scores on the 10 bundled Valentini test pairs (`tfdenoise evaluate`)", "",
