@@ -23,8 +23,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from tfdenoise.errors import ConversionError
-from tfdenoise.quiet import native_stderr_muted
 from tfdenoise.models import TinyDenoiser
+from tfdenoise.quiet import native_stderr_muted
 from tfdenoise.stft import N_BINS
 
 from converters import fbgraph

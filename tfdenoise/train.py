@@ -223,8 +223,9 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     score_name = "-val_mix_pesq" if config.valid_pesq else "val_loss"
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
+    length = int(seg * SAMPLE_RATE)
     denoiser = TinyDenoiser(variant, seed=config.seed)
-    model = waveform_enhancer(denoiser, int(seg * SAMPLE_RATE))
+    model = waveform_enhancer(denoiser, length)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     model.optimizer.build(denoiser.sequence.trainable_variables)
     if resume:
@@ -239,7 +240,6 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         if verbose:
             print(f"resuming {out} after epoch {start_epoch} (best valid score {best_score:.4f})")
 
-    length = int(seg * SAMPLE_RATE)
     valid_batches = max(1, config.valid_segments // config.batch)
     valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
                                   seed=10**6 + config.seed, snr_db=config.snr_db))

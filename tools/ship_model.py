@@ -51,8 +51,9 @@ def _selection(cfg: dict) -> str:
 
 def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict) -> str:
     tr = cfg["training"]
-    segments = sum(int(h.get("segments", tr["segments_per_epoch"])) for h in history)
-    steps = sum(-(-int(h.get("segments", tr["segments_per_epoch"])) // int(tr["batch"])) for h in history)
+    per_epoch = [int(h.get("segments", tr["segments_per_epoch"])) for h in history]
+    segments = sum(per_epoch)
+    steps = sum(-(-n // int(tr["batch"])) for n in per_epoch)
     lines = [
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
