@@ -24,19 +24,23 @@ sys.path.insert(0, str(ROOT))
 
 
 def _phases(history: list, tr: dict) -> str:
-    """'20 epochs of 1024 segments at lr 0.001, then 60 of 4096 at lr 0.00056 -> 0.0001'."""
+    """'20 of 1024 x 1 s segments at learning rate 0.001, then 60 of 2048 x 2 s at 0.00056 -> 0.0001'."""
+    def shape(h: dict) -> tuple:
+        return h.get("segments"), h.get("segment_s")
+
     runs: list[list[dict]] = []
     for h in history:
-        if runs and runs[-1][-1].get("segments") == h.get("segments"):
+        if runs and shape(runs[-1][-1]) == shape(h):
             runs[-1].append(h)
         else:
             runs.append([h])
     parts = []
     for rows in runs:
         seg = rows[0].get("segments", tr["segments_per_epoch"])
+        sec = rows[0].get("segment_s", tr["segment_seconds"])
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
-        parts.append(f"{len(rows)} of {seg} segments at learning rate {lr}")
+        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at learning rate {lr}")
     return ", then ".join(parts)
 
 
@@ -52,18 +56,18 @@ def _selection(cfg: dict) -> str:
 def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict) -> str:
     tr = cfg["training"]
     per_epoch = [int(h.get("segments", tr["segments_per_epoch"])) for h in history]
-    segments = sum(per_epoch)
+    hours = sum(n * float(h.get("segment_s", tr["segment_seconds"])) for n, h in zip(per_epoch, history)) / 3600
     steps = sum(-(-n // int(tr["batch"])) for n in per_epoch)
     lines = [
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
         f"- Data: clean speech `{tr['speech']}` + noise `{tr['noise']}` mixed on the fly at "
-        f"{tr['snr_db'][0]:g}-{tr['snr_db'][1]:g} dB SNR, {tr['segment_seconds']:g} s segments; "
+        f"{tr['snr_db'][0]:g}-{tr['snr_db'][1]:g} dB SNR (segment power), segments as below; "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
         f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, batch {tr['batch']}.",
         f"- Epochs: {len(history)} ({_phases(history, tr)}; {steps} steps, "
-        f"{segments * tr['segment_seconds'] / 3600:.1f} h of mixtures); best checkpoint: epoch "
+        f"{hours:.1f} h of mixtures); best checkpoint: epoch "
         f"{cfg['metrics']['epoch']}, {_selection(cfg)}.",
         f"- Wall time: {sum(h['seconds'] for h in history) / 60:.1f} min of training on "
         f"{cfg.get('hardware', 'a 2-core CPU machine (no GPU), shared with other jobs')}.", "",
