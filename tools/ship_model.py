@@ -62,7 +62,7 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
         f"- Data: clean speech `{tr['speech']}` + noise `{tr['noise']}` mixed on the fly at "
-        f"{tr['snr_db'][0]:g}-{tr['snr_db'][1]:g} dB SNR (segment power), segments as below; "
+        f"{tr['snr_db'][0]:g}-{tr['snr_db'][1]:g} dB SNR (segment power), segment lengths per phase below; "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
         f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, batch {tr['batch']}.",
