@@ -259,7 +259,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
             print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g})")
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
                **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
-               "lr": lr, "segments": steps * config.batch, "segment_s": seg}
+               "lr": lr, "segments": steps * config.batch, "segment_s": seg,
+               "snr_db": list(config.snr_db)}
         if pairs_valid:
             row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
         if pesq_valid:

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _phases(history: list, tr: dict) -> str:
-    """'20 of 1024 x 1 s segments at learning rate 0.001, then 60 of 2048 x 2 s at 0.00056 -> 0.0001'."""
+    """'20 of 1024 x 1 s segments at 0-15 dB SNR, learning rate 0.001, then 60 of ...'."""
     def shape(h: dict) -> tuple:
-        return h.get("segments"), h.get("segment_s")
+        return h.get("segments"), h.get("segment_s"), tuple(h.get("snr_db", tr["snr_db"]))
 
     runs: list[list[dict]] = []
     for h in history:
@@ -38,9 +38,10 @@ def _phases(history: list, tr: dict) -> str:
     for rows in runs:
         seg = rows[0].get("segments", tr["segments_per_epoch"])
         sec = rows[0].get("segment_s", tr["segment_seconds"])
+        lo, hi = rows[0].get("snr_db", tr["snr_db"])
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
-        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at learning rate {lr}")
+        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR, learning rate {lr}")
     return ", then ".join(parts)
 
 
@@ -61,8 +62,8 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
     lines = [
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
-        f"- Data: clean speech `{tr['speech']}` + noise `{tr['noise']}` mixed on the fly at "
-        f"{tr['snr_db'][0]:g}-{tr['snr_db'][1]:g} dB SNR (segment power), segment lengths per phase below; "
+        f"- Data: clean speech `{tr['speech']}` + noise `{tr['noise']}` mixed on the fly "
+        "(SNR by segment power; segment lengths and SNR ranges per phase below); "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
         f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, batch {tr['batch']}.",
