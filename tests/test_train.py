@@ -75,7 +75,7 @@ def test_learning_rate_decays_log_linearly_from_first_to_last_epoch(corpus_dirs,
     assert {learning_rate_at(constant, e) for e in range(5)} == {1e-3}
 
 
-def test_one_epoch_then_resume(corpus_dirs, tmp_path):
+def test_one_epoch_then_resume(corpus_dirs, tmp_path, capsys):
     out = tmp_path / "run"
     best = train(_config(corpus_dirs, out, epochs=1), verbose=0)
     assert (best / "weights.h5").is_file()
@@ -84,13 +84,17 @@ def test_one_epoch_then_resume(corpus_dirs, tmp_path):
         train(_config(corpus_dirs, out, epochs=2), verbose=0)
     # Simulate an interruption mid-epoch: a half-written temporary folder is left behind.
     (out / ".last.crashed").mkdir()
-    train(_config(corpus_dirs, out, epochs=2), resume=True, verbose=0)
+    train(_config(corpus_dirs, out, epochs=2), resume=True, verbose=1)
+    printed = capsys.readouterr().out
+    assert "resuming" in printed and "epoch 2/2" in printed and "val_loss=" in printed
     state = json.loads((out / "last" / "config.json").read_text())
     history = json.loads((out / "history.json").read_text())
     assert state["epoch"] == 2 and [h["epoch"] for h in history] == [1, 2]
     assert np.isfinite(history[-1]["loss"])
     assert (out / "last" / "optimizer").is_dir()
     assert history[-1]["lr"] == pytest.approx(3e-4)
+    cfg = _config(corpus_dirs, out, epochs=2)
+    assert history[-1]["segment_s"] == cfg.segment_seconds and history[-1]["snr_db"] == list(cfg.snr_db)
 
 
 def test_pesq_selection_on_held_out_mixtures(corpus_dirs, tmp_path):

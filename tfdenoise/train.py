@@ -278,7 +278,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         save_checkpoint(denoiser, last, meta, extra_writer=lambda d: _save_optimizer(model.optimizer, d))
         write_json(out / "history.json", history)
         if verbose:
-            print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
+            print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items()
+                                   if k != "epoch" and isinstance(v, (int, float)))
                   + ("  [best]" if improved else ""))
     if not best.exists():  # resumed a run that was already complete
         shutil.copytree(last, best)
