@@ -7,7 +7,6 @@ in parallel by a process pool whose workers load the model once each.
 from __future__ import annotations
 
 import functools
-
 import os
 from pathlib import Path
 from typing import Any

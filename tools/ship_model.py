@@ -23,22 +23,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float]]:
+    """(segments, segment seconds, SNR range) of one history row; older rows lack them and
+    fall back to the run's final training config."""
+    return (int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
+            tuple(h.get("snr_db", tr["snr_db"])))
+
+
 def _phases(history: list, tr: dict) -> str:
     """'20 of 1024 x 1 s segments at 0-15 dB SNR, learning rate 0.001, then 60 of ...'."""
-    def shape(h: dict) -> tuple:
-        return h.get("segments"), h.get("segment_s"), tuple(h.get("snr_db", tr["snr_db"]))
-
     runs: list[list[dict]] = []
     for h in history:
-        if runs and shape(runs[-1][-1]) == shape(h):
+        if runs and _epoch_data(runs[-1][-1], tr) == _epoch_data(h, tr):
             runs[-1].append(h)
         else:
             runs.append([h])
     parts = []
     for rows in runs:
-        seg = rows[0].get("segments", tr["segments_per_epoch"])
-        sec = rows[0].get("segment_s", tr["segment_seconds"])
-        lo, hi = rows[0].get("snr_db", tr["snr_db"])
+        seg, sec, (lo, hi) = _epoch_data(rows[0], tr)
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
         parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR, learning rate {lr}")
@@ -56,9 +58,9 @@ def _selection(cfg: dict) -> str:
 
 def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict) -> str:
     tr = cfg["training"]
-    per_epoch = [int(h.get("segments", tr["segments_per_epoch"])) for h in history]
-    hours = sum(n * float(h.get("segment_s", tr["segment_seconds"])) for n, h in zip(per_epoch, history)) / 3600
-    steps = sum(-(-n // int(tr["batch"])) for n in per_epoch)
+    epochs = [_epoch_data(h, tr) for h in history]
+    hours = sum(n * sec for n, sec, _ in epochs) / 3600
+    steps = sum(-(-n // int(tr["batch"])) for n, _, _ in epochs)
     lines = [
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
@@ -100,14 +102,15 @@ def main() -> int:
     from converters.validation import quant_table
     from tfdenoise import samples
     from tfdenoise.evaluate import evaluate_pairs
+    from tfdenoise.fileio import write_text
     from tfdenoise.models import read_config
     from tfdenoise.pretrained import PRETRAINED_DIR
 
     if args.card_only:
         dest = PRETRAINED_DIR / read_config(args.run / "best")["variant"]
         card = json.loads((dest / "card.json").read_text())
-        (dest / "MODEL_CARD.md").write_text(_card(card["variant"], read_config(dest), card["history"],
-                                                  card["evaluate"], card["table"]))
+        write_text(dest / "MODEL_CARD.md", _card(card["variant"], read_config(dest), card["history"],
+                                                 card["evaluate"], card["table"]))
         return 0
     best = args.run / "best"
     cfg = read_config(best)
