@@ -38,15 +38,31 @@ def _config(corpus_dirs, out: Path, epochs: int) -> TrainConfig:
                        valid_fraction=0.5, valid_segments=2, cache_dir="")
 
 
-def test_mixtures_are_reproducible_and_at_requested_snr(corpus_dirs):
+@pytest.mark.parametrize("level", mixtures.SNR_LEVELS)
+def test_mixtures_are_reproducible_and_at_requested_snr(corpus_dirs, level):
     speech = mixtures.load_corpus(corpus_dirs[0], progress=False)
     noise = mixtures.load_corpus(corpus_dirs[1], progress=False)
-    a = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, snr_db=(5.0, 5.0)))
-    b = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, snr_db=(5.0, 5.0)))
+    a = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, snr_db=(5.0, 5.0), snr_level=level))
+    b = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, snr_db=(5.0, 5.0), snr_level=level))
     for (na, ca), (nb, cb) in zip(a, b):
         np.testing.assert_array_equal(na, nb)
-        snr = 10 * np.log10(np.mean(ca ** 2) / np.mean((na - ca) ** 2))
+        snr = 10 * np.log10(mixtures.speech_power(ca, level) / np.mean((na - ca) ** 2))
         assert snr == pytest.approx(5.0, abs=0.01)
+
+
+def test_active_speech_level_ignores_pauses():
+    """Half a second of tone then half a second of near-silence: the mean power halves,
+    the active level does not, so an "active" 5 dB mixture carries 3 dB more noise."""
+    t = np.arange(8000) / 16000
+    tone = np.sin(2 * np.pi * 440 * t)
+    speech = np.concatenate([tone, 1e-4 * tone])
+    assert mixtures.speech_power(speech, "active") == pytest.approx(0.5, rel=1e-3)
+    assert mixtures.speech_power(speech, "mean") == pytest.approx(0.25, rel=1e-3)
+    noise = np.random.default_rng(0).standard_normal(16000)
+    extra = [np.mean((mixtures.mix(speech, noise, 5.0, lv) - speech) ** 2) for lv in ("active", "mean")]
+    assert 10 * np.log10(extra[0] / extra[1]) == pytest.approx(3.01, abs=0.02)
+    with pytest.raises(ValueError):
+        mixtures.speech_power(speech, "peak")
 
 
 def test_speaker_hold_out_keeps_speakers_apart(corpus_dirs):
@@ -95,6 +111,7 @@ def test_one_epoch_then_resume(corpus_dirs, tmp_path, capsys):
     assert history[-1]["lr"] == pytest.approx(3e-4)
     cfg = _config(corpus_dirs, out, epochs=2)
     assert history[-1]["segment_s"] == cfg.segment_seconds and history[-1]["snr_db"] == list(cfg.snr_db)
+    assert history[-1]["snr_level"] == cfg.snr_level
 
 
 def test_pesq_selection_on_held_out_mixtures(corpus_dirs, tmp_path):
@@ -104,6 +121,12 @@ def test_pesq_selection_on_held_out_mixtures(corpus_dirs, tmp_path):
     row = json.loads((out / "history.json").read_text())[-1]
     state = json.loads((out / "best" / "config.json").read_text())
     assert 1.0 <= row["val_mix_pesq"] <= 4.7 and 0.0 <= row["val_mix_stoi"] <= 1.0
+    assert state["score_name"] == "-val_mix_pesq@active" and state["best_score"] == -row["val_mix_pesq"]
+    # A validation set mixed differently is a different score: the resumed run's best restarts.
+    train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "snr_level": "mean"}), resume=True, verbose=0)
+    row = json.loads((out / "history.json").read_text())[-1]
+    state = json.loads((out / "best" / "config.json").read_text())
+    assert row["snr_level"] == "mean" and state["epoch"] == 2
     assert state["score_name"] == "-val_mix_pesq" and state["best_score"] == -row["val_mix_pesq"]
 
 

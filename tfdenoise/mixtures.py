@@ -26,6 +26,9 @@ from tfdenoise.errors import InputError
 from tfdenoise.fileio import atomic_path
 
 DEFAULT_SNR_DB = (0.0, 15.0)
+SNR_LEVELS = ("active", "mean")  # what the "S" of an SNR is: see :func:`speech_power`
+_FRAME = 320  # 20 ms at 16 kHz
+_ACTIVE_FLOOR_DB = 20.0
 
 
 @dataclass(frozen=True)
@@ -124,15 +127,36 @@ def _segment(corpus: Corpus, rng: np.random.Generator, length: int) -> np.ndarra
     return np.pad(x, (0, length - len(x)))
 
 
-def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """``clean + g * noise`` with ``g`` chosen so that the SNR is ``snr_db`` dB."""
-    p_clean = float(np.mean(clean ** 2)) + 1e-10
+def speech_power(clean: np.ndarray, level: str = "active") -> float:
+    """Power of ``clean`` that an SNR refers to.
+
+    ``"mean"``: mean square over the whole segment, pauses included.  ``"active"``: mean
+    square over the active 20 ms frames, those within 20 dB of the loud (95th percentile)
+    frames; a simple stand-in for the ITU-T P.56 active speech level that the Valentini
+    set was mixed with, so that "5 dB" means what it means in that set.  Pauses lower the
+    mean but not the active level, so at the same nominal SNR an "active" mixture of
+    speech with pauses is noisier.
+    """
+    if level not in SNR_LEVELS:
+        raise ValueError(f"SNR level must be one of {SNR_LEVELS}, not {level!r}")
+    frames = len(clean) // _FRAME
+    if level == "mean" or frames < 2:
+        return float(np.mean(clean ** 2))
+    power = np.mean(clean[:frames * _FRAME].reshape(frames, _FRAME) ** 2, axis=1)
+    return float(np.mean(power[power >= np.percentile(power, 95) * 10 ** (-_ACTIVE_FLOOR_DB / 10)]))
+
+
+def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, level: str = "active") -> np.ndarray:
+    """``clean + g * noise`` with ``g`` chosen so that the SNR is ``snr_db`` dB, the speech
+    power measured as ``level`` (:func:`speech_power`)."""
+    p_clean = speech_power(clean, level) + 1e-10
     p_noise = float(np.mean(noise ** 2)) + 1e-10
     return clean + noise * np.sqrt(p_clean / (p_noise * 10 ** (snr_db / 10)))
 
 
 def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: int,
-             snr_db: tuple[float, float] = DEFAULT_SNR_DB) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+             snr_db: tuple[float, float] = DEFAULT_SNR_DB,
+             snr_level: str = "active") -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``count`` reproducible (noisy, clean) pairs of ``seconds`` each.
 
     Speech with almost no energy is redrawn; the pair is scaled to a random peak level
@@ -146,21 +170,22 @@ def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: in
             if np.mean(clean ** 2) > 1e-6:
                 break
             clean = _segment(speech, rng, length)
-        noisy = mix(clean, _segment(noise, rng, length), rng.uniform(*snr_db))
+        noisy = mix(clean, _segment(noise, rng, length), rng.uniform(*snr_db), snr_level)
         peak = max(float(np.max(np.abs(noisy))), 1e-6)
         gain = 10 ** (rng.uniform(-25, -1) / 20) / peak
         yield (noisy * gain).astype(np.float32), (clean * gain).astype(np.float32)
 
 
 def batches(speech: Corpus, noise: Corpus, count: int, seconds: float, batch: int,
-            seed: int, snr_db: tuple[float, float] = DEFAULT_SNR_DB) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            seed: int, snr_db: tuple[float, float] = DEFAULT_SNR_DB,
+            snr_level: str = "active") -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``count // batch`` full ``(noisy, clean)`` batches ``[batch, samples]`` (float32 numpy).
 
     Plain numpy rather than ``tf.data.Dataset.from_generator``: on the 2-core machine the
     generator-backed pipeline more than doubled the LSTM128 step time (1.42 s vs 0.62 s),
     mostly system time from its threads contending with the training step.
     """
-    pairs = mixtures(speech, noise, count, seconds, seed, snr_db)
+    pairs = mixtures(speech, noise, count, seconds, seed, snr_db, snr_level)
     for _ in range(count // batch):
         chunk = [next(pairs) for _ in range(batch)]
         yield np.stack([c[0] for c in chunk]), np.stack([c[1] for c in chunk])

@@ -57,6 +57,7 @@ class TrainConfig:
     valid_pairs: str | None = None
     valid_pesq: int = 0  # > 0: this many held-out mixtures scored with PESQ, which picks best/
     snr_db: tuple[float, float] = mixtures.DEFAULT_SNR_DB
+    snr_level: str = "active"  # speech power an SNR refers to (mixtures.speech_power)
     seed: int = 0
     cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
     notes: dict = field(default_factory=dict)
@@ -162,7 +163,7 @@ VALID_PESQ_SNR_DB = (2.5, 7.5, 12.5, 17.5)  # the Valentini test set's SNRs (dat
 
 
 def pesq_validation_set(speech: mixtures.Corpus, noise: mixtures.Corpus, count: int,
-                        seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+                        seed: int, snr_level: str = "active") -> list[tuple[np.ndarray, np.ndarray]]:
     """``count`` (noisy, clean) mixtures of held-out speakers and noise for PESQ selection.
 
     4 s each, cycling through the Valentini test SNRs, so the selection metric looks like
@@ -170,7 +171,7 @@ def pesq_validation_set(speech: mixtures.Corpus, noise: mixtures.Corpus, count: 
     """
     out = []
     for i, snr in zip(range(count), np.resize(VALID_PESQ_SNR_DB, count)):
-        out.extend(mixtures.mixtures(speech, noise, 1, VALID_PESQ_SECONDS, seed + i, (snr, snr)))
+        out.extend(mixtures.mixtures(speech, noise, 1, VALID_PESQ_SECONDS, seed + i, (snr, snr), snr_level))
     return out
 
 
@@ -220,7 +221,10 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
               f" noise: {noise_tr.seconds / 3600:.2f} h train; {per_epoch} segments of {seg} s"
               f" per epoch ({steps} steps of {config.batch})")
 
-    score_name = "-val_mix_pesq" if config.valid_pesq else "val_loss"
+    # The score's name carries the SNR level of its mixtures: a resumed run whose validation
+    # set changed starts its best score afresh.
+    score_name = "-val_mix_pesq" + ("@active" if config.snr_level == "active" else "") if config.valid_pesq \
+        else "val_loss"
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
     length = int(seg * SAMPLE_RATE)
@@ -242,25 +246,28 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
 
     valid_batches = max(1, config.valid_segments // config.batch)
     valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
-                                  seed=10**6 + config.seed, snr_db=config.snr_db))
+                                  seed=10**6 + config.seed, snr_db=config.snr_db,
+                                  snr_level=config.snr_level))
     run_config = {**asdict(config), "snr_db": list(config.snr_db)}
     write_json(out / CONFIG_FILE, run_config)
     train_step, test_step = _compiled_steps(model, config.batch, length)
     pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs else []
-    pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq, seed=2 * 10**6 + config.seed)
+    pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq, seed=2 * 10**6 + config.seed,
+                                     snr_level=config.snr_level)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
         lr = learning_rate_at(config, epoch)
         model.optimizer.learning_rate.assign(lr)
         ds = mixtures.batches(speech_tr, noise_tr, steps * config.batch, seg, config.batch,
-                              seed=config.seed * 100_003 + epoch, snr_db=config.snr_db)
+                              seed=config.seed * 100_003 + epoch, snr_db=config.snr_db,
+                              snr_level=config.snr_level)
         if verbose:
             print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g})")
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
                **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
                "lr": lr, "segments": steps * config.batch, "segment_s": seg,
-               "snr_db": list(config.snr_db)}
+               "snr_db": list(config.snr_db), "snr_level": config.snr_level}
         if pairs_valid:
             row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
         if pesq_valid:

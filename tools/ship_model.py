@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float]]:
-    """(segments, segment seconds, SNR range) of one history row; older rows lack them and
-    fall back to the run's final training config."""
+def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str]:
+    """(segments, segment seconds, SNR range, SNR level) of one history row; older rows lack
+    them and fall back to the run's final training config (rows before the SNR level was
+    recorded used the segment's mean power)."""
     return (int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
-            tuple(h.get("snr_db", tr["snr_db"])))
+            tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"))
 
 
 def _phases(history: list, tr: dict) -> str:
@@ -40,32 +41,34 @@ def _phases(history: list, tr: dict) -> str:
             runs.append([h])
     parts = []
     for rows in runs:
-        seg, sec, (lo, hi) = _epoch_data(rows[0], tr)
+        seg, sec, (lo, hi), level = _epoch_data(rows[0], tr)
+        ref = "active speech level" if level == "active" else "segment mean power"
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
-        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR, learning rate {lr}")
+        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({ref}), learning rate {lr}")
     return ", then ".join(parts)
 
 
 def _selection(cfg: dict) -> str:
     """How the shipped checkpoint was picked, with its score."""
-    if cfg.get("score_name") == "-val_mix_pesq":
+    if cfg.get("score_name", "").startswith("-val_mix_pesq"):
         n = cfg["training"]["valid_pesq"]
+        ref = "active speech level" if cfg["score_name"].endswith("@active") else "segment mean power"
         return (f"picked by PESQ-WB {-cfg['best_score']:.3f} on {n} held-out speech + noise mixtures "
-                "(4 s, 2.5-17.5 dB SNR; scored every epoch since the switch to this criterion)")
+                f"(4 s, 2.5-17.5 dB SNR by {ref}; scored every epoch since the switch to this criterion)")
     return f"picked by validation loss {cfg['best_score']:.4f}"
 
 
 def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict) -> str:
     tr = cfg["training"]
     epochs = [_epoch_data(h, tr) for h in history]
-    hours = sum(n * sec for n, sec, _ in epochs) / 3600
-    steps = sum(-(-n // int(tr["batch"])) for n, _, _ in epochs)
+    hours = sum(e[0] * e[1] for e in epochs) / 3600
+    steps = sum(-(-e[0] // int(tr["batch"])) for e in epochs)
     lines = [
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
         f"- Data: clean speech `{tr['speech']}` + noise `{tr['noise']}` mixed on the fly "
-        "(SNR by segment power; segment lengths and SNR ranges per phase below); "
+        "(segment lengths and SNR ranges per phase below); "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
         f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, batch {tr['batch']}.",
