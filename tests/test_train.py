@@ -10,7 +10,7 @@ import soundfile as sf
 
 from tfdenoise import mixtures
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.train import TrainConfig, learning_rate_at, train
+from tfdenoise.train import TrainConfig, _score_name, learning_rate_at, train
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,21 @@ def test_active_speech_level_ignores_pauses():
     assert 10 * np.log10(extra[0] / extra[1]) == pytest.approx(3.01, abs=0.02)
     with pytest.raises(ValueError):
         mixtures.speech_power(speech, "peak")
+
+
+def test_noise_exclusion_by_glob(corpus_dirs):
+    noise = mixtures.load_corpus(corpus_dirs[1], progress=False)
+    assert mixtures.exclude(noise, ["hiss_0*"], corpus_dirs[1]).names == ("hiss_1.wav",)
+    with pytest.raises(InputError, match="every clip matches"):
+        mixtures.exclude(noise, ["x*", "hiss_*"], corpus_dirs[1])
+
+
+def test_selection_score_names_its_validation_mixtures(corpus_dirs, tmp_path):
+    cfg = _config(corpus_dirs, tmp_path, epochs=1)
+    assert _score_name(cfg) == "val_loss"
+    cfg = TrainConfig(**{**cfg.__dict__, "valid_pesq": 4, "noise_exclude": ("voice/*",)})
+    assert _score_name(cfg) == "-val_mix_pesq@active -voice/*"
+    assert _score_name(TrainConfig(**{**cfg.__dict__, "snr_level": "mean", "noise_exclude": ()})) == "-val_mix_pesq"
 
 
 def test_speaker_hold_out_keeps_speakers_apart(corpus_dirs):

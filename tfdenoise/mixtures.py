@@ -12,6 +12,7 @@ held-out share.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import zlib
@@ -95,6 +96,15 @@ def load_corpus(folder: str | os.PathLike, cache_dir: str | os.PathLike | None =
             np.savez(tmp, data=corpus.data, starts=corpus.starts, ends=corpus.ends,
                      names=np.array(corpus.names))
     return corpus
+
+
+def exclude(corpus: Corpus, patterns: Sequence[str], folder: str | os.PathLike) -> Corpus:
+    """``corpus`` without the clips whose relative path matches a glob of ``patterns``
+    (e.g. ``voice/*``: single talkers and singing are another speaker, not noise)."""
+    keep = np.array([not any(fnmatch.fnmatch(n, p) for p in patterns) for n in corpus.names])
+    if not keep.any():
+        raise InputError(f"every clip matches the exclusions {', '.join(patterns)}", folder)
+    return corpus.subset(keep)
 
 
 def split_speakers(corpus: Corpus, valid_fraction: float) -> tuple[Corpus, Corpus]:

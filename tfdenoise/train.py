@@ -60,6 +60,7 @@ class TrainConfig:
     snr_level: str = "active"  # speech power an SNR refers to (mixtures.speech_power)
     seed: int = 0
     cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
+    noise_exclude: tuple[str, ...] = ()  # globs of noise clips (relative paths) left out
     notes: dict = field(default_factory=dict)
 
 
@@ -184,6 +185,15 @@ def _validation_scores(denoiser: TinyDenoiser, pairs: list[tuple[np.ndarray, np.
     return {k: float(np.mean([s[k] for s in scores])) for k in ("pesq", "stoi")}
 
 
+def _score_name(config: TrainConfig) -> str:
+    """Name of the selection score.  It says how the held-out mixtures were made, so a resumed
+    run whose validation set changed (SNR level, noise exclusions) starts its best score afresh."""
+    if not config.valid_pesq:
+        return "val_loss"
+    return ("-val_mix_pesq" + ("@active" if config.snr_level == "active" else "")
+            + "".join(f" -{p}" for p in config.noise_exclude))
+
+
 def _load_pairs(pairs_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
     from tfdenoise import data
 
@@ -207,6 +217,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
 
     speech = mixtures.load_corpus(config.speech, cache, progress=verbose > 0)
     noise = mixtures.load_corpus(config.noise, cache, progress=verbose > 0)
+    if config.noise_exclude:
+        noise = mixtures.exclude(noise, config.noise_exclude, config.noise)
     speech_tr, speech_va = mixtures.split_speakers(speech, config.valid_fraction)
     noise_tr, noise_va = mixtures.split_speakers(noise, config.valid_fraction)
     for name, part in (("speech", speech_tr), ("speech", speech_va), ("noise", noise_tr), ("noise", noise_va)):
@@ -221,10 +233,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
               f" noise: {noise_tr.seconds / 3600:.2f} h train; {per_epoch} segments of {seg} s"
               f" per epoch ({steps} steps of {config.batch})")
 
-    # The score's name carries the SNR level of its mixtures: a resumed run whose validation
-    # set changed starts its best score afresh.
-    score_name = "-val_mix_pesq" + ("@active" if config.snr_level == "active" else "") if config.valid_pesq \
-        else "val_loss"
+    score_name = _score_name(config)
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
     length = int(seg * SAMPLE_RATE)
@@ -248,7 +257,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
                                   seed=10**6 + config.seed, snr_db=config.snr_db,
                                   snr_level=config.snr_level))
-    run_config = {**asdict(config), "snr_db": list(config.snr_db)}
+    run_config = {**asdict(config), "snr_db": list(config.snr_db), "noise_exclude": list(config.noise_exclude)}
     write_json(out / CONFIG_FILE, run_config)
     train_step, test_step = _compiled_steps(model, config.batch, length)
     pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs else []
@@ -267,7 +276,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
                **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
                "lr": lr, "segments": steps * config.batch, "segment_s": seg,
-               "snr_db": list(config.snr_db), "snr_level": config.snr_level}
+               "snr_db": list(config.snr_db), "snr_level": config.snr_level,
+               "noise_exclude": list(config.noise_exclude)}
         if pairs_valid:
             row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
         if pesq_valid:

@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str]:
-    """(segments, segment seconds, SNR range, SNR level) of one history row; older rows lack
-    them and fall back to the run's final training config (rows before the SNR level was
-    recorded used the segment's mean power)."""
+def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str, tuple[str, ...]]:
+    """(segments, segment seconds, SNR range, SNR level, noise exclusions) of one history row;
+    older rows lack them and fall back to the run's final training config (rows from before
+    the SNR level and exclusions were recorded used the segment's mean power and all noise)."""
     return (int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
-            tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"))
+            tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"), tuple(h.get("noise_exclude", ())))
 
 
 def _phases(history: list, tr: dict) -> str:
@@ -41,8 +41,10 @@ def _phases(history: list, tr: dict) -> str:
             runs.append([h])
     parts = []
     for rows in runs:
-        seg, sec, (lo, hi), level = _epoch_data(rows[0], tr)
+        seg, sec, (lo, hi), level, excluded = _epoch_data(rows[0], tr)
         ref = "active speech level" if level == "active" else "segment mean power"
+        if excluded:
+            ref += ", noise without " + ", ".join(f"`{p}`" for p in excluded)
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
         parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({ref}), learning rate {lr}")
@@ -53,7 +55,10 @@ def _selection(cfg: dict) -> str:
     """How the shipped checkpoint was picked, with its score."""
     if cfg.get("score_name", "").startswith("-val_mix_pesq"):
         n = cfg["training"]["valid_pesq"]
-        ref = "active speech level" if cfg["score_name"].endswith("@active") else "segment mean power"
+        ref = "active speech level" if "@active" in cfg["score_name"] else "segment mean power"
+        excluded = cfg["training"].get("noise_exclude") or []
+        if excluded:
+            ref += ", noise without " + ", ".join(f"`{p}`" for p in excluded)
         return (f"picked by PESQ-WB {-cfg['best_score']:.3f} on {n} held-out speech + noise mixtures "
                 f"(4 s, 2.5-17.5 dB SNR by {ref}; scored every epoch since the switch to this criterion)")
     return f"picked by validation loss {cfg['best_score']:.4f}"

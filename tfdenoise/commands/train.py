@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
                    help="share of speakers held out for validation")
     p.add_argument("--snr", type=float, nargs=2, default=(0.0, 15.0), metavar=("LO", "HI"),
                    help="SNR range in dB of the mixtures")
+    p.add_argument("--exclude-noise", nargs="+", default=(), metavar="GLOB",
+                   help="leave out noise clips whose path below --noise matches, e.g. 'voice/*' "
+                        "(a single talker or singer is a second speaker, not noise)")
     p.add_argument("--snr-level", choices=("active", "mean"), default="active",
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
@@ -43,7 +46,8 @@ def run(args) -> int:
         epochs=args.epochs, batch=args.batch, learning_rate=args.lr, final_learning_rate=args.lr_final,
         segment_seconds=args.segment, segments_per_epoch=args.segments_per_epoch,
         valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs, valid_pesq=args.valid_pesq,
-        snr_db=tuple(args.snr), snr_level=args.snr_level, seed=args.seed, cache_dir=args.cache)
+        snr_db=tuple(args.snr), snr_level=args.snr_level,
+        noise_exclude=tuple(args.exclude_noise), seed=args.seed, cache_dir=args.cache)
     best = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
     print(f"best checkpoint: {best}")
     return 0
