@@ -10,7 +10,7 @@ import soundfile as sf
 
 from tfdenoise import mixtures
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.train import TrainConfig, _score_name, learning_rate_at, train
+from tfdenoise.train import TrainConfig, selection_score_name, learning_rate_at, train
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +74,10 @@ def test_noise_exclusion_by_glob(corpus_dirs):
 
 def test_selection_score_names_its_validation_mixtures(corpus_dirs, tmp_path):
     cfg = _config(corpus_dirs, tmp_path, epochs=1)
-    assert _score_name(cfg) == "val_loss"
+    assert selection_score_name(cfg) == "val_loss"
     cfg = TrainConfig(**{**cfg.__dict__, "valid_pesq": 4, "noise_exclude": ("voice/*",)})
-    assert _score_name(cfg) == "-val_mix_pesq@active -voice/*"
-    assert _score_name(TrainConfig(**{**cfg.__dict__, "snr_level": "mean", "noise_exclude": ()})) == "-val_mix_pesq"
+    assert selection_score_name(cfg) == "-val_mix_pesq@active -voice/*"
+    assert selection_score_name(TrainConfig(**{**cfg.__dict__, "snr_level": "mean", "noise_exclude": ()})) == "-val_mix_pesq"
 
 
 def test_speaker_hold_out_keeps_speakers_apart(corpus_dirs):

@@ -185,7 +185,7 @@ def _validation_scores(denoiser: TinyDenoiser, pairs: list[tuple[np.ndarray, np.
     return {k: float(np.mean([s[k] for s in scores])) for k in ("pesq", "stoi")}
 
 
-def _score_name(config: TrainConfig) -> str:
+def selection_score_name(config: TrainConfig) -> str:
     """Name of the selection score.  It says how the held-out mixtures were made, so a resumed
     run whose validation set changed (SNR level, noise exclusions) starts its best score afresh."""
     if not config.valid_pesq:
@@ -233,7 +233,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
               f" noise: {noise_tr.seconds / 3600:.2f} h train; {per_epoch} segments of {seg} s"
               f" per epoch ({steps} steps of {config.batch})")
 
-    score_name = _score_name(config)
+    score_name = selection_score_name(config)
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
     length = int(seg * SAMPLE_RATE)
