@@ -31,6 +31,12 @@ def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str
             tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"), tuple(h.get("noise_exclude", ())))
 
 
+def _mixing(level: str, excluded) -> str:
+    """'active speech level, noise without `voice/*`': what an SNR refers to, what noise."""
+    text = "active speech level" if level == "active" else "segment mean power"
+    return text + (", noise without " + ", ".join(f"`{p}`" for p in excluded) if excluded else "")
+
+
 def _phases(history: list, tr: dict) -> str:
     """'20 of 1024 x 1 s segments at 0-15 dB SNR, learning rate 0.001, then 60 of ...'."""
     runs: list[list[dict]] = []
@@ -42,23 +48,18 @@ def _phases(history: list, tr: dict) -> str:
     parts = []
     for rows in runs:
         seg, sec, (lo, hi), level, excluded = _epoch_data(rows[0], tr)
-        ref = "active speech level" if level == "active" else "segment mean power"
-        if excluded:
-            ref += ", noise without " + ", ".join(f"`{p}`" for p in excluded)
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
-        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({ref}), learning rate {lr}")
+        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded)}), learning rate {lr}")
     return ", then ".join(parts)
 
 
 def _selection(cfg: dict) -> str:
     """How the shipped checkpoint was picked, with its score."""
     if cfg.get("score_name", "").startswith("-val_mix_pesq"):
-        n = cfg["training"]["valid_pesq"]
-        ref = "active speech level" if "@active" in cfg["score_name"] else "segment mean power"
-        excluded = cfg["training"].get("noise_exclude") or []
-        if excluded:
-            ref += ", noise without " + ", ".join(f"`{p}`" for p in excluded)
+        tr = cfg["training"]
+        n = tr["valid_pesq"]
+        ref = _mixing(tr.get("snr_level", "mean"), tr.get("noise_exclude"))
         return (f"picked by PESQ-WB {-cfg['best_score']:.3f} on {n} held-out speech + noise mixtures "
                 f"(4 s, 2.5-17.5 dB SNR by {ref}; scored every epoch since the switch to this criterion)")
     return f"picked by validation loss {cfg['best_score']:.4f}"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
+    from tfdenoise.mixtures import DEFAULT_SNR_DB, SNR_LEVELS
+
     p = sub.add_parser("train", help="train a variant on speech + noise folders (resumable)")
     p.add_argument("--variant", required=True, help="LSTM256, GRU256, LSTM128 or GRU128")
     p.add_argument("--speech", required=True, help="folder of clean speech (wav/flac/ogg/opus)")
@@ -21,12 +23,12 @@ def add_parser(sub) -> None:
                    help="mixtures per epoch (default: training speech duration / segment)")
     p.add_argument("--valid-fraction", type=float, default=0.05,
                    help="share of speakers held out for validation")
-    p.add_argument("--snr", type=float, nargs=2, default=(0.0, 15.0), metavar=("LO", "HI"),
+    p.add_argument("--snr", type=float, nargs=2, default=DEFAULT_SNR_DB, metavar=("LO", "HI"),
                    help="SNR range in dB of the mixtures")
     p.add_argument("--exclude-noise", nargs="+", default=(), metavar="GLOB",
                    help="leave out noise clips whose path below --noise matches, e.g. 'voice/*' "
                         "(a single talker or singer is a second speaker, not noise)")
-    p.add_argument("--snr-level", choices=("active", "mean"), default="active",
+    p.add_argument("--snr-level", choices=SNR_LEVELS, default=SNR_LEVELS[0],
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
     p.add_argument("--seed", type=int, default=0)
