@@ -28,6 +28,7 @@ from tfdenoise.fileio import atomic_path
 
 DEFAULT_SNR_DB = (0.0, 15.0)
 SNR_LEVELS = ("active", "mean")  # what the "S" of an SNR is: see :func:`speech_power`
+DEFAULT_SNR_LEVEL = "active"
 _FRAME = 320  # 20 ms at 16 kHz
 _ACTIVE_FLOOR_DB = 20.0
 
@@ -137,7 +138,7 @@ def _segment(corpus: Corpus, rng: np.random.Generator, length: int) -> np.ndarra
     return np.pad(x, (0, length - len(x)))
 
 
-def speech_power(clean: np.ndarray, level: str = "active") -> float:
+def speech_power(clean: np.ndarray, level: str = DEFAULT_SNR_LEVEL) -> float:
     """Power of ``clean`` that an SNR refers to.
 
     ``"mean"``: mean square over the whole segment, pauses included.  ``"active"``: mean
@@ -156,7 +157,7 @@ def speech_power(clean: np.ndarray, level: str = "active") -> float:
     return float(np.mean(power[power >= np.percentile(power, 95) * 10 ** (-_ACTIVE_FLOOR_DB / 10)]))
 
 
-def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, level: str = "active") -> np.ndarray:
+def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, level: str = DEFAULT_SNR_LEVEL) -> np.ndarray:
     """``clean + g * noise`` with ``g`` chosen so that the SNR is ``snr_db`` dB, the speech
     power measured as ``level`` (:func:`speech_power`)."""
     p_clean = speech_power(clean, level) + 1e-10
@@ -166,7 +167,7 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, level: str = "activ
 
 def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: int,
              snr_db: tuple[float, float] = DEFAULT_SNR_DB,
-             snr_level: str = "active") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+             snr_level: str = DEFAULT_SNR_LEVEL) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``count`` reproducible (noisy, clean) pairs of ``seconds`` each.
 
     Speech with almost no energy is redrawn; the pair is scaled to a random peak level
@@ -188,7 +189,7 @@ def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: in
 
 def batches(speech: Corpus, noise: Corpus, count: int, seconds: float, batch: int,
             seed: int, snr_db: tuple[float, float] = DEFAULT_SNR_DB,
-            snr_level: str = "active") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            snr_level: str = DEFAULT_SNR_LEVEL) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``count // batch`` full ``(noisy, clean)`` batches ``[batch, samples]`` (float32 numpy).
 
     Plain numpy rather than ``tf.data.Dataset.from_generator``: on the 2-core machine the

@@ -57,7 +57,7 @@ class TrainConfig:
     valid_pairs: str | None = None
     valid_pesq: int = 0  # > 0: this many held-out mixtures scored with PESQ, which picks best/
     snr_db: tuple[float, float] = mixtures.DEFAULT_SNR_DB
-    snr_level: str = "active"  # speech power an SNR refers to (mixtures.speech_power)
+    snr_level: str = mixtures.DEFAULT_SNR_LEVEL  # speech power an SNR refers to (mixtures.speech_power)
     seed: int = 0
     cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
     noise_exclude: tuple[str, ...] = ()  # globs of noise clips (relative paths) left out
@@ -164,7 +164,7 @@ VALID_PESQ_SNR_DB = (2.5, 7.5, 12.5, 17.5)  # the Valentini test set's SNRs (dat
 
 
 def pesq_validation_set(speech: mixtures.Corpus, noise: mixtures.Corpus, count: int,
-                        seed: int, snr_level: str = "active") -> list[tuple[np.ndarray, np.ndarray]]:
+                        seed: int, snr_level: str = mixtures.DEFAULT_SNR_LEVEL) -> list[tuple[np.ndarray, np.ndarray]]:
     """``count`` (noisy, clean) mixtures of held-out speakers and noise for PESQ selection.
 
     4 s each, cycling through the Valentini test SNRs, so the selection metric looks like
@@ -276,8 +276,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
                **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
                "lr": lr, "segments": steps * config.batch, "segment_s": seg,
-               "snr_db": list(config.snr_db), "snr_level": config.snr_level,
-               "noise_exclude": list(config.noise_exclude)}
+               **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude")}}
         if pairs_valid:
             row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
         if pesq_valid:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from tfdenoise.mixtures import DEFAULT_SNR_DB, SNR_LEVELS
+    from tfdenoise.mixtures import DEFAULT_SNR_DB, DEFAULT_SNR_LEVEL, SNR_LEVELS
 
     p = sub.add_parser("train", help="train a variant on speech + noise folders (resumable)")
     p.add_argument("--variant", required=True, help="LSTM256, GRU256, LSTM128 or GRU128")
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--exclude-noise", nargs="+", default=(), metavar="GLOB",
                    help="leave out noise clips whose path below --noise matches, e.g. 'voice/*' "
                         "(a single talker or singer is a second speaker, not noise)")
-    p.add_argument("--snr-level", choices=SNR_LEVELS, default=SNR_LEVELS[0],
+    p.add_argument("--snr-level", choices=SNR_LEVELS, default=DEFAULT_SNR_LEVEL,
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
     p.add_argument("--seed", type=int, default=0)
