@@ -72,12 +72,34 @@ def test_noise_exclusion_by_glob(corpus_dirs):
         mixtures.exclude(noise, ["x*", "hiss_*"], corpus_dirs[1])
 
 
+def test_synthetic_noise_is_made_from_speech(corpus_dirs):
+    """Babble sums several talkers at equal level; speech-shaped noise is stationary with the
+    talkers' spectrum (the test 'speech' is tones below 250 Hz, the recorded noise white)."""
+    speech = mixtures.load_corpus(corpus_dirs[0], progress=False)
+    noise = mixtures.load_corpus(corpus_dirs[1], progress=False)
+    rng = np.random.default_rng(3)
+    for make in (mixtures.babble, mixtures.speech_shaped_noise):
+        x = make(speech, rng, 16000)
+        spectrum = np.abs(np.fft.rfft(x)) ** 2
+        assert x.shape == (16000,) and spectrum[:250].sum() > 0.99 * spectrum.sum()  # 1 Hz bins
+    ssn = mixtures.speech_shaped_noise(speech, rng, 16000)
+    frames = np.mean(ssn.reshape(10, 1600) ** 2, axis=1)  # 100 ms
+    assert frames.max() / frames.min() < 2  # stationary: the gated tones are not
+    low_share = lambda n, c: np.mean([np.sum(np.abs(np.fft.rfft(x - y))[:250] ** 2) / np.sum(np.abs(np.fft.rfft(x - y)) ** 2)  # noqa: E731
+                                      for x, y in zip(n, c)])
+    pairs = {s: list(mixtures.mixtures(speech, noise, 6, 1.0, seed=1, synthetic=s)) for s in (0.0, 1.0)}
+    assert low_share(*zip(*pairs[0.0])) < 0.1 < 0.99 < low_share(*zip(*pairs[1.0]))
+    with pytest.raises(ValueError, match="share"):
+        next(mixtures.mixtures(speech, noise, 1, 1.0, seed=1, synthetic=1.5))
+
+
 def test_selection_score_names_its_validation_mixtures(corpus_dirs, tmp_path):
     cfg = _config(corpus_dirs, tmp_path, epochs=1)
     assert selection_score_name(cfg) == "val_loss"
     cfg = TrainConfig(**{**cfg.__dict__, "valid_pesq": 4, "noise_exclude": ("voice/*",)})
     assert selection_score_name(cfg) == "-val_mix_pesq@active -voice/*"
     assert selection_score_name(TrainConfig(**{**cfg.__dict__, "snr_level": "mean", "noise_exclude": ()})) == "-val_mix_pesq"
+    assert selection_score_name(TrainConfig(**{**cfg.__dict__, "synthetic_noise": 0.2})) == "-val_mix_pesq@active -voice/* +synthetic0.2"
 
 
 def test_speaker_hold_out_keeps_speakers_apart(corpus_dirs):

@@ -61,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
     noise_exclude: tuple[str, ...] = ()  # globs of noise clips (relative paths) left out
+    synthetic_noise: float = 0.0  # share of noise segments that are babble / speech-shaped noise
     notes: dict = field(default_factory=dict)
 
 
@@ -164,7 +165,8 @@ VALID_PESQ_SNR_DB = (2.5, 7.5, 12.5, 17.5)  # the Valentini test set's SNRs (dat
 
 
 def pesq_validation_set(speech: mixtures.Corpus, noise: mixtures.Corpus, count: int,
-                        seed: int, snr_level: str = mixtures.DEFAULT_SNR_LEVEL) -> list[tuple[np.ndarray, np.ndarray]]:
+                        seed: int, snr_level: str = mixtures.DEFAULT_SNR_LEVEL,
+                        synthetic: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
     """``count`` (noisy, clean) mixtures of held-out speakers and noise for PESQ selection.
 
     4 s each, cycling through the Valentini test SNRs, so the selection metric looks like
@@ -172,7 +174,7 @@ def pesq_validation_set(speech: mixtures.Corpus, noise: mixtures.Corpus, count: 
     """
     out = []
     for i, snr in zip(range(count), np.resize(VALID_PESQ_SNR_DB, count)):
-        out.extend(mixtures.mixtures(speech, noise, 1, VALID_PESQ_SECONDS, seed + i, (snr, snr), snr_level))
+        out.extend(mixtures.mixtures(speech, noise, 1, VALID_PESQ_SECONDS, seed + i, (snr, snr), snr_level, synthetic))
     return out
 
 
@@ -187,11 +189,13 @@ def _validation_scores(denoiser: TinyDenoiser, pairs: list[tuple[np.ndarray, np.
 
 def selection_score_name(config: TrainConfig) -> str:
     """Name of the selection score.  It says how the held-out mixtures were made, so a resumed
-    run whose validation set changed (SNR level, noise exclusions) starts its best score afresh."""
+    run whose validation set changed (SNR level, noise exclusions, synthetic noise) starts its
+    best score afresh."""
     if not config.valid_pesq:
         return "val_loss"
     return ("-val_mix_pesq" + ("@active" if config.snr_level == "active" else "")
-            + "".join(f" -{p}" for p in config.noise_exclude))
+            + "".join(f" -{p}" for p in config.noise_exclude)
+            + (f" +synthetic{config.synthetic_noise:g}" if config.synthetic_noise else ""))
 
 
 def _load_pairs(pairs_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -256,13 +260,13 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     valid_batches = max(1, config.valid_segments // config.batch)
     valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
                                   seed=10**6 + config.seed, snr_db=config.snr_db,
-                                  snr_level=config.snr_level))
+                                  snr_level=config.snr_level, synthetic=config.synthetic_noise))
     run_config = {**asdict(config), "snr_db": list(config.snr_db), "noise_exclude": list(config.noise_exclude)}
     write_json(out / CONFIG_FILE, run_config)
     train_step, test_step = _compiled_steps(model, config.batch, length)
     pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs else []
     pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq, seed=2 * 10**6 + config.seed,
-                                     snr_level=config.snr_level)
+                                     snr_level=config.snr_level, synthetic=config.synthetic_noise)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
@@ -270,13 +274,13 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         model.optimizer.learning_rate.assign(lr)
         ds = mixtures.batches(speech_tr, noise_tr, steps * config.batch, seg, config.batch,
                               seed=config.seed * 100_003 + epoch, snr_db=config.snr_db,
-                              snr_level=config.snr_level)
+                              snr_level=config.snr_level, synthetic=config.synthetic_noise)
         if verbose:
             print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g})")
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
                **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
                "lr": lr, "segments": steps * config.batch, "segment_s": seg,
-               **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude")}}
+               **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude", "synthetic_noise")}}
         if pairs_valid:
             row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
         if pesq_valid:

@@ -23,18 +23,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str, tuple[str, ...]]:
-    """(segments, segment seconds, SNR range, SNR level, noise exclusions) of one history row;
-    older rows lack them and fall back to the run's final training config (rows from before
-    the SNR level and exclusions were recorded used the segment's mean power and all noise)."""
+def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str, tuple[str, ...], float]:
+    """(segments, segment seconds, SNR range, SNR level, noise exclusions, synthetic noise share)
+    of one history row; older rows lack them and fall back to the run's final training config
+    (rows from before the SNR level, exclusions and synthetic share were recorded used the
+    segment's mean power and all recorded noise, none synthetic)."""
     return (int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
-            tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"), tuple(h.get("noise_exclude", ())))
+            tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"), tuple(h.get("noise_exclude", ())),
+            float(h.get("synthetic_noise", 0.0)))
 
 
-def _mixing(level: str, excluded) -> str:
-    """'active speech level, noise without `voice/*`': what an SNR refers to, what noise."""
+def _mixing(level: str, excluded, synthetic: float) -> str:
+    """'active speech level, noise without `voice/*`, 20 % babble / speech-shaped noise':
+    what an SNR refers to, what noise."""
     text = "active speech level" if level == "active" else "segment mean power"
-    return text + (", noise without " + ", ".join(f"`{p}`" for p in excluded) if excluded else "")
+    text += ", noise without " + ", ".join(f"`{p}`" for p in excluded) if excluded else ""
+    return text + (f", {synthetic:.0%} babble / speech-shaped noise" if synthetic else "")
 
 
 def _phases(history: list, tr: dict) -> str:
@@ -47,10 +51,10 @@ def _phases(history: list, tr: dict) -> str:
             runs.append([h])
     parts = []
     for rows in runs:
-        seg, sec, (lo, hi), level, excluded = _epoch_data(rows[0], tr)
+        seg, sec, (lo, hi), level, excluded, synthetic = _epoch_data(rows[0], tr)
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
-        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded)}), learning rate {lr}")
+        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded, synthetic)}), learning rate {lr}")
     return ", then ".join(parts)
 
 
@@ -59,7 +63,7 @@ def _selection(cfg: dict) -> str:
     if cfg.get("score_name", "").startswith("-val_mix_pesq"):
         tr = cfg["training"]
         n = tr["valid_pesq"]
-        ref = _mixing(tr.get("snr_level", "mean"), tr.get("noise_exclude"))
+        ref = _mixing(tr.get("snr_level", "mean"), tr.get("noise_exclude"), tr.get("synthetic_noise", 0.0))
         return (f"picked by PESQ-WB {-cfg['best_score']:.3f} on {n} held-out speech + noise mixtures "
                 f"(4 s, 2.5-17.5 dB SNR by {ref}; scored every epoch since the switch to this criterion)")
     return f"picked by validation loss {cfg['best_score']:.4f}"

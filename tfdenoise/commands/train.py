@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--exclude-noise", nargs="+", default=(), metavar="GLOB",
                    help="leave out noise clips whose path below --noise matches, e.g. 'voice/*' "
                         "(a single talker or singer is a second speaker, not noise)")
+    p.add_argument("--synthetic-noise", type=float, default=0.0, metavar="SHARE",
+                   help="share of noise segments replaced by babble or speech-shaped noise made "
+                        "from other training speakers, as in the Valentini training set (default 0)")
     p.add_argument("--snr-level", choices=SNR_LEVELS, default=DEFAULT_SNR_LEVEL,
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
@@ -49,7 +52,7 @@ def run(args) -> int:
         segment_seconds=args.segment, segments_per_epoch=args.segments_per_epoch,
         valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs, valid_pesq=args.valid_pesq,
         snr_db=tuple(args.snr), snr_level=args.snr_level,
-        noise_exclude=tuple(args.exclude_noise), seed=args.seed, cache_dir=args.cache)
+        noise_exclude=tuple(args.exclude_noise), synthetic_noise=args.synthetic_noise, seed=args.seed, cache_dir=args.cache)
     best = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
     print(f"best checkpoint: {best}")
     return 0
