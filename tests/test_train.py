@@ -42,8 +42,8 @@ def _config(corpus_dirs, out: Path, epochs: int) -> TrainConfig:
 def test_mixtures_are_reproducible_and_at_requested_snr(corpus_dirs, level):
     speech = mixtures.load_corpus(corpus_dirs[0], progress=False)
     noise = mixtures.load_corpus(corpus_dirs[1], progress=False)
-    a = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, snr_db=(5.0, 5.0), snr_level=level))
-    b = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, snr_db=(5.0, 5.0), snr_level=level))
+    a = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, mixing=mixtures.Mixing((5.0, 5.0), level)))
+    b = list(mixtures.mixtures(speech, noise, 3, 0.5, seed=7, mixing=mixtures.Mixing((5.0, 5.0), level)))
     for (na, ca), (nb, cb) in zip(a, b):
         np.testing.assert_array_equal(na, nb)
         snr = 10 * np.log10(mixtures.speech_power(ca, level) / np.mean((na - ca) ** 2))
@@ -87,10 +87,12 @@ def test_synthetic_noise_is_made_from_speech(corpus_dirs):
     assert frames.max() / frames.min() < 2  # stationary: the gated tones are not
     low_share = lambda n, c: np.mean([np.sum(np.abs(np.fft.rfft(x - y))[:250] ** 2) / np.sum(np.abs(np.fft.rfft(x - y)) ** 2)  # noqa: E731
                                       for x, y in zip(n, c)])
-    pairs = {s: list(mixtures.mixtures(speech, noise, 6, 1.0, seed=1, synthetic=s)) for s in (0.0, 1.0)}
+    pairs = {s: list(mixtures.mixtures(speech, noise, 6, 1.0, seed=1, mixing=mixtures.Mixing(synthetic=s))) for s in (0.0, 1.0)}
     assert low_share(*zip(*pairs[0.0])) < 0.1 < 0.99 < low_share(*zip(*pairs[1.0]))
-    with pytest.raises(ValueError, match="share"):
-        next(mixtures.mixtures(speech, noise, 1, 1.0, seed=1, synthetic=1.5))
+    for bad, match in (({"synthetic": 1.5}, "share"), ({"snr_level": "peak"}, "SNR level"),
+                       ({"snr_db": (10.0, 0.0)}, "LO <= HI")):
+        with pytest.raises(InputError, match=match):
+            mixtures.Mixing(**bad)
 
 
 def test_selection_score_names_its_validation_mixtures(corpus_dirs, tmp_path):

@@ -195,19 +195,32 @@ def _noise(speech: Corpus, noise: Corpus, rng: np.random.Generator, length: int,
     return _segment(noise, rng, length)
 
 
+@dataclass(frozen=True)
+class Mixing:
+    """How a (noisy, clean) pair is mixed: SNR range in dB, what the speech power of an SNR
+    is (:func:`speech_power`), and the share of noise segments made from speech (babble or
+    speech-shaped noise, the two artificial noise types of the Valentini training set)."""
+
+    snr_db: tuple[float, float] = DEFAULT_SNR_DB
+    snr_level: str = DEFAULT_SNR_LEVEL
+    synthetic: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.snr_level not in SNR_LEVELS:
+            raise InputError(f"SNR level must be one of {SNR_LEVELS}, not {self.snr_level!r}")
+        if not 0.0 <= self.synthetic <= 1.0:
+            raise InputError(f"synthetic noise share must be in [0, 1], not {self.synthetic}")
+        if not self.snr_db[0] <= self.snr_db[1]:
+            raise InputError(f"SNR range must be LO <= HI, not {self.snr_db[0]} {self.snr_db[1]}")
+
+
 def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: int,
-             snr_db: tuple[float, float] = DEFAULT_SNR_DB,
-             snr_level: str = DEFAULT_SNR_LEVEL, synthetic: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``count`` reproducible (noisy, clean) pairs of ``seconds`` each.
+             mixing: Mixing = Mixing()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``count`` reproducible (noisy, clean) pairs of ``seconds`` each, mixed by ``mixing``.
 
     Speech with almost no energy is redrawn; the pair is scaled to a random peak level
-    (-25..-1 dBFS) so the model sees varied input gains, and never clips.  A share
-    ``synthetic`` of the noise segments is babble or speech-shaped noise made from other
-    ``speech`` segments, the two artificial noise types of the Valentini training set
-    (which our recorded noise folder lacks).
+    (-25..-1 dBFS) so the model sees varied input gains, and never clips.
     """
-    if not 0.0 <= synthetic <= 1.0:
-        raise ValueError(f"synthetic noise share must be in [0, 1], not {synthetic}")
     rng = np.random.default_rng(seed)
     length = int(seconds * SAMPLE_RATE)
     for _ in range(count):
@@ -216,22 +229,22 @@ def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: in
             if np.mean(clean ** 2) > 1e-6:
                 break
             clean = _segment(speech, rng, length)
-        noisy = mix(clean, _noise(speech, noise, rng, length, synthetic), rng.uniform(*snr_db), snr_level)
+        noisy = mix(clean, _noise(speech, noise, rng, length, mixing.synthetic),
+                    rng.uniform(*mixing.snr_db), mixing.snr_level)
         peak = max(float(np.max(np.abs(noisy))), 1e-6)
         gain = 10 ** (rng.uniform(-25, -1) / 20) / peak
         yield (noisy * gain).astype(np.float32), (clean * gain).astype(np.float32)
 
 
 def batches(speech: Corpus, noise: Corpus, count: int, seconds: float, batch: int,
-            seed: int, snr_db: tuple[float, float] = DEFAULT_SNR_DB,
-            snr_level: str = DEFAULT_SNR_LEVEL, synthetic: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            seed: int, mixing: Mixing = Mixing()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``count // batch`` full ``(noisy, clean)`` batches ``[batch, samples]`` (float32 numpy).
 
     Plain numpy rather than ``tf.data.Dataset.from_generator``: on the 2-core machine the
     generator-backed pipeline more than doubled the LSTM128 step time (1.42 s vs 0.62 s),
     mostly system time from its threads contending with the training step.
     """
-    pairs = mixtures(speech, noise, count, seconds, seed, snr_db, snr_level, synthetic)
+    pairs = mixtures(speech, noise, count, seconds, seed, mixing)
     for _ in range(count // batch):
         chunk = [next(pairs) for _ in range(batch)]
         yield np.stack([c[0] for c in chunk]), np.stack([c[1] for c in chunk])

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,10 @@ class TrainConfig:
     noise_exclude: tuple[str, ...] = ()  # globs of noise clips (relative paths) left out
     synthetic_noise: float = 0.0  # share of noise segments that are babble / speech-shaped noise
     notes: dict = field(default_factory=dict)
+
+    @property
+    def mixing(self) -> mixtures.Mixing:
+        return mixtures.Mixing(self.snr_db, self.snr_level, self.synthetic_noise)
 
 
 def waveform_enhancer(denoiser: TinyDenoiser, length: int):
@@ -165,16 +169,16 @@ VALID_PESQ_SNR_DB = (2.5, 7.5, 12.5, 17.5)  # the Valentini test set's SNRs (dat
 
 
 def pesq_validation_set(speech: mixtures.Corpus, noise: mixtures.Corpus, count: int,
-                        seed: int, snr_level: str = mixtures.DEFAULT_SNR_LEVEL,
-                        synthetic: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
+                        seed: int, mixing: mixtures.Mixing = mixtures.Mixing()) -> list[tuple[np.ndarray, np.ndarray]]:
     """``count`` (noisy, clean) mixtures of held-out speakers and noise for PESQ selection.
 
-    4 s each, cycling through the Valentini test SNRs, so the selection metric looks like
-    the test condition without ever touching the test pairs.
+    4 s each, cycling through the Valentini test SNRs (``mixing.snr_db`` is not used), so
+    the selection metric looks like the test condition without ever touching the test pairs.
     """
     out = []
     for i, snr in zip(range(count), np.resize(VALID_PESQ_SNR_DB, count)):
-        out.extend(mixtures.mixtures(speech, noise, 1, VALID_PESQ_SECONDS, seed + i, (snr, snr), snr_level, synthetic))
+        at_snr = replace(mixing, snr_db=(snr, snr))
+        out.extend(mixtures.mixtures(speech, noise, 1, VALID_PESQ_SECONDS, seed + i, at_snr))
     return out
 
 
@@ -209,6 +213,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     from tfdenoise.keras import keras, tf
 
     variant = get_variant(config.variant)
+    mixing = config.mixing  # validated before the corpora are decoded
     out = Path(config.out)
     last, best = out / "last", out / "best"
     if not resume and last.exists():
@@ -259,22 +264,20 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
 
     valid_batches = max(1, config.valid_segments // config.batch)
     valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
-                                  seed=10**6 + config.seed, snr_db=config.snr_db,
-                                  snr_level=config.snr_level, synthetic=config.synthetic_noise))
+                                  seed=10**6 + config.seed, mixing=mixing))
     run_config = {**asdict(config), "snr_db": list(config.snr_db), "noise_exclude": list(config.noise_exclude)}
     write_json(out / CONFIG_FILE, run_config)
     train_step, test_step = _compiled_steps(model, config.batch, length)
     pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs else []
     pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq, seed=2 * 10**6 + config.seed,
-                                     snr_level=config.snr_level, synthetic=config.synthetic_noise)
+                                     mixing=mixing)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
         lr = learning_rate_at(config, epoch)
         model.optimizer.learning_rate.assign(lr)
         ds = mixtures.batches(speech_tr, noise_tr, steps * config.batch, seg, config.batch,
-                              seed=config.seed * 100_003 + epoch, snr_db=config.snr_db,
-                              snr_level=config.snr_level, synthetic=config.synthetic_noise)
+                              seed=config.seed * 100_003 + epoch, mixing=mixing)
         if verbose:
             print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g})")
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
