@@ -9,6 +9,11 @@ Validation holds whole *speakers* out of the speech folder: the speaker key of a
 its parent folder plus the file-name prefix before the first ``_`` or ``-`` (VCTK
 ``p225_001``, LibriSpeech ``103-1240-0000``), and a stable hash of that key picks the
 held-out share.
+
+:class:`Mixing` is the recipe of a pair: SNR range, what the speech power of an SNR is
+(the active speech level by default, :func:`speech_power`), and the share of noise segments
+made from other speech segments instead of drawn from the noise folder: babble and
+speech-shaped noise, the two artificial noise types of the Valentini training set.
 """
 from __future__ import annotations
 
