@@ -37,6 +37,7 @@ DEFAULT_SNR_LEVEL = "active"
 BABBLE_TALKERS = (4, 10)  # talkers summed into one babble segment (inclusive range)
 SSN_TALKERS = 24  # segments whose mean spectrum shapes one speech-shaped noise segment
 _FRAME = 320  # 20 ms at 16 kHz
+_SILENT = 1e-6  # mean square below which a speech segment counts as silent (-60 dBFS)
 _ACTIVE_FLOOR_DB = 20.0
 
 
@@ -173,15 +174,16 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, level: str = DEFAUL
 
 
 def babble(speech: Corpus, rng: np.random.Generator, length: int) -> np.ndarray:
-    """Babble: 4-10 random speech segments, each at unit active level, summed (silent ones dropped)."""
+    """Babble: ``BABBLE_TALKERS`` random speech segments, each at unit active level, summed
+    (silent ones dropped)."""
     talkers = [_segment(speech, rng, length) for _ in range(rng.integers(BABBLE_TALKERS[0], BABBLE_TALKERS[1] + 1))]
     powers = [speech_power(t) for t in talkers]
-    return np.sum([t / np.sqrt(p) if p > 1e-6 else 0 * t for t, p in zip(talkers, powers)], axis=0)
+    return np.sum([t / np.sqrt(p) if p > _SILENT else 0 * t for t, p in zip(talkers, powers)], axis=0)
 
 
 def speech_shaped_noise(speech: Corpus, rng: np.random.Generator, length: int) -> np.ndarray:
     """Stationary noise with the mean power spectrum of ``SSN_TALKERS`` random speech segments
-    (their summed magnitude spectrum with random phases)."""
+    (the square root of that spectrum as magnitudes, with random phases)."""
     talkers = np.stack([_segment(speech, rng, length) for _ in range(SSN_TALKERS)])
     magnitude = np.sqrt(np.mean(np.abs(np.fft.rfft(talkers, axis=1)) ** 2, axis=0))
     phase = np.exp(2j * np.pi * rng.random(len(magnitude)))
@@ -231,7 +233,7 @@ def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: in
     for _ in range(count):
         clean = _segment(speech, rng, length)
         for _ in range(10):
-            if np.mean(clean ** 2) > 1e-6:
+            if np.mean(clean ** 2) > _SILENT:
                 break
             clean = _segment(speech, rng, length)
         noisy = mix(clean, _noise(speech, noise, rng, length, mixing.synthetic),
