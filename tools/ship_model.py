@@ -37,7 +37,7 @@ def _mixing(level: str, excluded, synthetic: float) -> str:
     """'active speech level, noise without `voice/*`, 20 % babble / speech-shaped noise':
     what an SNR refers to, what noise."""
     text = "active speech level" if level == "active" else "segment mean power"
-    text += ", noise without " + ", ".join(f"`{p}`" for p in excluded) if excluded else ""
+    text += (", noise without " + ", ".join(f"`{p}`" for p in excluded)) if excluded else ""
     return text + (f", {synthetic:.0%} babble / speech-shaped noise" if synthetic else "")
 
 
