@@ -72,6 +72,23 @@ def test_noise_exclusion_by_glob(corpus_dirs):
         mixtures.exclude(noise, ["x*", "hiss_*"], corpus_dirs[1])
 
 
+def test_noisy_clean_speech_is_left_out_of_training():
+    """Speech with clean pauses scores its full range; the same speech over a -30 dB hiss
+    floor scores about 30 dB and is dropped at --min-clean-snr 35."""
+    rng = np.random.default_rng(1)
+    t = np.arange(16000) / 16000
+    speech = 0.3 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+    clips = [speech + 1e-5 * rng.standard_normal(16000),  # studio: floor ~ -100 dBFS
+             speech + 0.3 / np.sqrt(2) * 10 ** (-30 / 20) * rng.standard_normal(16000)]
+    data = np.round(np.concatenate(clips) * 32767).astype(np.int16)
+    corpus = mixtures.Corpus(data, np.array([0, 16000]), np.array([16000, 32000]), ("studio.wav", "room.wav"))
+    snr = mixtures.clean_snr_db(corpus)
+    assert snr[0] > 60 and snr[1] == pytest.approx(30, abs=2)
+    assert mixtures.drop_noisy_speech(corpus, 35, "speech").names == ("studio.wav",)
+    with pytest.raises(InputError, match="estimated SNR of 90 dB"):
+        mixtures.drop_noisy_speech(corpus, 90, "speech")
+
+
 def test_synthetic_noise_is_made_from_speech(corpus_dirs):
     """Babble sums several talkers at equal level; speech-shaped noise is stationary with the
     talkers' spectrum (the test 'speech' is tones below 250 Hz, the recorded noise white)."""

@@ -62,6 +62,7 @@ class TrainConfig:
     cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
     noise_exclude: tuple[str, ...] = ()  # globs of noise clips (relative paths) left out
     synthetic_noise: float = 0.0  # share of noise segments that are babble / speech-shaped noise
+    min_clean_snr: float = 0.0  # > 0: training speech clips with a lower mixtures.clean_snr_db are left out
     notes: dict = field(default_factory=dict)
 
     @property
@@ -230,6 +231,13 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         noise = mixtures.exclude(noise, config.noise_exclude, config.noise)
     speech_tr, speech_va = mixtures.split_speakers(speech, config.valid_fraction)
     noise_tr, noise_va = mixtures.split_speakers(noise, config.valid_fraction)
+    if config.min_clean_snr > 0:  # training speech only: the held-out mixtures stay as they were
+        kept = mixtures.drop_noisy_speech(speech_tr, config.min_clean_snr, config.speech)
+        if verbose:
+            print(f"--min-clean-snr {config.min_clean_snr:g}: {len(speech_tr.names) - len(kept.names)} of"
+                  f" {len(speech_tr.names)} training speech clips left out"
+                  f" ({(speech_tr.seconds - kept.seconds) / 60:.1f} min)")
+        speech_tr = kept
     for name, part in (("speech", speech_tr), ("speech", speech_va), ("noise", noise_tr), ("noise", noise_va)):
         if not part.names:
             raise InputError("too few clips to hold some out for validation "
@@ -283,7 +291,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
                **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
                "lr": lr, "segments": steps * config.batch, "segment_s": seg,
-               **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude", "synthetic_noise")}}
+               **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude", "synthetic_noise",
+                                               "min_clean_snr")}}
         if pairs_valid:
             row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
         if pesq_valid:

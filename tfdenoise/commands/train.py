@@ -31,6 +31,10 @@ def add_parser(sub) -> None:
     p.add_argument("--synthetic-noise", type=float, default=0.0, metavar="SHARE",
                    help="share of noise segments replaced by babble or speech-shaped noise made "
                         "from other training speakers, as in the Valentini training set (default 0)")
+    p.add_argument("--min-clean-snr", type=float, default=0.0, metavar="DB",
+                   help="leave out training speech clips whose estimated SNR (95th - 5th percentile "
+                        "of 32 ms frame levels) is below DB: their noise floor would be learnt as "
+                        "speech (default 0: keep all; held-out speech is never filtered)")
     p.add_argument("--snr-level", choices=SNR_LEVELS, default=DEFAULT_SNR_LEVEL,
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
@@ -52,7 +56,8 @@ def run(args) -> int:
         segment_seconds=args.segment, segments_per_epoch=args.segments_per_epoch,
         valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs, valid_pesq=args.valid_pesq,
         snr_db=tuple(args.snr), snr_level=args.snr_level,
-        noise_exclude=tuple(args.exclude_noise), synthetic_noise=args.synthetic_noise, seed=args.seed, cache_dir=args.cache)
+        noise_exclude=tuple(args.exclude_noise), synthetic_noise=args.synthetic_noise,
+        min_clean_snr=args.min_clean_snr, seed=args.seed, cache_dir=args.cache)
     best = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
     print(f"best checkpoint: {best}")
     return 0
