@@ -119,6 +119,7 @@ def test_selection_score_names_its_validation_mixtures(corpus_dirs, tmp_path):
     assert selection_score_name(cfg) == "-val_mix_pesq@active -voice/*"
     assert selection_score_name(TrainConfig(**{**cfg.__dict__, "snr_level": "mean", "noise_exclude": ()})) == "-val_mix_pesq"
     assert selection_score_name(TrainConfig(**{**cfg.__dict__, "synthetic_noise": 0.2})) == "-val_mix_pesq@active -voice/* +synthetic0.2"
+    assert selection_score_name(TrainConfig(**{**cfg.__dict__, "min_clean_snr": 30.0})).endswith(" clean>=30dB")
 
 
 def test_speaker_hold_out_keeps_speakers_apart(corpus_dirs):

@@ -62,7 +62,7 @@ class TrainConfig:
     cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
     noise_exclude: tuple[str, ...] = ()  # globs of noise clips (relative paths) left out
     synthetic_noise: float = 0.0  # share of noise segments that are babble / speech-shaped noise
-    min_clean_snr: float = 0.0  # > 0: training speech clips with a lower mixtures.clean_snr_db are left out
+    min_clean_snr: float = 0.0  # > 0: speech clips with a lower mixtures.clean_snr_db are left out
     notes: dict = field(default_factory=dict)
 
     @property
@@ -194,13 +194,14 @@ def _validation_scores(denoiser: TinyDenoiser, pairs: list[tuple[np.ndarray, np.
 
 def selection_score_name(config: TrainConfig) -> str:
     """Name of the selection score.  It says how the held-out mixtures were made, so a resumed
-    run whose validation set changed (SNR level, noise exclusions, synthetic noise) starts its
-    best score afresh."""
+    run whose validation set changed (SNR level, noise exclusions, synthetic noise, clean-speech
+    filter) starts its best score afresh."""
     if not config.valid_pesq:
         return "val_loss"
     return ("-val_mix_pesq" + ("@active" if config.snr_level == "active" else "")
             + "".join(f" -{p}" for p in config.noise_exclude)
-            + (f" +synthetic{config.synthetic_noise:g}" if config.synthetic_noise else ""))
+            + (f" +synthetic{config.synthetic_noise:g}" if config.synthetic_noise else "")
+            + (f" clean>={config.min_clean_snr:g}dB" if config.min_clean_snr > 0 else ""))
 
 
 def _load_pairs(pairs_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -231,13 +232,16 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         noise = mixtures.exclude(noise, config.noise_exclude, config.noise)
     speech_tr, speech_va = mixtures.split_speakers(speech, config.valid_fraction)
     noise_tr, noise_va = mixtures.split_speakers(noise, config.valid_fraction)
-    if config.min_clean_snr > 0:  # training speech only: the held-out mixtures stay as they were
-        kept = mixtures.drop_noisy_speech(speech_tr, config.min_clean_snr, config.speech)
+    if config.min_clean_snr > 0:
+        # Held-out speech too: PESQ against a reference with an audible floor marks down an
+        # output that removed the floor, i.e. the selection would reward keeping noise.
+        kept = [mixtures.drop_noisy_speech(s, config.min_clean_snr, config.speech) for s in (speech_tr, speech_va)]
         if verbose:
-            print(f"--min-clean-snr {config.min_clean_snr:g}: {len(speech_tr.names) - len(kept.names)} of"
-                  f" {len(speech_tr.names)} training speech clips left out"
-                  f" ({(speech_tr.seconds - kept.seconds) / 60:.1f} min)")
-        speech_tr = kept
+            for name, before, after in zip(("training", "held-out"), (speech_tr, speech_va), kept):
+                print(f"--min-clean-snr {config.min_clean_snr:g}: {len(before.names) - len(after.names)} of"
+                      f" {len(before.names)} {name} speech clips left out"
+                      f" ({(before.seconds - after.seconds) / 60:.1f} min)")
+        speech_tr, speech_va = kept
     for name, part in (("speech", speech_tr), ("speech", speech_va), ("noise", noise_tr), ("noise", noise_va)):
         if not part.names:
             raise InputError("too few clips to hold some out for validation "

@@ -32,9 +32,10 @@ def add_parser(sub) -> None:
                    help="share of noise segments replaced by babble or speech-shaped noise made "
                         "from other training speakers, as in the Valentini training set (default 0)")
     p.add_argument("--min-clean-snr", type=float, default=0.0, metavar="DB",
-                   help="leave out training speech clips whose estimated SNR (95th - 5th percentile "
-                        "of 32 ms frame levels) is below DB: their noise floor would be learnt as "
-                        "speech (default 0: keep all; held-out speech is never filtered)")
+                   help="leave out speech clips whose estimated SNR (95th - 5th percentile of 32 ms "
+                        "frame levels) is below DB, in training (their noise floor would be learnt "
+                        "as speech) and held out (PESQ against a noisy reference rewards keeping "
+                        "noise); default 0: keep all")
     p.add_argument("--snr-level", choices=SNR_LEVELS, default=DEFAULT_SNR_LEVEL,
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
