@@ -117,6 +117,14 @@ def exclude(corpus: Corpus, patterns: Sequence[str], folder: str | os.PathLike) 
     return corpus.subset(keep)
 
 
+def _frame_powers(x: np.ndarray, frame: int) -> np.ndarray:
+    """Mean square of each whole ``frame``-sample frame of ``x`` (of all of ``x`` if shorter)."""
+    n = len(x) // frame
+    if n == 0:
+        return np.array([np.mean(x ** 2)])
+    return np.mean(x[:n * frame].reshape(n, frame) ** 2, axis=1)
+
+
 def clean_snr_db(corpus: Corpus) -> np.ndarray:
     """Estimated SNR in dB of each clip of a *clean* speech corpus: the 95th minus the 5th
     percentile of its 32 ms frame levels, i.e. how far the floor of its pauses sits below its
@@ -125,10 +133,7 @@ def clean_snr_db(corpus: Corpus) -> np.ndarray:
     """
     out = np.empty(len(corpus.starts))
     for i, (s, e) in enumerate(zip(corpus.starts, corpus.ends)):
-        x = corpus.data[s:e].astype(np.float32) / 32767.0
-        frames = max(1, len(x) // _LEVEL_FRAME)
-        power = np.mean(np.resize(x, frames * _LEVEL_FRAME).reshape(frames, _LEVEL_FRAME) ** 2, axis=1)
-        level = 10 * np.log10(power + 1e-12)
+        level = 10 * np.log10(_frame_powers(corpus.data[s:e].astype(np.float32) / 32767.0, _LEVEL_FRAME) + 1e-12)
         out[i] = np.percentile(level, 95) - np.percentile(level, 5)
     return out
 
@@ -183,10 +188,9 @@ def speech_power(clean: np.ndarray, level: str = DEFAULT_SNR_LEVEL) -> float:
     """
     if level not in SNR_LEVELS:
         raise ValueError(f"SNR level must be one of {SNR_LEVELS}, not {level!r}")
-    frames = len(clean) // _FRAME
-    if level == "mean" or frames < 2:
+    if level == "mean" or len(clean) < 2 * _FRAME:
         return float(np.mean(clean ** 2))
-    power = np.mean(clean[:frames * _FRAME].reshape(frames, _FRAME) ** 2, axis=1)
+    power = _frame_powers(clean, _FRAME)
     return float(np.mean(power[power >= np.percentile(power, 95) * 10 ** (-_ACTIVE_FLOOR_DB / 10)]))
 
 
