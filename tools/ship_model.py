@@ -23,22 +23,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str, tuple[str, ...], float]:
-    """(segments, segment seconds, SNR range, SNR level, noise exclusions, synthetic noise share)
-    of one history row; older rows lack them and fall back to the run's final training config
-    (rows from before the SNR level, exclusions and synthetic share were recorded used the
-    segment's mean power and all recorded noise, none synthetic)."""
+def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str, tuple[str, ...], float, float]:
+    """(segments, segment seconds, SNR range, SNR level, noise exclusions, synthetic noise share,
+    clean-speech SNR floor) of one history row; older rows lack them and fall back to the run's
+    final training config (rows from before the SNR level, exclusions, synthetic share and
+    speech filter were recorded used the segment's mean power, all recorded noise, none
+    synthetic, and all speech)."""
     return (int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
             tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"), tuple(h.get("noise_exclude", ())),
-            float(h.get("synthetic_noise", 0.0)))
+            float(h.get("synthetic_noise", 0.0)), float(h.get("min_clean_snr", 0.0)))
 
 
-def _mixing(level: str, excluded, synthetic: float) -> str:
+def _mixing(level: str, excluded, synthetic: float, min_clean_snr: float = 0.0) -> str:
     """'active speech level, noise without `voice/*`, 20 % babble / speech-shaped noise':
-    what an SNR refers to, what noise."""
+    what an SNR refers to, what noise (and which speech, when some was filtered out)."""
     text = "active speech level" if level == "active" else "segment mean power"
     text += (", noise without " + ", ".join(f"`{p}`" for p in excluded)) if excluded else ""
-    return text + (f", {synthetic:.0%} babble / speech-shaped noise" if synthetic else "")
+    text += f", {synthetic:.0%} babble / speech-shaped noise" if synthetic else ""
+    return text + (f", speech clips of {min_clean_snr:g} dB estimated SNR or more" if min_clean_snr > 0 else "")
 
 
 def _phases(history: list, tr: dict) -> str:
@@ -51,10 +53,10 @@ def _phases(history: list, tr: dict) -> str:
             runs.append([h])
     parts = []
     for rows in runs:
-        seg, sec, (lo, hi), level, excluded, synthetic = _epoch_data(rows[0], tr)
+        seg, sec, (lo, hi), level, excluded, synthetic, min_clean = _epoch_data(rows[0], tr)
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
-        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded, synthetic)}), learning rate {lr}")
+        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded, synthetic, min_clean)}), learning rate {lr}")
     return ", then ".join(parts)
 
 
@@ -63,7 +65,8 @@ def _selection(cfg: dict) -> str:
     if cfg.get("score_name", "").startswith("-val_mix_pesq"):
         tr = cfg["training"]
         n = tr["valid_pesq"]
-        ref = _mixing(tr.get("snr_level", "mean"), tr.get("noise_exclude"), tr.get("synthetic_noise", 0.0))
+        ref = _mixing(tr.get("snr_level", "mean"), tr.get("noise_exclude"), tr.get("synthetic_noise", 0.0),
+                      tr.get("min_clean_snr", 0.0))
         return (f"picked by PESQ-WB {-cfg['best_score']:.3f} on {n} held-out speech + noise mixtures "
                 f"(4 s, 2.5-17.5 dB SNR by {ref}; scored every epoch since the switch to this criterion)")
     return f"picked by validation loss {cfg['best_score']:.4f}"
