@@ -25,17 +25,19 @@ so a resumed run gets the rate the uninterrupted one would have had.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from tfdenoise import SAMPLE_RATE, mixtures
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.fileio import write_json
-from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, read_config, save_checkpoint
+from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, load_checkpoint, read_config, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -210,21 +212,10 @@ def _load_pairs(pairs_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
     return [data.load_pair(p) for p in data.list_pairs(pairs_dir)]
 
 
-def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
-    """Train ``config.variant``; returns the folder of the best checkpoint."""
-    from tfdenoise.keras import keras, tf
-
-    variant = get_variant(config.variant)
-    mixing = config.mixing  # validated before the corpora are decoded
-    out = Path(config.out)
-    last, best = out / "last", out / "best"
-    if not resume and last.exists():
-        raise InputError("already holds a training run; pass --resume to continue it "
-                         "or choose another --out", out)
-    if resume and not last.exists():
-        raise ModelError("nothing to resume (no last/ checkpoint)", out)
-    out.mkdir(parents=True, exist_ok=True)
-    cache = out / "cache" if config.cache_dir is None else (config.cache_dir or None)
+def split_corpora(config: TrainConfig, verbose: int = 0) -> tuple[mixtures.Corpus, ...]:
+    """Decode ``config``'s speech and noise and hold speakers / recordings out:
+    ``(speech_train, speech_held_out, noise_train, noise_held_out)``, as the run sees them."""
+    cache = Path(config.out) / "cache" if config.cache_dir is None else (config.cache_dir or None)
 
     speech = mixtures.load_corpus(config.speech, cache, progress=verbose > 0)
     noise = mixtures.load_corpus(config.noise, cache, progress=verbose > 0)
@@ -246,6 +237,55 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         if not part.names:
             raise InputError("too few clips to hold some out for validation "
                              f"(need at least 2 {name} clips)", getattr(config, name))
+    return speech_tr, speech_va, noise_tr, noise_va
+
+
+def read_run_config(run: str | os.PathLike) -> TrainConfig:
+    """The :class:`TrainConfig` a run folder was last started with (its ``config.json``)."""
+    path = Path(run) / CONFIG_FILE
+    if not path.is_file():
+        raise InputError(f"not a training run (no {CONFIG_FILE})", run)
+    try:
+        raw = json.loads(path.read_text())
+        known = {f.name for f in fields(TrainConfig)}
+        return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"unreadable run {CONFIG_FILE} ({exc})", path) from exc
+
+
+def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike], count: int,
+                   seed: int, average: bool = False) -> list[dict]:
+    """Mean PESQ/STOI of each checkpoint on ``count`` held-out mixtures made as ``config``'s
+    run makes its selection set (:func:`pesq_validation_set`) but from ``seed``: a second
+    opinion on a selection, never the test pairs.  ``average``: one score, of the checkpoints'
+    weights averaged (same variant)."""
+    models = [load_checkpoint(c) for c in checkpoints]  # bad checkpoints fail before decoding
+    if average:
+        if len({m.variant.name for m in models}) > 1:
+            raise ModelError("cannot average the weights of different variants", checkpoints[-1])
+        weights = [m.sequence.get_weights() for m in models]
+        models[0].sequence.set_weights([np.mean(w, axis=0) for w in zip(*weights)])
+        models = models[:1]
+    speech_va, noise_va = split_corpora(config)[1::2]
+    pairs = pesq_validation_set(speech_va, noise_va, count, seed=seed, mixing=config.mixing)
+    return [_validation_scores(m, pairs) for m in models]
+
+
+def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
+    """Train ``config.variant``; returns the folder of the best checkpoint."""
+    from tfdenoise.keras import keras, tf
+
+    variant = get_variant(config.variant)
+    mixing = config.mixing  # validated before the corpora are decoded
+    out = Path(config.out)
+    last, best = out / "last", out / "best"
+    if not resume and last.exists():
+        raise InputError("already holds a training run; pass --resume to continue it "
+                         "or choose another --out", out)
+    if resume and not last.exists():
+        raise ModelError("nothing to resume (no last/ checkpoint)", out)
+    out.mkdir(parents=True, exist_ok=True)
+    speech_tr, speech_va, noise_tr, noise_va = split_corpora(config, verbose)
     seg = config.segment_seconds
     per_epoch = config.segments_per_epoch or max(config.batch, int(speech_tr.seconds / seg))
     steps = -(-per_epoch // config.batch)
