@@ -259,7 +259,8 @@ def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike]
     run makes its selection set (:func:`pesq_validation_set`) but from ``seed``: a second
     opinion on a selection, never the test pairs.  ``average``: one score, of the checkpoints'
     weights averaged (same variant)."""
-    models = [load_checkpoint(c) for c in checkpoints]  # bad checkpoints fail before decoding
+    mixing = config.mixing  # bad mixing options and checkpoints fail before any decoding
+    models = [load_checkpoint(c) for c in checkpoints]
     if average:
         if len({m.variant.name for m in models}) > 1:
             raise ModelError("cannot average the weights of different variants", checkpoints[-1])
@@ -267,7 +268,7 @@ def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike]
         models[0].sequence.set_weights([np.mean(w, axis=0) for w in zip(*weights)])
         models = models[:1]
     speech_va, noise_va = split_corpora(config)[1::2]
-    pairs = pesq_validation_set(speech_va, noise_va, count, seed=seed, mixing=config.mixing)
+    pairs = pesq_validation_set(speech_va, noise_va, count, seed=seed, mixing=mixing)
     return [_validation_scores(m, pairs) for m in models]
 
 
