@@ -10,8 +10,8 @@ import soundfile as sf
 
 from tfdenoise import mixtures
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.train import (TrainConfig, heldout_scores, learning_rate_at, read_run_config,
-                             selection_score_name, train)
+from tfdenoise.train import (VALID_PESQ_SEED, TrainConfig, heldout_scores, learning_rate_at,
+                             read_run_config, selection_score_name, train)
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +183,8 @@ def test_pesq_selection_on_held_out_mixtures(corpus_dirs, tmp_path):
     # A second opinion rebuilds the run's mixtures from its config.json: with the run's own seed it
     # is the selection score again, also for the mean of a checkpoint's weights with itself.
     assert read_run_config(out) == cfg
-    again = heldout_scores(read_run_config(out), [out / "best", out / "best"], 2, seed=2 * 10**6 + cfg.seed)
-    mean = heldout_scores(cfg, [out / "best", out / "last"], 2, seed=2 * 10**6 + cfg.seed, average=True)
+    again = heldout_scores(read_run_config(out), [out / "best", out / "best"], 2, seed=VALID_PESQ_SEED + cfg.seed)
+    mean = heldout_scores(cfg, [out / "best", out / "last"], 2, seed=VALID_PESQ_SEED + cfg.seed, average=True)
     assert again[0] == again[1] == mean[0] and again[0]["pesq"] == pytest.approx(row["val_mix_pesq"])
     # A validation set mixed differently is a different score: the resumed run's best restarts.
     train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "snr_level": "mean"}), resume=True, verbose=0)

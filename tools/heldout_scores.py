@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoints", nargs="+", help="checkpoint folders to score")
     ap.add_argument("--count", type=int, default=96, help="held-out mixtures of 4 s (default 96)")
     ap.add_argument("--seed", type=int, default=3 * 10**6,
-                    help="mixture seed (default 3000000; the run's own set uses 2000000 + its seed)")
+                    help="mixture seed (default 3000000; the run's own selection set is "
+                         "train.VALID_PESQ_SEED = 2000000 + the run's seed)")
     ap.add_argument("--synthetic-noise", type=float, default=None,
                     help="share of babble / speech-shaped noise (default: the run's)")
     ap.add_argument("--average", action="store_true", help="score the mean of the checkpoints' weights")
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         scores = heldout_scores(config, args.checkpoints, args.count, args.seed, average=args.average)
     except TfdenoiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code  # the codes the tfdenoise CLI uses
     names = [" + ".join(args.checkpoints)] if args.average else args.checkpoints
     rows = [{"checkpoint": n, **s} for n, s in zip(names, scores)]
     if args.json:
