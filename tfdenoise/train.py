@@ -37,6 +37,7 @@ import numpy as np
 from tfdenoise import SAMPLE_RATE, mixtures
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.fileio import write_json
+from tfdenoise.losses import LossWeights
 from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, load_checkpoint, read_config, save_checkpoint
 
 
@@ -65,6 +66,7 @@ class TrainConfig:
     noise_exclude: tuple[str, ...] = ()  # globs of noise clips (relative paths) left out
     synthetic_noise: float = 0.0  # share of noise segments that are babble / speech-shaped noise
     min_clean_snr: float = 0.0  # > 0: speech clips with a lower mixtures.clean_snr_db are left out
+    compressed_loss: float = 0.0  # weight of the compressed spectral loss term (losses.compressed_loss)
     notes: dict = field(default_factory=dict)
 
     @property
@@ -72,8 +74,9 @@ class TrainConfig:
         return mixtures.Mixing(self.snr_db, self.snr_level, self.synthetic_noise)
 
 
-def waveform_enhancer(denoiser: TinyDenoiser, length: int):
-    """Keras training wrapper: noisy waveform -> masked STFT -> iSTFT -> enhanced waveform.
+def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights=None):
+    """Keras training wrapper: noisy waveform -> masked STFT -> iSTFT -> enhanced waveform,
+    trained on ``losses.enhancement_loss`` with ``weights`` (default ``LossWeights()``).
 
     Built inside a function so that importing this module does not import TensorFlow.
     """
@@ -81,11 +84,13 @@ def waveform_enhancer(denoiser: TinyDenoiser, length: int):
     from tfdenoise.losses import enhancement_loss
     from tfdenoise.stft import tf_istft, tf_stft
 
+    weights = weights or LossWeights()
+
     class _Enhancer(keras.Model):
         def __init__(self) -> None:
             super().__init__(name=f"{denoiser.variant.name}_enhancer")
             self.net = denoiser.sequence
-            self.tracker = {k: keras.metrics.Mean(name=k) for k in ("loss", "l1", "sc", "mag")}
+            self.tracker = {k: keras.metrics.Mean(name=k) for k in ("loss", "l1", "sc", "mag", "comp")}
 
         @property
         def metrics(self):
@@ -97,7 +102,7 @@ def waveform_enhancer(denoiser: TinyDenoiser, length: int):
             return tf_istft(spec * tf.complex(gains, tf.zeros_like(gains)), length)
 
         def _update(self, clean, enhanced):
-            loss, parts = enhancement_loss(clean, enhanced)
+            loss, parts = enhancement_loss(clean, enhanced, weights)
             for k, v in {"loss": loss, **parts}.items():
                 self.tracker[k].update_state(v)
             return loss
@@ -279,6 +284,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
 
     variant = get_variant(config.variant)
     mixing = config.mixing  # validated before the corpora are decoded
+    if not config.compressed_loss >= 0:
+        raise InputError(f"compressed loss weight must be >= 0, not {config.compressed_loss}")
     out = Path(config.out)
     last, best = out / "last", out / "best"
     if not resume and last.exists():
@@ -301,7 +308,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
     length = int(seg * SAMPLE_RATE)
     denoiser = TinyDenoiser(variant, seed=config.seed)
-    model = waveform_enhancer(denoiser, length)
+    model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     model.optimizer.build(denoiser.sequence.trainable_variables)
     if resume:
@@ -338,7 +345,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
                **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
                "lr": lr, "segments": steps * config.batch, "segment_s": seg,
                **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude", "synthetic_noise",
-                                               "min_clean_snr")}}
+                                               "min_clean_snr", "compressed_loss")}}
         if pairs_valid:
             row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
         if pesq_valid:

@@ -23,15 +23,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str, tuple[str, ...], float, float]:
+def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str, tuple[str, ...], float, float, float]:
     """(segments, segment seconds, SNR range, SNR level, noise exclusions, synthetic noise share,
-    clean-speech SNR floor) of one history row; older rows lack them and fall back to the run's
-    final training config (rows from before the SNR level, exclusions, synthetic share and
-    speech filter were recorded used the segment's mean power, all recorded noise, none
-    synthetic, and all speech)."""
+    clean-speech SNR floor, compressed-loss weight) of one history row; older rows lack them
+    and fall back to the run's final training config (rows from before the SNR level,
+    exclusions, synthetic share and speech filter were recorded used the segment's mean
+    power, all recorded noise, none synthetic, and all speech; rows from before the weight
+    was recorded used the compressed loss if and only if they logged a non-zero ``comp``)."""
+    compressed = h.get("compressed_loss", tr.get("compressed_loss", 0.0) if h.get("comp", 0.0) > 0 else 0.0)
     return (int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
             tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"), tuple(h.get("noise_exclude", ())),
-            float(h.get("synthetic_noise", 0.0)), float(h.get("min_clean_snr", 0.0)))
+            float(h.get("synthetic_noise", 0.0)), float(h.get("min_clean_snr", 0.0)), float(compressed))
+
+
+_COMPRESSED = (", in the phases that say so plus a power-law compressed spectral loss "
+               "(Braun & Tashev 2021; `tfdenoise train --compressed-loss W`)")
 
 
 def _mixing(level: str, excluded, synthetic: float, min_clean_snr: float = 0.0) -> str:
@@ -53,10 +59,11 @@ def _phases(history: list, tr: dict) -> str:
             runs.append([h])
     parts = []
     for rows in runs:
-        seg, sec, (lo, hi), level, excluded, synthetic, min_clean = _epoch_data(rows[0], tr)
+        seg, sec, (lo, hi), level, excluded, synthetic, min_clean, compressed = _epoch_data(rows[0], tr)
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
-        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded, synthetic, min_clean)}), learning rate {lr}")
+        loss = f", loss + {compressed:g} x compressed spectral loss" if compressed else ""
+        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded, synthetic, min_clean)}), learning rate {lr}{loss}")
     return ", then ".join(parts)
 
 
@@ -84,7 +91,8 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
         "(segment lengths and SNR ranges per phase below); "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
-        f"- Loss: L1 + multi-resolution STFT (SPEC 3); Adam, batch {tr['batch']}.",
+        f"- Loss: L1 + multi-resolution STFT (SPEC 3){_COMPRESSED if any(e[7] for e in epochs) else ''}; "
+        f"Adam, batch {tr['batch']}.",
         f"- Epochs: {len(history)} ({_phases(history, tr)}; {steps} steps, "
         f"{hours:.1f} h of mixtures); best checkpoint: epoch "
         f"{cfg['metrics']['epoch']}, {_selection(cfg)}.",

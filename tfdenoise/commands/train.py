@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                         "frame levels) is below DB, in training (their noise floor would be learnt "
                         "as speech) and held out (PESQ against a noisy reference rewards keeping "
                         "noise); default 0: keep all")
+    p.add_argument("--compressed-loss", type=float, default=0.0, metavar="W",
+                   help="add W x a power-law compressed spectral loss (Braun & Tashev 2021; "
+                        "tracks PESQ more closely) to L1 + multi-resolution STFT; default 0: off")
     p.add_argument("--snr-level", choices=SNR_LEVELS, default=DEFAULT_SNR_LEVEL,
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
@@ -58,7 +61,7 @@ def run(args) -> int:
         valid_fraction=args.valid_fraction, valid_pairs=args.valid_pairs, valid_pesq=args.valid_pesq,
         snr_db=tuple(args.snr), snr_level=args.snr_level,
         noise_exclude=tuple(args.exclude_noise), synthetic_noise=args.synthetic_noise,
-        min_clean_snr=args.min_clean_snr, seed=args.seed, cache_dir=args.cache)
+        min_clean_snr=args.min_clean_snr, compressed_loss=args.compressed_loss, seed=args.seed, cache_dir=args.cache)
     best = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
     print(f"best checkpoint: {best}")
     return 0
