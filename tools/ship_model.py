@@ -36,8 +36,8 @@ def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str
             float(h.get("synthetic_noise", 0.0)), float(h.get("min_clean_snr", 0.0)), float(compressed))
 
 
-_COMPRESSED = (", in the phases that say so plus a power-law compressed spectral loss "
-               "(Braun & Tashev 2021; `tfdenoise train --compressed-loss W`)")
+_COMPRESSED = (", plus a power-law compressed spectral loss (Braun & Tashev 2021; "
+               "`tfdenoise train --compressed-loss W`) in the phases that say so")
 
 
 def _mixing(level: str, excluded, synthetic: float, min_clean_snr: float = 0.0) -> str:
