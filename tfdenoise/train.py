@@ -74,17 +74,15 @@ class TrainConfig:
         return mixtures.Mixing(self.snr_db, self.snr_level, self.synthetic_noise)
 
 
-def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights=None):
+def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights: LossWeights = LossWeights()):
     """Keras training wrapper: noisy waveform -> masked STFT -> iSTFT -> enhanced waveform,
-    trained on ``losses.enhancement_loss`` with ``weights`` (default ``LossWeights()``).
+    trained on ``losses.enhancement_loss`` with ``weights``.
 
     Built inside a function so that importing this module does not import TensorFlow.
     """
     from tfdenoise.keras import keras, tf
     from tfdenoise.losses import enhancement_loss
     from tfdenoise.stft import tf_istft, tf_stft
-
-    weights = weights or LossWeights()
 
     class _Enhancer(keras.Model):
         def __init__(self) -> None:

@@ -18,22 +18,36 @@ import platform
 import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _epoch_data(h: dict, tr: dict) -> tuple[int, float, tuple[float, float], str, tuple[str, ...], float, float, float]:
-    """(segments, segment seconds, SNR range, SNR level, noise exclusions, synthetic noise share,
-    clean-speech SNR floor, compressed-loss weight) of one history row; older rows lack them
-    and fall back to the run's final training config (rows from before the SNR level,
-    exclusions, synthetic share and speech filter were recorded used the segment's mean
-    power, all recorded noise, none synthetic, and all speech; rows from before the weight
-    was recorded used the compressed loss if and only if they logged a non-zero ``comp``)."""
+class _EpochData(NamedTuple):
+    """What one epoch trained on, as one history row records it."""
+
+    segments: int
+    segment_s: float
+    snr_db: tuple[float, float]
+    snr_level: str
+    noise_exclude: tuple[str, ...]
+    synthetic_noise: float  # share of babble / speech-shaped noise
+    min_clean_snr: float  # clean-speech SNR floor in dB (0: all speech)
+    compressed_loss: float  # weight of the compressed spectral loss (0: off)
+
+
+def _epoch_data(h: dict, tr: dict) -> _EpochData:
+    """One history row's :class:`_EpochData`; older rows lack fields and fall back to the run's
+    final training config (rows from before the SNR level, exclusions, synthetic share and
+    speech filter were recorded used the segment's mean power, all recorded noise, none
+    synthetic, and all speech; rows from before the loss weight was recorded used the
+    compressed loss if and only if they logged a non-zero ``comp``)."""
     compressed = h.get("compressed_loss", tr.get("compressed_loss", 0.0) if h.get("comp", 0.0) > 0 else 0.0)
-    return (int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
-            tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"), tuple(h.get("noise_exclude", ())),
-            float(h.get("synthetic_noise", 0.0)), float(h.get("min_clean_snr", 0.0)), float(compressed))
+    return _EpochData(int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
+                      tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"),
+                      tuple(h.get("noise_exclude", ())), float(h.get("synthetic_noise", 0.0)),
+                      float(h.get("min_clean_snr", 0.0)), float(compressed))
 
 
 _COMPRESSED = (", plus a power-law compressed spectral loss (Braun & Tashev 2021; "
@@ -82,8 +96,8 @@ def _selection(cfg: dict) -> str:
 def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict) -> str:
     tr = cfg["training"]
     epochs = [_epoch_data(h, tr) for h in history]
-    hours = sum(e[0] * e[1] for e in epochs) / 3600
-    steps = sum(-(-e[0] // int(tr["batch"])) for e in epochs)
+    hours = sum(e.segments * e.segment_s for e in epochs) / 3600
+    steps = sum(-(-e.segments // int(tr["batch"])) for e in epochs)
     lines = [
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
@@ -91,7 +105,7 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
         "(segment lengths and SNR ranges per phase below); "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
-        f"- Loss: L1 + multi-resolution STFT (SPEC 3){_COMPRESSED if any(e[7] for e in epochs) else ''}; "
+        f"- Loss: L1 + multi-resolution STFT (SPEC 3){_COMPRESSED if any(e.compressed_loss for e in epochs) else ''}; "
         f"Adam, batch {tr['batch']}.",
         f"- Epochs: {len(history)} ({_phases(history, tr)}; {steps} steps, "
         f"{hours:.1f} h of mixtures); best checkpoint: epoch "
