@@ -24,7 +24,7 @@ from tfdenoise import SAMPLE_RATE
 from tfdenoise.models import VARIANTS, TinyDenoiser
 from tfdenoise.stft import HOP, N_BINS, num_frames, padded_length, process_offline, process_streaming
 
-HOP_MS = 1000 * HOP / SAMPLE_RATE
+from tfdenoise.vocab import HOP_MS  # noqa: E402
 
 
 def _best(fn, repeats: int) -> float:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from targets import analyze, analyze_graph  # noqa: E402
-from targets.reference import VARIANTS, build_reference  # noqa: E402
-from targets.report import write_report  # noqa: E402
+from tfdenoise.targets import analyze, analyze_graph  # noqa: E402
+from tfdenoise.targets.reference import VARIANTS, build_reference  # noqa: E402
+from tfdenoise.targets.report import write_report  # noqa: E402
 
 BUDGET_S = 2.0
 

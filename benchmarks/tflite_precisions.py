@@ -26,10 +26,10 @@ def main() -> int:
     ap.add_argument("--variant", default="gru128")
     ap.add_argument("--frames", type=int, default=400)
     args = ap.parse_args()
-    from converters.calibration import CalibrationSet
-    from converters.check import compare
-    from converters.export import MB, PRECISIONS, export_model
-    from converters.interpreter import TFLiteDenoiser
+    from tfdenoise.converters.calibration import CalibrationSet
+    from tfdenoise.converters.check import compare
+    from tfdenoise.converters.export import MB, PRECISIONS, export_model
+    from tfdenoise.converters.interpreter import TFLiteDenoiser
     from tfdenoise.models import TinyDenoiser
 
     model = TinyDenoiser(args.variant, seed=0)

@@ -2,7 +2,7 @@
 
 Front door::
 
-    from converters import export
+    from tfdenoise.converters import export
     result = export("path/to/checkpoint", "mixed", "out/model.tflite", calib="max")
 
 Modules: ``recipe`` (precision recipes as data), ``calibration`` (activation ranges),
@@ -27,9 +27,9 @@ def _export(model_or_checkpoint: Any, precision: str = "mixed", out: str | os.Pa
     ``calib_data`` is a folder of calibration clips (default: the 4 SPEC clips).
     Returns a :class:`converters.export.ExportResult`.
     """
-    from converters.calibration import CalibrationSet
-    from converters.export import export_model, load_model
-    from converters.recipe import load as load_recipe
+    from tfdenoise.converters.calibration import CalibrationSet
+    from tfdenoise.converters.export import export_model, load_model
+    from tfdenoise.converters.recipe import load as load_recipe
     from tfdenoise.models import VARIANTS
 
     if isinstance(model_or_checkpoint, str) and model_or_checkpoint.lower() in VARIANTS \

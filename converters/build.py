@@ -27,10 +27,10 @@ from tfdenoise.models import TinyDenoiser
 from tfdenoise.quiet import native_stderr_muted
 from tfdenoise.stft import N_BINS
 
-from converters import fbgraph
-from converters.calibration import CalibrationSet, RangeCollector
-from converters.interpreter import TFLiteDenoiser
-from converters.recipe import CalibMethod
+from tfdenoise.converters import fbgraph
+from tfdenoise.converters.calibration import CalibrationSet, RangeCollector
+from tfdenoise.converters.interpreter import TFLiteDenoiser
+from tfdenoise.vocab import CalibMethod
 
 #: How many calibration frames the converter's own calibrator sees (it only fills the
 #: ranges that are then overwritten, plus the LSTM's internal intermediates).

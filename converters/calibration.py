@@ -23,7 +23,7 @@ import numpy as np
 from tfdenoise.audio import AUDIO_SUFFIXES
 from tfdenoise.errors import InputError
 
-from converters.recipe import CalibMethod
+from tfdenoise.vocab import CalibMethod
 
 CALIB_DIR = Path(__file__).with_name("calib")
 #: Smallest range written, so that all-zero tensors still get a valid scale.

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from converters.interpreter import TFLiteDenoiser
+from tfdenoise.converters.interpreter import TFLiteDenoiser
 
 #: Tolerances on max |mask difference| vs Keras used by tests and ``export``.
 TOLERANCE = {"fp32": 1e-5, "fp16": 1e-3, "int8": 0.1, "mixed": 0.05}

@@ -16,14 +16,15 @@ from typing import Any
 from tfdenoise.errors import ConversionError, ModelError
 from tfdenoise.fileio import write_bytes
 from tfdenoise.models import TinyDenoiser, get_variant, load_checkpoint
+from tfdenoise.vocab import FILE_PRECISIONS
 
-from converters import build, fbgraph, metadata, passes
-from converters.calibration import CalibrationSet
-from converters.check import compare
-from converters.recipe import CalibMethod, Precision, Recipe, load as load_recipe
+from tfdenoise.converters import build, fbgraph, metadata, passes
+from tfdenoise.converters.calibration import CalibrationSet
+from tfdenoise.converters.check import compare
+from tfdenoise.converters.recipe import CalibMethod, Precision, Recipe, load as load_recipe
 
 MB = float(2 ** 20)
-PRECISIONS = ("fp32", "fp16", "int8", "mixed")
+PRECISIONS = FILE_PRECISIONS
 #: Seed of the random weights of ``--variant`` exports.
 VARIANT_SEED = 0
 
@@ -148,7 +149,7 @@ class _CallableModule(types.ModuleType):
     """``converters.export`` is both this module and the front-door function."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> ExportResult:
-        from converters import _export
+        from tfdenoise.converters import _export
 
         return _export(*args, **kwargs)
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from converters.recipe import DEPLOY_LAYERS, FOLDED
+from tfdenoise.vocab import DEPLOY_LAYERS, FOLDED
 
 _TOKEN = re.compile(r"(?<![a-z0-9])(fc_in|bn_in|relu_in|rnn_0|rnn_1|fc_mid|bn_mid|relu_mid|fc_out)"
                     r"(?![0-9])")

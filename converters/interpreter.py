@@ -68,7 +68,7 @@ def check_flatbuffer(data: bytes, path: str | os.PathLike = "<bytes>") -> None:
 
     Parsing is the ``targets`` reader's (flatbuffer bindings only, no TensorFlow import).
     """
-    from targets.reader import parse_tflite
+    from tfdenoise.targets.reader import parse_tflite
 
     graph = parse_tflite(data, str(path))
     if not graph.subgraphs or not graph.subgraphs[0].operators:
@@ -132,7 +132,7 @@ class TFLiteDenoiser:
 
     @property
     def metadata(self) -> dict | None:
-        from converters.metadata import read_metadata
+        from tfdenoise.converters.metadata import read_metadata
 
         return read_metadata(self.data, self.path)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from tfdenoise.errors import TFLiteFormatError
 
-from converters import fbgraph
+from tfdenoise.converters import fbgraph
 
 METADATA_NAME = "tfdenoise"
 FORMAT = 1
@@ -122,7 +122,7 @@ def read_metadata(data: bytes, path: str | os.PathLike = "<bytes>") -> dict | No
 
     Read with the ``targets`` reader (the one flatbuffer parser that needs no TensorFlow).
     """
-    from targets.reader import parse_tflite
+    from tfdenoise.targets.reader import parse_tflite
 
     raw = parse_tflite(data, str(path)).metadata.get(METADATA_NAME)
     if raw is None:

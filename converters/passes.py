@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from converters import fbgraph
+from tfdenoise.converters import fbgraph
 
 DEQUANTIZE = 6  # schema BuiltinOperator.DEQUANTIZE
 QUANTIZE = 114  # schema BuiltinOperator.QUANTIZE (unused, kept for reference)

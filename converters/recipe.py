@@ -20,33 +20,14 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 from tfdenoise.errors import RecipeError
+from tfdenoise.vocab import DEPLOY_LAYERS, FOLDED, CalibMethod, Precision
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
-
-#: Deployment layers in graph order; BN and ReLU fold into the FC before them.
-DEPLOY_LAYERS: tuple[str, ...] = ("fc_in", "rnn_0", "rnn_1", "fc_mid", "fc_out")
-#: Keras layers that exist only before folding, mapped to the layer they fold into.
-FOLDED: dict[str, str] = {"bn_in": "fc_in", "relu_in": "fc_in",
-                          "bn_mid": "fc_mid", "relu_mid": "fc_mid"}
-
-
-class Precision(str, Enum):
-    """Storage precision of one layer (or of a whole file)."""
-
-    FP32 = "fp32"
-    FP16 = "fp16"
-    INT8 = "int8"
-
-
-class CalibMethod(str, Enum):
-    """Activation-range statistic (SPEC 4)."""
-
-    MAX = "max"
-    STD3 = "std3"
+#: Precisions a recipe rule may ask for (hybrid is what other converters produce, not ours).
+RECIPE_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)
 
 
 @dataclass(frozen=True)
@@ -119,6 +100,8 @@ def parse(data: dict, source: str = "") -> Recipe:
                               where) from None
         try:
             prec = Precision(str(r["precision"]).lower())
+            if prec not in RECIPE_PRECISIONS:
+                raise ValueError(prec)
         except ValueError:
             raise RecipeError(f"layers[{i}]: precision {r['precision']!r} is not one of "
                               "fp32, fp16, int8", where) from None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tfdenoise.errors import ModelError
 
-from converters.interpreter import TFLiteDenoiser
+from tfdenoise.converters.interpreter import TFLiteDenoiser
 
 #: Rows of SPEC 4's table: (label, recipe, calibration statistic).
 TABLE_ROWS = (("fp32", "fp32", None), ("fp16", "fp16", None),
@@ -56,8 +56,8 @@ def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
                          f"{ckpt} is a {ck_variant.upper()}; pass --checkpoint", tflite)
     lite = evaluate_pairs(pairs_dir, str(tflite), jobs=jobs, backend=backend)
     ref = evaluate_pairs(pairs_dir, str(ckpt), jobs=jobs)
-    from converters import fbgraph
-    from converters.export import MB
+    from tfdenoise.converters import fbgraph
+    from tfdenoise.converters.export import MB
 
     mb = fbgraph.param_bytes_by_layer(fbgraph.load(Path(tflite).read_bytes()))["*"] / MB
     rows = [Row("noisy", lite["noisy_mean"]["pesq"], lite["noisy_mean"]["stoi"]),
@@ -73,8 +73,8 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
                 calib_dir: str | os.PathLike | None = None, jobs: int | None = None,
                 workdir: str | os.PathLike | None = None) -> dict:
     """SPEC 4's table for one model: six exports, PESQ / STOI / parameter MB each."""
-    from converters.calibration import CalibrationSet
-    from converters.export import export_model
+    from tfdenoise.converters.calibration import CalibrationSet
+    from tfdenoise.converters.export import export_model
     from tfdenoise.evaluate import evaluate_pairs
     from tfdenoise.models import load_checkpoint
 

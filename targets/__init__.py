@@ -2,7 +2,7 @@
 
 Front door::
 
-    from targets import analyze
+    from tfdenoise.targets import analyze
     report = analyze("model.tflite", board="gap9", vdd=0.65, l3="emram", policy="layer-order")
     report.schedule.latency_ms, report.memory.rho_l3, report.power.energy_uj
 
@@ -11,7 +11,7 @@ read (reader, graph) -> layers -> memory -> tiling -> schedule (kernels) -> powe
 """
 from __future__ import annotations
 
-from targets.pipeline import analyze, analyze_graph
-from targets.types import Report
+from tfdenoise.targets.pipeline import analyze, analyze_graph
+from tfdenoise.targets.types import Report
 
 __all__ = ["analyze", "analyze_graph", "Report"]

@@ -26,21 +26,24 @@ from __future__ import annotations
 
 import math
 
-from targets.types import Board, Layer
+from tfdenoise.targets.types import Board, Layer
+from tfdenoise.vocab import LayerKind, Precision
 
-LOOP_KIND = {"lstm": "lstm", "gru": "gru"}   # everything else with MACs uses the FC loop
-GENERIC = {"conv", "depthwise_conv", "pool", "softmax", "generic"}
+#: Board loop constants (kernels.int8_<loop>_loop_*) per layer kind; every other kind with MACs
+#: uses the FC loop.
+LOOP_KIND = {LayerKind.LSTM: "lstm", LayerKind.GRU: "gru"}
+GENERIC = {LayerKind.CONV, LayerKind.DEPTHWISE_CONV, LayerKind.POOL, LayerKind.SOFTMAX, LayerKind.GENERIC}
 
 
 def precision_ratio(board: Board, precision: str) -> float:
     """MACs per inner loop relative to INT8."""
-    return {"int8": 1.0, "fp16": board.c("kernels.fp16_mac_ratio"),
-            "fp32": board.c("kernels.fp32_mac_ratio")}.get(precision, board.c("kernels.fp32_mac_ratio"))
+    return {Precision.INT8: 1.0, Precision.FP16: board.c("kernels.fp16_mac_ratio"),
+            Precision.FP32: board.c("kernels.fp32_mac_ratio")}.get(precision, board.c("kernels.fp32_mac_ratio"))
 
 
 def fpu_stall(board: Board, precision: str) -> float:
     """Slow-down of float kernels from cores sharing FPUs (1.0 for INT8)."""
-    if precision == "int8":
+    if precision == Precision.INT8:
         return 1.0
     cores, fpus = board.c("compute.cores"), board.c("compute.fpus")
     if fpus <= 0:
@@ -64,18 +67,18 @@ def mac_cycles(board: Board, layer: Layer) -> float:
 
 def act_cycles(board: Board, layer: Layer) -> float:
     """t_act: sigmoid/tanh/exp (LUT in INT8, vectorised approximation in FP16)."""
-    if layer.precision == "int8":
+    if layer.precision == Precision.INT8:
         per = board.c("kernels.act_int8_cycles")
     else:
         per = board.c("kernels.act_fp16_cycles") * fpu_stall(board, layer.precision)
-        if layer.precision == "fp32":
+        if layer.precision == Precision.FP32:
             per *= board.c("kernels.fp16_mac_ratio") / board.c("kernels.fp32_mac_ratio")
     return layer.act_elems * per / board.c("compute.cores")
 
 
 def ew_cycles(board: Board, layer: Layer) -> float:
     """t_ew: additions, multiplications, conversions, pooling windows."""
-    key = "kernels.conversion_cycles" if layer.kind == "conversion" else "kernels.elementwise_cycles"
+    key = "kernels.conversion_cycles" if layer.kind == LayerKind.CONVERSION else "kernels.elementwise_cycles"
     return layer.ew_elems * board.c(key) / board.c("compute.cores")
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 
-from targets.graph import Graph, Operator, Subgraph
-from targets.types import Layer, ParamTensor
+from tfdenoise.targets.graph import Graph, Operator, Subgraph
+from tfdenoise.targets.types import Layer, ParamTensor
+from tfdenoise.vocab import LayerKind, Precision
 
 ACTIVATIONS = {"LOGISTIC", "TANH", "EXP", "LOG", "HARD_SWISH", "GELU", "RSQRT", "SQRT"}
 CHEAP_ACT = {"RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU", "PRELU", "ABS", "NEG"}
@@ -27,11 +28,11 @@ ELEMENTWISE = {"ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFER
 LAYOUT = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SPLIT", "SPLIT_V", "STRIDED_SLICE", "SLICE",
           "PACK", "UNPACK", "TRANSPOSE", "GATHER", "SHAPE", "CAST", "IDENTITY"}
 STATE = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
-GENERIC_KIND = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "depthwise_conv",
-                "TRANSPOSE_CONV": "conv", "CONV_3D": "conv", "MAX_POOL_2D": "pool",
-                "AVERAGE_POOL_2D": "pool", "L2_POOL_2D": "pool", "SOFTMAX": "softmax",
-                "LOG_SOFTMAX": "softmax", "BATCH_MATMUL": "dense"}
-META_KINDS = {"lstm", "gru", "dense", "conversion", "elementwise"}
+GENERIC_KIND = {"CONV_2D": LayerKind.CONV, "DEPTHWISE_CONV_2D": LayerKind.DEPTHWISE_CONV,
+                "TRANSPOSE_CONV": LayerKind.CONV, "CONV_3D": LayerKind.CONV, "MAX_POOL_2D": LayerKind.POOL,
+                "AVERAGE_POOL_2D": LayerKind.POOL, "L2_POOL_2D": LayerKind.POOL, "SOFTMAX": LayerKind.SOFTMAX,
+                "LOG_SOFTMAX": LayerKind.SOFTMAX, "BATCH_MATMUL": LayerKind.DENSE}
+META_KINDS = {LayerKind.LSTM, LayerKind.GRU, LayerKind.DENSE, LayerKind.CONVERSION, LayerKind.ELEMENTWISE}
 
 
 def group_layers(graph: Graph) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
@@ -42,7 +43,7 @@ def group_layers(graph: Graph) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
     groups: list[dict] = []               # {"ops": set, "kind", "name", "precision", "units"}
     weight_deq = {op.index: op.inputs[0] for op in sg.operators
                   if op.opcode == "DEQUANTIZE" and op.inputs and sg.tensors[op.inputs[0]].is_constant}
-    fp_model = "fp16" if any(t.dtype == "FLOAT16" and t.is_constant for t in sg.tensors) else "fp32"
+    fp_model = Precision.FP16 if any(t.dtype == "FLOAT16" and t.is_constant for t in sg.tensors) else Precision.FP32
 
     def new_group(ops, kind, name="", precision="", units=0, note=""):
         ops = {o for o in ops if o not in assign}
@@ -65,7 +66,7 @@ def group_layers(graph: Graph) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
                   str(entry.get("precision", "")), int(entry.get("units", 0) or 0))
     for op in sg.operators:
         if op.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM":
-            new_group({op.index}, "lstm")
+            new_group({op.index}, LayerKind.LSTM)
     for ops, kind in _find_cells(sg):
         new_group(ops, kind)
     _group_rest(sg, assign, groups, new_group, weight_deq)
@@ -111,7 +112,7 @@ def _find_cells(sg: Subgraph) -> list[tuple[set[int], str]]:
         used_out.add(s2)
         ops = set(core) | _feeders(sg, core)
         n_sig = sum(sg.operators[o].opcode == "LOGISTIC" for o in core)
-        cells.append((ops, "gru" if n_sig == 2 else "lstm"))
+        cells.append((ops, LayerKind.GRU if n_sig == 2 else LayerKind.LSTM))
     return cells
 
 
@@ -146,9 +147,9 @@ def _group_rest(sg: Subgraph, assign, groups, new_group, weight_deq) -> None:
             nxt = _sole_consumer(sg, op)
             if nxt is not None and sg.operators[nxt].opcode in ACTIVATIONS | CHEAP_ACT and nxt not in assign:
                 ops.add(nxt)
-            new_group(ops, "dense")
+            new_group(ops, LayerKind.DENSE)
         elif code in ("QUANTIZE", "DEQUANTIZE"):
-            new_group({op.index}, "conversion")
+            new_group({op.index}, LayerKind.CONVERSION)
         elif code in LAYOUT or code in STATE:
             prod = [sg.producers.get(i) for i in op.inputs if i >= 0]
             prev = next((assign[p] for p in prod if p is not None and p in assign), None)
@@ -156,18 +157,18 @@ def _group_rest(sg: Subgraph, assign, groups, new_group, weight_deq) -> None:
                 groups[prev]["ops"].add(op.index)
                 assign[op.index] = prev
             else:
-                new_group({op.index}, "layout")
+                new_group({op.index}, LayerKind.LAYOUT)
         elif code in ELEMENTWISE or code in ACTIVATIONS:
-            new_group({op.index}, "elementwise")
+            new_group({op.index}, LayerKind.ELEMENTWISE)
         else:
-            new_group({op.index}, GENERIC_KIND.get(code, "generic"))
+            new_group({op.index}, GENERIC_KIND.get(code, LayerKind.GENERIC))
     for d, const in weight_deq.items():  # FP16 weights join their consumer's layer
         users = [assign[c] for t in sg.operators[d].outputs for c in sg.consumers.get(t, ()) if c in assign]
         if users:
             groups[users[0]]["ops"].add(d)
             assign[d] = users[0]
         else:
-            new_group({d}, "layout")
+            new_group({d}, LayerKind.LAYOUT)
 
 
 def _sole_consumer(sg: Subgraph, op: Operator) -> int | None:
@@ -211,12 +212,12 @@ def _make_layer(sg: Subgraph, g: dict, index: int, weight_deq: dict[int, int], f
         units = units or (rec.shape[0] if rec is not None and rec.shape else 0)
         act += 5 * units * max(1, sg.tensors[op.inputs[0]].size // max(1, _in_features(sg, op, weight_deq)))
         ew += 4 * units
-    if kind in ("gru", "lstm") and not units:
+    if kind in (LayerKind.GRU, LayerKind.LSTM) and not units:
         units = sg.tensors[outputs[0]].size if outputs else 0
-    precision = g["precision"] if g["precision"] in ("int8", "fp16", "fp32") else _infer_precision(sg, ops, params, fp_model)
-    estimate = kind in ("conv", "depthwise_conv", "pool", "softmax", "generic") or \
+    precision = g["precision"] if g["precision"] in (Precision.INT8, Precision.FP16, Precision.FP32) else _infer_precision(sg, ops, params, fp_model)
+    estimate = kind in (LayerKind.CONV, LayerKind.DEPTHWISE_CONV, LayerKind.POOL, LayerKind.SOFTMAX, LayerKind.GENERIC) or \
         any(c in STATE | {"WHILE", "IF", "CALL_ONCE"} for c in codes if c not in ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"))
-    if kind == "generic" and not ew:
+    if kind == LayerKind.GENERIC and not ew:
         ew = sum(sg.tensors[t].size for o in ops for t in sg.operators[o].outputs if t >= 0)
     name = g["name"] or _keras_name(sg, ops, params) or kind
     return Layer(index=index, name=name, kind=kind, precision=precision, ops=tuple(ops), macs=int(macs),
@@ -229,27 +230,27 @@ def _infer_kind(codes: list[str]) -> str:
     if any(c in GENERIC_KIND for c in codes):
         return GENERIC_KIND[next(c for c in codes if c in GENERIC_KIND)]
     if "FULLY_CONNECTED" in codes:
-        return "dense"
+        return LayerKind.DENSE
     if all(c in ("QUANTIZE", "DEQUANTIZE") for c in codes):
-        return "conversion"
+        return LayerKind.CONVERSION
     if all(c in LAYOUT | STATE for c in codes):
-        return "layout"
+        return LayerKind.LAYOUT
     if all(c in ELEMENTWISE | ACTIVATIONS | LAYOUT for c in codes):
-        return "elementwise"
-    return "generic"
+        return LayerKind.ELEMENTWISE
+    return LayerKind.GENERIC
 
 
 def _infer_precision(sg: Subgraph, ops, params, fp_model: str) -> str:
     dtypes = {sg.tensors[p].dtype for p in params}
     if "INT8" in dtypes:
-        return "int8"
+        return Precision.INT8
     if "FLOAT16" in dtypes:
-        return "fp16"
+        return Precision.FP16
     outs = {sg.tensors[t].dtype for o in ops for t in sg.operators[o].outputs if t >= 0}
     if outs & {"INT8", "UINT8", "INT16"} and not outs & {"FLOAT32"}:
-        return "int8"
+        return Precision.INT8
     if any(sg.operators[o].opcode in ("QUANTIZE", "DEQUANTIZE") for o in ops):
-        return "int8"
+        return Precision.INT8
     return fp_model
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from targets.tiling import param_tile_bytes
-from targets.types import ACT_BYTES, Board, Buffer, Layer, MemoryPlan
+from tfdenoise.targets.tiling import param_tile_bytes
+from tfdenoise.targets.types import ACT_BYTES, Board, Buffer, Layer, MemoryPlan
 from tfdenoise.errors import InputError
+from tfdenoise.vocab import BufferKind
 
 Policy = Callable[[Sequence[Layer], int], frozenset[int]]
 
@@ -106,7 +107,7 @@ def plan_activations(layers: Sequence[Layer], tensor_elems: dict[int, int]) -> t
             offset = max(offset, o + s)
         placed.append((offset, size, lo, hi, t))
     arena = max((o + s for o, s, *_ in placed), default=0)
-    buffers = tuple(Buffer(f"t{t}", "activation", o, s, f"{layers[lo].name}..{layers[hi].name}")
+    buffers = tuple(Buffer(f"t{t}", BufferKind.ACTIVATION, o, s, f"{layers[lo].name}..{layers[hi].name}")
                     for o, s, lo, hi, t in sorted(placed))
     return arena, buffers
 
@@ -151,12 +152,12 @@ def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Bo
     buffers = list(act_buffers)
     offset = _align(arena)
     if stream:
-        buffers.append(Buffer("param streaming buffer", "stream", offset, stream))
+        buffers.append(Buffer("param streaming buffer", BufferKind.STREAM, offset, stream))
         offset += stream
     for la in layers:
         size = sum(p.nbytes for p in la.params if p.tensor in promoted)
         if size:
-            buffers.append(Buffer(f"{la.name} weights", "promoted", offset, _align(size), la.name))
+            buffers.append(Buffer(f"{la.name} weights", BufferKind.PROMOTED, offset, _align(size), la.name))
             offset += _align(size)
     return MemoryPlan(l3=l3, policy=policy, l2_budget=budget, activation_bytes=arena,
                       stream_buffer_bytes=stream, promoted=promoted, streamed_bytes=streamed,

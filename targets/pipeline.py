@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from targets.boards import load_board
-from targets.graph import Graph
-from targets.layers import group_layers
-from targets.memory import DEFAULT_POLICY, plan_memory
-from targets.power import HOP_MS, estimate_power
-from targets.reader import read_tflite
-from targets.schedule import schedule
-from targets.tiling import tile_layer
-from targets.types import Board, Layer, MemoryPlan, Report, Schedule
+from tfdenoise.targets.boards import load_board
+from tfdenoise.targets.graph import Graph
+from tfdenoise.targets.layers import group_layers
+from tfdenoise.targets.memory import DEFAULT_POLICY, plan_memory
+from tfdenoise.targets.power import estimate_power
+from tfdenoise.vocab import HOP_MS
+from tfdenoise.targets.reader import read_tflite
+from tfdenoise.targets.schedule import schedule
+from tfdenoise.targets.tiling import tile_layer
+from tfdenoise.targets.types import Board, Layer, MemoryPlan, Report, Schedule
 from tfdenoise.errors import ModelError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import io
 
-from targets.types import Report
+from tfdenoise.targets.types import Report
 
 COLORS = {"compute": "#4c72b0", "dma_l2": "#dd8452", "dma_l3": "#c44e52", "overhead": "#8c8c8c",
           "activation": "#55a868", "stream": "#dd8452", "promoted": "#4c72b0", "free": "#eeeeee"}

@@ -13,9 +13,9 @@ clock-gated cores would lower this slightly: the estimate is an upper bound).
 """
 from __future__ import annotations
 
-from targets.types import Board, MemoryPlan, OperatingPoint, PowerEstimate, Schedule
+from tfdenoise.vocab import HOP_MS
+from tfdenoise.targets.types import Board, MemoryPlan, OperatingPoint, PowerEstimate, Schedule
 
-HOP_MS = 6.25  # SPEC 1: one inference per 100-sample hop at 16 kHz
 
 
 def core_power_mw(board: Board, op: OperatingPoint) -> float:

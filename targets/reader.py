@@ -12,8 +12,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from targets import schema as schema_pkg
-from targets.graph import DTYPE_BYTES, Graph, Operator, Quantization, Subgraph, Tensor
+from tfdenoise.targets import schema as schema_pkg
+from tfdenoise.targets.graph import DTYPE_BYTES, Graph, Operator, Quantization, Subgraph, Tensor
 from tfdenoise.errors import InputError, TFLiteFormatError
 
 IDENTIFIER = b"TFL3"

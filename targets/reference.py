@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 
-from targets.graph import DTYPE_BYTES, Graph, Operator, Subgraph, Tensor
+from tfdenoise.vocab import FILE_PRECISIONS, N_BINS, VARIANT_SHAPES
+from tfdenoise.targets.graph import DTYPE_BYTES, Graph, Operator, Subgraph, Tensor
 
-VARIANTS = {"lstm256": ("lstm", 256), "gru256": ("gru", 256),
-            "lstm128": ("lstm", 128), "gru128": ("gru", 128)}
-PRECISIONS = ("fp32", "fp16", "int8", "mixed")
-N_BINS = 257
+VARIANTS = {name.value: shape for name, shape in VARIANT_SHAPES.items()}
+PRECISIONS = FILE_PRECISIONS
 
 
 class _Builder:

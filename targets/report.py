@@ -5,7 +5,7 @@ import html
 import json
 from pathlib import Path
 
-from targets.types import Report
+from tfdenoise.targets.types import Report
 from tfdenoise.fileio import write_text
 
 
@@ -87,7 +87,7 @@ def to_markdown(r: Report) -> str:
 
 
 def to_html(r: Report, with_plots: bool = True) -> str:
-    from targets import plots
+    from tfdenoise.targets import plots
 
     j = to_json(r)
     e = html.escape

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from targets.kernels import core_cycles
-from targets.types import Board, Layer, LayerTiming, MemoryPlan, OperatingPoint, Schedule, Tiling
+from tfdenoise.targets.kernels import core_cycles
+from tfdenoise.targets.types import Board, Layer, LayerTiming, MemoryPlan, OperatingPoint, Schedule, Tiling
+from tfdenoise.vocab import LayerKind
 
 
 def time_layer(board: Board, op: OperatingPoint, plan: MemoryPlan, layer: Layer, tiling: Tiling) -> LayerTiming:
@@ -47,7 +48,7 @@ def time_layer(board: Board, op: OperatingPoint, plan: MemoryPlan, layer: Layer,
             sums[k] += g.n_tiles * v
         l3_bytes += g.n_tiles * g.l3_bytes
     overhead = board.c("overhead.layer_cycles") + board.c("overhead.tile_cycles") * n_total
-    if layer.kind == "layout" and not layer.macs:
+    if layer.kind == LayerKind.LAYOUT and not layer.macs:
         overhead = 0.0   # reshapes/state handles: no kernel launched on the MCU
     bound = max(dom, key=dom.get) if cycles else "compute"
     return LayerTiming(name=layer.name, kind=layer.kind, precision=layer.precision, macs=layer.macs,

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 from typing import Callable, Iterable
 
-from targets.boards import load_board
-from targets.graph import Graph
-from targets.pipeline import analyze_graph
-from targets.reader import read_tflite
-from targets.reference import VARIANTS, build_reference
-from targets.report import to_json
+from tfdenoise.targets.boards import load_board
+from tfdenoise.targets.graph import Graph
+from tfdenoise.targets.pipeline import analyze_graph
+from tfdenoise.targets.reader import read_tflite
+from tfdenoise.targets.reference import VARIANTS, build_reference
+from tfdenoise.targets.report import to_json
 from tfdenoise.fileio import atomic_path, write_text
 
 Source = Callable[[str, str], "Graph | str | Path"]
@@ -42,7 +42,7 @@ def exported_or_reference(out_dir: str | Path) -> Source:
     `converters.export.export_variant(variant, precision, out_path)` (TensorFlow, slow), reusing
     files already in `out_dir`; the reference graph when the converters are not importable."""
     try:
-        from converters.export import export_variant
+        from tfdenoise.converters.export import export_variant
     except ImportError:
         export_variant = None
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 
-from targets.types import ACT_BYTES, Board, Layer, MemoryPlan, TileGroup, Tiling
+from tfdenoise.targets.types import ACT_BYTES, Board, Layer, MemoryPlan, TileGroup, Tiling
+from tfdenoise.vocab import LayerKind
 
 
 def l1_usable(board: Board) -> int:
@@ -78,7 +79,7 @@ def tile_layer(board: Board, layer: Layer, plan: MemoryPlan) -> Tiling:
 
 def _row_bytes(layer: Layer) -> int:
     """Bytes of one output row of weights: the smallest unit a tile can hold."""
-    rows = layer.units * (4 if layer.kind == "lstm" else 3 if layer.kind == "gru" else 1)
+    rows = layer.units * (4 if layer.kind == LayerKind.LSTM else 3 if layer.kind == LayerKind.GRU else 1)
     if rows <= 0:
         rows = max(1, layer.out_elems)
     return math.ceil(layer.param_bytes / rows)

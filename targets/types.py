@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfdenoise.vocab import BufferKind, LayerKind, Precision
+
 #: bytes per activation element for each kernel precision on the MCU
-ACT_BYTES: dict[str, int] = {"int8": 1, "fp16": 2, "fp32": 4}
+ACT_BYTES: dict[Precision, int] = {Precision.INT8: 1, Precision.FP16: 2, Precision.FP32: 4}
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,8 @@ class Layer:
 
     index: int
     name: str
-    kind: str          # lstm | gru | dense | conversion | elementwise | conv | depthwise_conv | pool | softmax | layout | generic
-    precision: str     # int8 | fp16 | fp32
+    kind: LayerKind
+    precision: Precision
     ops: tuple[int, ...]
     macs: int
     params: tuple[ParamTensor, ...]
@@ -119,7 +121,7 @@ class Buffer:
     """A region of L2: activation tensor, promoted parameter, or reserved buffer."""
 
     name: str
-    kind: str      # activation | promoted | stream | reserved
+    kind: BufferKind
     offset: int
     size: int
     layer: str = ""

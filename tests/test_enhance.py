@@ -83,7 +83,7 @@ def test_model_resolution(tmp_path, checkpoint, monkeypatch):
 @pytest.mark.slow
 def test_enhance_with_tflite_model(tmp_path, tiny_model, checkpoint):
     """A float .tflite export enhances like its Keras checkpoint (needs converters/)."""
-    export = pytest.importorskip("converters.export")
+    export = pytest.importorskip("tfdenoise.converters.export")
     path = write_bytes(tmp_path / "m.tflite", export.convert(tiny_model, "fp32"))
     model = load_model(str(path))
     x = synth_speech(0.5)

@@ -10,4 +10,4 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
-SAMPLE_RATE = 16000
+from tfdenoise.vocab import SAMPLE_RATE  # noqa: E402  (re-exported)

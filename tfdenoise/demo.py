@@ -20,9 +20,9 @@ from tfdenoise.fileio import write_json
 def run_demo(out: str | Path, jobs: int | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Run the demo into ``out``; returns a JSON-able summary."""
-    import converters
-    from targets import analyze
-    from targets.report import to_json, write_report
+    from tfdenoise import converters
+    from tfdenoise.targets import analyze
+    from tfdenoise.targets.report import to_json, write_report
     from tfdenoise.enhance import enhance_files
     from tfdenoise.evaluate import evaluate_pairs
     from tfdenoise.pretrained import DEFAULT_VARIANT, default_checkpoint

@@ -65,7 +65,7 @@ def load_model(spec: str | os.PathLike | None, backend: str = "litert") -> Strea
     path = resolve_model(spec)
     if path.suffix.lower() == ".tflite":
         try:
-            from converters.interpreter import TFLiteDenoiser
+            from tfdenoise.converters.interpreter import TFLiteDenoiser
         except ImportError as exc:
             raise ModelError(f"TFLite inference is not available ({exc})", path) from exc
         return TFLiteDenoiser(path, backend=backend)

@@ -25,6 +25,7 @@ import numpy as np
 
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.stft import N_BINS
+from tfdenoise.vocab import VARIANT_SHAPES, VariantName
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.h5"
@@ -61,13 +62,12 @@ class Variant:
         return tuple(f"{s}{i}" for i in range(2) for s in per)
 
 
+#: The paper's weight-matrix element count of each variant (docs/design.md §2).
+PAPER_PARAMS = {VariantName.LSTM256: 1_247_490, VariantName.GRU256: 985_090,
+                VariantName.LSTM128: 493_186, VariantName.GRU128: 411_138}
 VARIANTS: dict[str, Variant] = {
-    v.name: v for v in (
-        Variant("lstm256", "lstm", 256, 1_247_490),
-        Variant("gru256", "gru", 256, 985_090),
-        Variant("lstm128", "lstm", 128, 493_186),
-        Variant("gru128", "gru", 128, 411_138),
-    )
+    name.value: Variant(name, cell, units, PAPER_PARAMS[name])
+    for name, (cell, units) in VARIANT_SHAPES.items()
 }
 
 

@@ -19,10 +19,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-FRAME = 400
-HOP = 100
-N_FFT = 512
-N_BINS = N_FFT // 2 + 1  # 257
+from tfdenoise.vocab import FRAME, HOP, N_BINS, N_FFT
+
 LATENCY = FRAME - HOP  # samples between a hop going in and its samples coming out
 # Overlap-add normalisation: divide by the summed squared window, floored so that the
 # first/last few samples (where only a window tail covers them) are not amplified when the

@@ -17,8 +17,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vdd", type=float, default=0.65)
     args = ap.parse_args()
-    from targets import analyze
-    from targets.report import to_json
+    from tfdenoise.targets import analyze
+    from tfdenoise.targets.report import to_json
     from tfdenoise.models import VARIANTS
     from tfdenoise.pretrained import PRETRAINED_DIR, tflite
 

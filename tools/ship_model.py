@@ -137,7 +137,7 @@ def main() -> int:
     ap.add_argument("--hardware", default=f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU, "
                                           "shared with other training runs")
     args = ap.parse_args()
-    from converters.validation import quant_table
+    from tfdenoise.converters.validation import quant_table
     from tfdenoise import samples
     from tfdenoise.evaluate import evaluate_pairs
     from tfdenoise.fileio import write_text

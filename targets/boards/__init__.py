@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from targets.types import Board, Constant, L3Memory, OperatingPoint
+from tfdenoise.targets.types import Board, Constant, L3Memory, OperatingPoint
 from tfdenoise.errors import BoardError
 
 BOARD_DIR = Path(__file__).resolve().parent

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from targets.schema import enums
+from tfdenoise.targets.schema import enums
 
 
 def _names(cls: type) -> dict[int, str]:
@@ -28,7 +28,7 @@ def load(prefer_builtin: bool = False) -> SimpleNamespace:
                                    source="ai_edge_litert.schema_py_generated")
         except ImportError:
             pass
-    from targets.schema import tflite_min
+    from tfdenoise.targets.schema import tflite_min
 
     return SimpleNamespace(Model=tflite_min.Model, BUILTIN_OPERATOR=enums.BUILTIN_OPERATOR,
                            TENSOR_TYPE=enums.TENSOR_TYPE, source="targets.schema.tflite_min")

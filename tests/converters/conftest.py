@@ -21,7 +21,7 @@ def spec_mb():
 
 @pytest.fixture(scope="session")
 def calib_small():
-    from converters.calibration import CalibrationSet
+    from tfdenoise.converters.calibration import CalibrationSet
 
     return CalibrationSet.load(max_frames=CALIB_FRAMES)
 
@@ -29,7 +29,7 @@ def calib_small():
 @pytest.fixture(scope="session")
 def frames():
     """40 frames of real noisy speech magnitudes (a calibration clip, past its start)."""
-    from converters.calibration import clip_magnitudes, list_clips
+    from tfdenoise.converters.calibration import clip_magnitudes, list_clips
 
     return clip_magnitudes(list_clips()[0])[60:100]
 
@@ -44,7 +44,7 @@ def gru128():
 @pytest.fixture(scope="session")
 def gru128_files(gru128, calib_small):
     """GRU128 (random weights) converted at each built-in precision: name -> bytes."""
-    from converters.export import PRECISIONS, convert
+    from tfdenoise.converters.export import PRECISIONS, convert
 
     return {p: convert(gru128, p, calib_small) for p in PRECISIONS}
 
@@ -58,7 +58,7 @@ def lstm128():
 
 @pytest.fixture(scope="session")
 def lstm128_files(lstm128, calib_small):
-    from converters.export import PRECISIONS, convert
+    from tfdenoise.converters.export import PRECISIONS, convert
 
     return {p: convert(lstm128, p, calib_small) for p in PRECISIONS}
 

@@ -5,11 +5,11 @@ import shutil
 
 import pytest
 
-from converters.metadata import read_metadata
+from tfdenoise.converters.metadata import read_metadata
 
 
 def test_front_door_export_variant_name(tmp_path):
-    from converters import export
+    from tfdenoise.converters import export
 
     res = export("gru128", "fp32", tmp_path / "g.tflite", check=False)
     assert res.path.is_file() and res.precision == "fp32" and res.variant == "gru128"
@@ -17,7 +17,7 @@ def test_front_door_export_variant_name(tmp_path):
 
 
 def test_export_variant_is_deterministic(tmp_path):
-    from converters.export import export_variant
+    from tfdenoise.converters.export import export_variant
 
     a = export_variant("gru128", "fp16", tmp_path / "a.tflite")
     b = export_variant("GRU128", "fp16", tmp_path / "b.tflite")
@@ -41,7 +41,7 @@ def one_pair(tmp_path_factory):
 
 
 def test_validate_file_scores_tflite_keras_and_noisy(gru128, gru128_files, one_pair, tmp_path):
-    from converters.validation import to_markdown, validate_file
+    from tfdenoise.converters.validation import to_markdown, validate_file
     from tfdenoise.models import save_checkpoint
 
     ckpt = save_checkpoint(gru128, tmp_path / "ckpt")
@@ -57,7 +57,7 @@ def test_validate_file_scores_tflite_keras_and_noisy(gru128, gru128_files, one_p
 
 @pytest.mark.slow
 def test_quant_table_rows(gru128, one_pair, tmp_path):
-    from converters.validation import TABLE_ROWS, quant_table
+    from tfdenoise.converters.validation import TABLE_ROWS, quant_table
     from tfdenoise.models import save_checkpoint
 
     ckpt = save_checkpoint(gru128, tmp_path / "ckpt")

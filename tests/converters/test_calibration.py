@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from converters import build, fbgraph
-from converters.calibration import CalibrationSet, RangeCollector, int8_scale, list_clips
-from converters.recipe import CalibMethod, Precision, load, parse
+from tfdenoise.converters import build, fbgraph
+from tfdenoise.converters.calibration import CalibrationSet, RangeCollector, int8_scale, list_clips
+from tfdenoise.converters.recipe import CalibMethod, Precision, load, parse
 from tfdenoise.errors import InputError, ModelError, RecipeError, TFLiteFormatError
 
 
@@ -82,7 +82,7 @@ def test_unknown_recipe_layer_is_a_recipe_error(tmp_path):
 
 
 def test_corrupt_checkpoint_is_a_model_error(tmp_path):
-    from converters.export import load_model
+    from tfdenoise.converters.export import load_model
 
     (tmp_path / "config.json").write_text(json.dumps({"variant": "gru128"}))
     (tmp_path / "weights.h5").write_bytes(b"not an h5 file")
@@ -94,7 +94,7 @@ def test_corrupt_checkpoint_is_a_model_error(tmp_path):
 
 
 def test_corrupt_or_truncated_tflite(gru128_files, tmp_path):
-    from converters.interpreter import TFLiteDenoiser
+    from tfdenoise.converters.interpreter import TFLiteDenoiser
 
     data = gru128_files["mixed"]
     for name, blob in [("trunc.tflite", data[: len(data) // 2]), ("junk.tflite", b"\0" * 64),
@@ -106,7 +106,7 @@ def test_corrupt_or_truncated_tflite(gru128_files, tmp_path):
 
 
 def test_tflite_runtime_backend_needs_its_package(gru128_files, tmp_path):
-    from converters.interpreter import TFLiteDenoiser
+    from tfdenoise.converters.interpreter import TFLiteDenoiser
 
     try:
         import tflite_runtime  # noqa: F401

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from converters.metadata import read_metadata
+from tfdenoise.converters.metadata import read_metadata
 from tfdenoise.cli import main
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from converters import fbgraph
-from converters.check import TOLERANCE, compare
-from converters.export import PRECISIONS, MB, convert
-from converters.interpreter import TFLiteDenoiser
-from converters.metadata import read_metadata
+from tfdenoise.converters import fbgraph
+from tfdenoise.converters.check import TOLERANCE, compare
+from tfdenoise.converters.export import PRECISIONS, MB, convert
+from tfdenoise.converters.interpreter import TFLiteDenoiser
+from tfdenoise.converters.metadata import read_metadata
 
 
 def _param_mb(data: bytes) -> float:
@@ -109,7 +109,7 @@ def test_metadata_contract(gru128_files):
 def test_custom_recipe_only_rnn_1_int8(gru128, calib_small, tmp_path):
     import json
 
-    from converters.recipe import load
+    from tfdenoise.converters.recipe import load
 
     path = tmp_path / "rnn1.json"
     path.write_text(json.dumps({"name": "rnn1", "layers": [

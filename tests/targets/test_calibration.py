@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from targets import analyze_graph
-from targets.reference import build_reference
-from targets.report import to_json
+from tfdenoise.targets import analyze_graph
+from tfdenoise.targets.reference import build_reference
+from tfdenoise.targets.report import to_json
 
 TOL = 0.10  # +-10 % on figures SPEC 5 gives as measurements
 

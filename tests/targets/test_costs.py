@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from targets.boards import BOARD_DIR, available_boards, load_board
-from targets.kernels import act_cycles, core_cycles, mac_cycles
-from targets.memory import POLICIES, plan_activations, plan_memory
-from targets.power import core_power_mw, estimate_power
-from targets.schedule import schedule, time_layer
-from targets.tiling import l1_usable, tile_layer
-from targets.types import Layer, ParamTensor
+from tfdenoise.targets.boards import BOARD_DIR, available_boards, load_board
+from tfdenoise.targets.kernels import act_cycles, core_cycles, mac_cycles
+from tfdenoise.targets.memory import POLICIES, plan_activations, plan_memory
+from tfdenoise.targets.power import core_power_mw, estimate_power
+from tfdenoise.targets.schedule import schedule, time_layer
+from tfdenoise.targets.tiling import l1_usable, tile_layer
+from tfdenoise.targets.types import Layer, ParamTensor
 from tfdenoise.errors import BoardError, InputError
 
 

@@ -5,10 +5,10 @@ import dataclasses
 
 import pytest
 
-from targets import analyze
-from targets.layers import group_layers
-from targets.reader import read_tflite
-from targets.reference import build_reference
+from tfdenoise.targets import analyze
+from tfdenoise.targets.layers import group_layers
+from tfdenoise.targets.reader import read_tflite
+from tfdenoise.targets.reference import build_reference
 
 
 def kinds(layers):

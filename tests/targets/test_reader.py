@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from targets.reader import parse_tflite, read_tflite
+from tfdenoise.targets.reader import parse_tflite, read_tflite
 from tfdenoise.errors import InputError, TFLiteFormatError
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from targets import analyze
-from targets.report import to_json, write_report
+from tfdenoise.targets import analyze
+from tfdenoise.targets.report import to_json, write_report
 from tfdenoise.fileio import write_text as write_atomic
 from tfdenoise.commands import report as cmd
 from tfdenoise.errors import InputError, TFLiteFormatError
@@ -95,8 +95,8 @@ def test_cli_errors(tflite, tmp_path):
 
 
 def test_stm32_does_not_fit_verdict(tflite):
-    from targets import analyze_graph
-    from targets.reference import build_reference
+    from tfdenoise.targets import analyze_graph
+    from tfdenoise.targets.reference import build_reference
 
     j = to_json(analyze_graph(build_reference("lstm256", "fp16"), "stm32f746"))
     assert j["fits"] is False and j["realtime_ok"] is False and "exceed L3 flash" in j["fit_reasons"][0]
@@ -112,7 +112,7 @@ def test_sweep_cli(tmp_path, capsys):
 
 
 def test_sweep_takes_model_files(tflite, tmp_path):
-    from targets.sweep import files_or_reference, run_sweep
+    from tfdenoise.targets.sweep import files_or_reference, run_sweep
 
     d = tmp_path / "models"
     d.mkdir()
@@ -137,7 +137,7 @@ def test_html_renders_in_headless_chromium(tflite, tmp_path):
 
 
 def test_targets_never_imports_tensorflow(tflite):
-    code = ("import sys; from targets import analyze; from targets.report import to_json, to_markdown; "
+    code = ("import sys; from tfdenoise.targets import analyze; from tfdenoise.targets.report import to_json, to_markdown; "
             f"r = analyze({str(tflite('lstm_int8'))!r}); to_markdown(r); "
             "assert 'tensorflow' not in sys.modules and 'tf_keras' not in sys.modules, 'TF imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
@@ -146,7 +146,7 @@ def test_targets_never_imports_tensorflow(tflite):
 def test_sweep_export_source_uses_converters(tflite, tmp_path, monkeypatch):
     import types
 
-    from targets.sweep import exported_or_reference
+    from tfdenoise.targets.sweep import exported_or_reference
 
     calls = []
 
@@ -155,7 +155,7 @@ def test_sweep_export_source_uses_converters(tflite, tmp_path, monkeypatch):
         shutil.copy(tflite("gru_fp16"), out_path)
         return Path(out_path)
 
-    monkeypatch.setitem(sys.modules, "converters.export", types.SimpleNamespace(export_variant=export_variant))
+    monkeypatch.setitem(sys.modules, "tfdenoise.converters.export", types.SimpleNamespace(export_variant=export_variant))
     src = exported_or_reference(tmp_path / "m")
     assert src("gru128", "fp16") == tmp_path / "m" / "gru128_fp16.tflite"
     assert src("gru128", "fp16").is_file() and calls == [("gru128", "fp16")]   # second call reuses the file

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PRECISION_FLAGS = ("fp32", "fp16", "int8", "mixed")
+from tfdenoise.vocab import FILE_PRECISIONS as PRECISION_FLAGS
 
 
 def add_parser(sub) -> None:
@@ -32,9 +32,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from converters.calibration import CalibrationSet
-    from converters.export import export_model, load_model
-    from converters.recipe import load as load_recipe
+    from tfdenoise.converters.calibration import CalibrationSet
+    from tfdenoise.converters.export import export_model, load_model
+    from tfdenoise.converters.recipe import load as load_recipe
     from tfdenoise.errors import InputError
 
     if args.checkpoint and args.variant:

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     if args.sweep:
-        from targets.sweep import exported_or_reference, files_or_reference, run_sweep, write_sweep
+        from tfdenoise.targets.sweep import exported_or_reference, files_or_reference, run_sweep, write_sweep
 
         out = Path(args.out or "report-sweep")
         source = exported_or_reference(args.models_dir or out / "models") if args.export \
@@ -45,8 +45,8 @@ def run(args) -> int:
                   f"{'real-time' if r['realtime_ok'] else 'TOO SLOW'}")
         print("wrote " + ", ".join(str(p) for p in paths.values()))
         return 0
-    from targets import analyze
-    from targets.report import to_json, to_markdown, write_report
+    from tfdenoise.targets import analyze
+    from tfdenoise.targets.report import to_json, to_markdown, write_report
 
     model = Path(args.model) if args.model else _default_model(args.precision)
     report = analyze(model, board=args.target, vdd=args.vdd, l3=args.l3, policy=args.policy)

@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from tfdenoise.fileio import write_text
-    from converters.validation import quant_table, to_json, to_markdown, validate_file
+    from tfdenoise.converters.validation import quant_table, to_json, to_markdown, validate_file
     from tfdenoise.errors import InputError
 
     if (args.model is None) == (args.table is None):

@@ -1,0 +1,105 @@
+"""The shared vocabulary: audio constants and every kind of thing, defined once.
+
+Part of the base layer (with :mod:`tfdenoise.errors` and :mod:`tfdenoise.fileio`): it
+imports nothing of ours, and every other module (speech side, ``converters``, ``targets``,
+the CLI) takes its constants and kinds from here.  Kinds are ``StrEnum`` members, so they
+compare equal to their strings and print and serialise (JSON, CLI tables) exactly as the
+plain strings did.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+# -- audio front end (docs/design.md §1) ---------------------------------------------------
+SAMPLE_RATE = 16000     # Hz, mono
+FRAME = 400             # samples per analysis frame (25 ms)
+HOP = 100               # samples between frames (6.25 ms): one inference per hop
+N_FFT = 512             # FFT size
+N_BINS = N_FFT // 2 + 1  # 257 magnitudes in, 257 gains out
+HOP_MS = 1000.0 * HOP / SAMPLE_RATE  # 6.25 ms: the real-time budget of one inference
+
+
+class VariantName(StrEnum):
+    """The four TinyDenoiser variants (docs/design.md §2)."""
+
+    LSTM256 = "lstm256"
+    GRU256 = "gru256"
+    LSTM128 = "lstm128"
+    GRU128 = "gru128"
+
+
+class CellKind(StrEnum):
+    """Recurrent cell of a TinyDenoiser."""
+
+    LSTM = "lstm"
+    GRU = "gru"
+
+
+#: Cell and units k of each variant (docs/design.md §2).
+VARIANT_SHAPES: dict[VariantName, tuple[CellKind, int]] = {
+    VariantName.LSTM256: (CellKind.LSTM, 256), VariantName.GRU256: (CellKind.GRU, 256),
+    VariantName.LSTM128: (CellKind.LSTM, 128), VariantName.GRU128: (CellKind.GRU, 128)}
+
+
+class Precision(StrEnum):
+    """Storage / compute precision of one layer (docs/design.md §4)."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+    #: INT8 weights with float activations (dynamic-range quantization): the weights are
+    #: converted to float on the fly and the MACs are float MACs.
+    HYBRID = "hybrid"
+
+
+class FilePrecision(StrEnum):
+    """Precision of a whole exported file: one of the layer precisions, or mixed."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+    MIXED = "mixed"
+
+
+#: The built-in recipes, in the order commands list them.
+FILE_PRECISIONS: tuple[str, ...] = tuple(p.value for p in FilePrecision)
+
+
+class CalibMethod(StrEnum):
+    """Activation-range statistic of INT8 calibration (docs/design.md §4)."""
+
+    MAX = "max"
+    STD3 = "std3"
+
+
+class LayerKind(StrEnum):
+    """What kind of kernel the MCU runs for a group of TFLite operators."""
+
+    LSTM = "lstm"
+    GRU = "gru"
+    DENSE = "dense"
+    CONVERSION = "conversion"
+    ELEMENTWISE = "elementwise"
+    CONV = "conv"
+    DEPTHWISE_CONV = "depthwise_conv"
+    POOL = "pool"
+    SOFTMAX = "softmax"
+    LAYOUT = "layout"
+    GENERIC = "generic"
+
+
+class BufferKind(StrEnum):
+    """What a region of L2 holds in a memory plan."""
+
+    ACTIVATION = "activation"
+    PROMOTED = "promoted"
+    STREAM = "stream"
+    RESERVED = "reserved"
+
+
+#: Deployment layers of a TinyDenoiser in graph order; BN and ReLU fold into the FC before
+#: them (the contract between the Keras model, the recipes and the ``.tflite`` metadata).
+DEPLOY_LAYERS: tuple[str, ...] = ("fc_in", "rnn_0", "rnn_1", "fc_mid", "fc_out")
+#: Keras layers that exist only before folding, mapped to the layer they fold into.
+FOLDED: dict[str, str] = {"bn_in": "fc_in", "relu_in": "fc_in",
+                          "bn_mid": "fc_mid", "relu_mid": "fc_mid"}
