@@ -4,7 +4,7 @@ For each variant (random weights, so nothing needs training) one run measures, o
 signal:
 
 * streaming: :func:`tfdenoise.stft.process_streaming` with the step model, one inference per
-  100-sample hop, as on the device (SPEC 1: one inference every 6.25 ms);
+  100-sample hop, as on the device (docs/design.md §1: one inference every 6.25 ms);
 * offline: :func:`tfdenoise.stft.process_offline` with the sequence model, all frames at once,
   compiled with ``tf.function`` (the eager ``TinyDenoiser.offline_mask`` runs the RNN loop op
   by op and is ~100x slower, which would not be a fair comparison).

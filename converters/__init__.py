@@ -1,4 +1,4 @@
-"""Keras TinyDenoiser -> quantized ``.tflite`` (FP32, FP16, INT8, mixed FP16-INT8; SPEC 4).
+"""Keras TinyDenoiser -> quantized ``.tflite`` (FP32, FP16, INT8, mixed FP16-INT8; docs/design.md §4).
 
 Front door::
 
@@ -24,7 +24,7 @@ def _export(model_or_checkpoint: Any, precision: str = "mixed", out: str | os.Pa
 
     ``precision`` is a built-in recipe name (fp32, fp16, int8, mixed); ``recipe`` (a JSON
     path) overrides it; ``calib`` (max|std3) overrides the recipe's calibration statistic;
-    ``calib_data`` is a folder of calibration clips (default: the 4 SPEC clips).
+    ``calib_data`` is a folder of calibration clips (default: the 4 reference-design clips (docs/design.md §4)).
     Returns a :class:`converters.export.ExportResult`.
     """
     from tfdenoise.converters.calibration import CalibrationSet

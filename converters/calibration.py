@@ -1,4 +1,4 @@
-"""Activation ranges from calibration clips (SPEC 4).
+"""Activation ranges from calibration clips (docs/design.md §4).
 
 For every float activation tensor of the graph, each calibration clip gives one statistic:
 
@@ -8,9 +8,9 @@ For every float activation tensor of the graph, each calibration clip gives one 
 The per-clip statistics are smoothed by a moving average across clips (cumulative:
 ``r_n = r_{n-1} + (s_n - r_{n-1}) / n``, i.e. every clip weighs the same).  The resulting
 range ``r`` is written as the symmetric interval ``[-r, r]``, so the INT8 scale of the
-tensor is ``S = 2 r / 255`` (SPEC 4: ``S = (qmax - qmin) / (2^n - 1)``).
+tensor is ``S = 2 r / 255`` (docs/design.md §4: ``S = (qmax - qmin) / (2^n - 1)``).
 
-The default clips are the 4 SPEC clips shipped in ``converters/calib/``.
+The default clips are the 4 reference-design clips (docs/design.md §4) shipped in ``converters/calib/``.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ MIN_RANGE = 1e-6
 
 
 def list_clips(folder: str | os.PathLike | None = None) -> list[Path]:
-    """Audio files of a calibration folder (default: the shipped SPEC clips), sorted."""
+    """Audio files of a calibration folder (default: the shipped reference-design clips), sorted."""
     folder = CALIB_DIR if folder is None else Path(folder)
     if not folder.is_dir():
         raise InputError("calibration folder does not exist", folder)
@@ -43,7 +43,7 @@ def list_clips(folder: str | os.PathLike | None = None) -> list[Path]:
 
 
 def clip_magnitudes(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
-    """STFT magnitudes ``[frames, 257]`` (float32) of one clip, SPEC 1 front end."""
+    """STFT magnitudes ``[frames, 257]`` (float32) of one clip, docs/design.md §1 front end."""
     from tfdenoise import audio, stft
 
     x = audio.read(path)

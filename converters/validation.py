@@ -1,8 +1,8 @@
-"""Speech quality of exported files: PESQ/STOI beside the float Keras model (SPEC 4 table).
+"""Speech quality of exported files: PESQ/STOI beside the float Keras model (docs/design.md §4 table).
 
 :func:`validate_file` scores one ``.tflite`` (run frame by frame in LiteRT), the float
 checkpoint it came from and the noisy input on a pairs folder.  :func:`quant_table`
-exports one checkpoint at the six settings of SPEC 4's table and scores each.
+exports one checkpoint at the six settings of the quantization table of docs/design.md §4 and scores each.
 Scoring is :func:`tfdenoise.evaluate.evaluate_pairs`.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tfdenoise.errors import ModelError
 
 from tfdenoise.converters.interpreter import TFLiteDenoiser
 
-#: Rows of SPEC 4's table: (label, recipe, calibration statistic).
+#: Rows of the quantization table of docs/design.md §4: (label, recipe, calibration statistic).
 TABLE_ROWS = (("fp32", "fp32", None), ("fp16", "fp16", None),
               ("int8 (max)", "int8", "max"), ("int8 (std3)", "int8", "std3"),
               ("mixed (max)", "mixed", "max"), ("mixed (std3)", "mixed", "std3"))
@@ -72,7 +72,7 @@ def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
 def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLike,
                 calib_dir: str | os.PathLike | None = None, jobs: int | None = None,
                 workdir: str | os.PathLike | None = None) -> dict:
-    """SPEC 4's table for one model: six exports, PESQ / STOI / parameter MB each."""
+    """the quantization table of docs/design.md §4 for one model: six exports, PESQ / STOI / parameter MB each."""
     from tfdenoise.converters.calibration import CalibrationSet
     from tfdenoise.converters.export import export_model
     from tfdenoise.evaluate import evaluate_pairs

@@ -3,10 +3,10 @@
 Matrix part (FC, LSTM, GRU, generic conv), outer loop over output features split on cores:
 
     loop(kind)      = (loop_macs, loop_cycles) from the board, INT8:
-                        LSTM 16 MACs / 9 cycles (4x4 MACs: 5 loads + 4 SIMD MACs, SPEC 5)
-                        GRU  12 MACs / 7 cycles (3x4 MACs: 4 loads + 3 SIMD MACs, SPEC 5)
+                        LSTM 16 MACs / 9 cycles (4x4 MACs: 5 loads + 4 SIMD MACs, docs/design.md §5)
+                        GRU  12 MACs / 7 cycles (3x4 MACs: 4 loads + 3 SIMD MACs, docs/design.md §5)
                         FC   16 MACs / 9 cycles (assumed: LSTM loop shape)
-    macs_per_loop   = loop_macs * r(precision),  r = 1 (INT8), fp16_mac_ratio (0.5, SPEC 5:
+    macs_per_loop   = loop_macs * r(precision),  r = 1 (INT8), fp16_mac_ratio (0.5, docs/design.md §5:
                       "half the MACs in the same time"), fp32_mac_ratio
     stall(prec)     = 1 for INT8, else 1 + fpu_contention * max(0, cores/fpus - 1)
                       (4 FPUs shared by 8 cores -> 1 + fpu_contention)

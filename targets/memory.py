@@ -1,4 +1,4 @@
-"""Memory plan (SPEC 5): L2 activation buffer, parameter streaming buffer, tensor promotion.
+"""Memory plan (docs/design.md §5): L2 activation buffer, parameter streaming buffer, tensor promotion.
 
 1. Activation buffer: every tensor passed between layers gets an L2 interval [first layer
    that touches it, last layer that reads it] (graph inputs/outputs and RNN states included);
@@ -38,7 +38,7 @@ def _whole_layers(order: Sequence[Layer], budget: int) -> frozenset[int]:
 
 
 def layer_order(layers: Sequence[Layer], budget: int) -> frozenset[int]:
-    """SPEC 5 default: whole layers in execution order while they fit (first fit)."""
+    """docs/design.md §5 default: whole layers in execution order while they fit (first fit)."""
     return _whole_layers(layers, budget)
 
 

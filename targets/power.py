@@ -1,11 +1,11 @@
-"""Power and energy of one inference (SPEC 5 whole-SoC figures).
+"""Power and energy of one inference (docs/design.md §5 whole-SoC figures).
 
     P_core(V, f) = p_static_ref * V / v_ref  +  c_eff * V^2 * f_MHz
                    (static leakage ~ linear in V, dynamic CV^2f; the two board constants are
                     the exact fit through 56.3 mW @ 0.8 V/370 MHz and 25.4 mW @ 0.65 V/240 MHz)
     P_L3         = read_energy_pJ/B * L3 bytes per inference / latency  +  active_power * busy
                    (flash read energy calibrated so FP16 LSTM256 from flash at 0.8 V spends the
-                    40-45 mW of SPEC 5 on external memory; eMRAM: stated assumption)
+                    40-45 mW of docs/design.md §5 on external memory; eMRAM: stated assumption)
     P_run        = P_core + P_L3;     E = P_run * latency
     P_avg(hop)   = (E + P_sleep * (hop - latency)) / hop    if latency <= hop, else P_run
 The whole SoC is assumed active for the whole inference (the cluster waits on DMA while

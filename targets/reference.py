@@ -1,4 +1,4 @@
-"""Reference TinyDenoiser graphs (SPEC 2) built directly as IR, without TensorFlow.
+"""Reference TinyDenoiser graphs (docs/design.md §2) built directly as IR, without TensorFlow.
 
 They mirror the export contract with the converters (fused UNIDIRECTIONAL_SEQUENCE_LSTM for
 LSTM models; single-step graph with the GRU cell unrolled into FULLY_CONNECTED/SPLIT/ADD/

@@ -10,7 +10,7 @@ from tfdenoise.fileio import write_text
 
 
 def to_json(r: Report) -> dict:
-    """Stable JSON view (top-level keys documented in SPEC-facing docs of `tfdenoise report`)."""
+    """Stable JSON view (top-level keys documented in the documentation of `tfdenoise report`)."""
     s, m, p = r.schedule, r.memory, r.power
     return {
         "model": r.model, "target": r.board.name, "vdd": r.op.vdd, "freq_mhz": r.op.freq_mhz,
@@ -81,7 +81,7 @@ def to_markdown(r: Report) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in _rows(j)]
     if j["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in j["warnings"]]
-    lines += ["", "Cost model: SPEC 5 (targets/schedule.py, targets/kernels.py); board constants and their "
+    lines += ["", "Cost model: docs/design.md §5 (targets/schedule.py, targets/kernels.py); board constants and their "
               f"sources: {r.board.path}.", ""]
     return "\n".join(lines)
 
@@ -113,7 +113,7 @@ table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padd
 <h2>Layers</h2><table><tr>{head}</tr>{rows}</table>
 {f'<h2>Warnings</h2><ul>{warn}</ul>' if warn else ''}
 <h2>Figures</h2>{figs}
-<p>Cost model: SPEC 5; board constants with units and sources: {e(r.board.path)}</p>
+<p>Cost model: docs/design.md §5; board constants with units and sources: {e(r.board.path)}</p>
 </body></html>
 """
 

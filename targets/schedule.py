@@ -1,4 +1,4 @@
-"""Latency per layer and per inference (SPEC 5).
+"""Latency per layer and per inference (docs/design.md §5).
 
 For each tile group g of a layer (streamed from L3, or resident in L2):
 
@@ -14,7 +14,7 @@ For each tile group g of a layer (streamed from L3, or resident in L2):
     bound    = the term that dominates the most cycles of the layer
 
 Cycles of L2-resident layers do not depend on the clock; eMRAM-bound layers take fewer
-cycles (higher MAC/cycle) at a lower clock, as measured on silicon (SPEC 5).
+cycles (higher MAC/cycle) at a lower clock, as measured on silicon (docs/design.md §5).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`tfdenoise report --sweep`: the 4 variants x {fp16, mixed} x every operating point.
 
-L3 = eMRAM where the parameters fit in it, flash otherwise (SPEC 5). Models come from a
+L3 = eMRAM where the parameters fit in it, flash otherwise (docs/design.md §5). Models come from a
 `source(variant, precision)` callable returning a Graph or a .tflite path; by default the
 files `{variant}_{precision}.tflite` of `models_dir` when present, else the analytic
 reference graphs of `targets.reference` (same layer structure, zero weights).

@@ -1,4 +1,4 @@
-"""L1 tiling (SPEC 5): tiles sized to fill L1, double-buffered.
+"""L1 tiling (docs/design.md §5): tiles sized to fill L1, double-buffered.
 
     L1_usable  = l1_budget - core_stack * (cores + 1)          (cluster controller included)
     tile_cap   = L1_usable / 2                                 (double buffering)

@@ -1,4 +1,4 @@
-"""TinyDenoiser variants: SPEC 2 weight counts, streaming == sequence, checkpoints."""
+"""TinyDenoiser variants: docs/design.md §2 weight counts, streaming == sequence, checkpoints."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""SPEC 1 front end: perfect reconstruction, streaming == offline, numpy == TensorFlow."""
+"""docs/design.md §1 front end: perfect reconstruction, streaming == offline, numpy == TensorFlow."""
 from __future__ import annotations
 
 import numpy as np

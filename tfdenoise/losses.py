@@ -1,4 +1,4 @@
-"""Training loss (SPEC 3): L1 on the waveform + multi-resolution STFT loss.
+"""Training loss (docs/design.md §3): L1 on the waveform + multi-resolution STFT loss.
 
 Following Defossez et al., *Real Time Speech Enhancement in the Waveform Domain*
 (Interspeech 2020), for each resolution r (FFT size, hop, window) with magnitudes

@@ -1,4 +1,4 @@
-"""Speech-quality metrics of SPEC 3: PESQ wide-band (ITU-T P.862.2) and STOI (not extended).
+"""Speech-quality metrics of docs/design.md §3: PESQ wide-band (ITU-T P.862.2) and STOI (not extended).
 
 :func:`score` validates its inputs first, so a silent, too-short, non-finite or
 length-mismatched pair raises an :class:`~tfdenoise.errors.AudioError` with one clear

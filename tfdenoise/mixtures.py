@@ -1,4 +1,4 @@
-"""Training data: clean speech + noise mixed on the fly at random SNRs (SPEC 3).
+"""Training data: clean speech + noise mixed on the fly at random SNRs (docs/design.md §3).
 
 The speech and noise folders are decoded once into memory (optionally cached as int16
 ``.npz`` next to the run so resumed or repeated runs skip the Opus decode).  Every epoch

@@ -1,4 +1,4 @@
-"""TinyDenoiser (SPEC 2): FC+BN+ReLU -> RNN_0(k) -> RNN_1(k) -> FC+BN+ReLU -> FC+Sigmoid.
+"""TinyDenoiser (docs/design.md §2): FC+BN+ReLU -> RNN_0(k) -> RNN_1(k) -> FC+BN+ReLU -> FC+Sigmoid.
 
 Each variant is built once as a set of named Keras layers and wrapped in two models that
 share those weights:
@@ -46,7 +46,7 @@ class Variant:
 
     @property
     def weight_matrix_params(self) -> int:
-        """Kernel + recurrent-kernel elements = MACs per frame (SPEC 2)."""
+        """Kernel + recurrent-kernel elements = MACs per frame (docs/design.md §2)."""
         k, b, g = self.units, N_BINS, self.gates
         rnn = g * k * (b + k) + g * k * (k + k)
         return b * b + rnn + k * b + b * b

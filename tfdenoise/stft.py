@@ -1,4 +1,4 @@
-"""The SPEC 1 front end: 16 kHz, 400-sample Hann frames, hop 100, FFT 512, 257 bins.
+"""The docs/design.md §1 front end: 16 kHz, 400-sample Hann frames, hop 100, FFT 512, 257 bins.
 
 No centring or padding of the first frame (librosa ``center=False``).  The inverse
 overlap-adds windowed frames and divides by the summed squared window, so

@@ -1,4 +1,4 @@
-"""Training (SPEC 3): waveform L1 + multi-resolution STFT loss, Adam 3e-4, batch 64.
+"""Training (docs/design.md §3): waveform L1 + multi-resolution STFT loss, Adam 3e-4, batch 64.
 
 The network sees STFT magnitudes and predicts gains; the training graph applies the gains
 to the complex noisy spectrum and rebuilds the waveform (``tf_istft``), so the loss is

@@ -105,7 +105,7 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
         "(segment lengths and SNR ranges per phase below); "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
-        f"- Loss: L1 + multi-resolution STFT (SPEC 3){_COMPRESSED if any(e.compressed_loss for e in epochs) else ''}; "
+        f"- Loss: L1 + multi-resolution STFT (docs/design.md §3){_COMPRESSED if any(e.compressed_loss for e in epochs) else ''}; "
         f"Adam, batch {tr['batch']}.",
         f"- Epochs: {len(history)} ({_phases(history, tr)}; {steps} steps, "
         f"{hours:.1f} h of mixtures); best checkpoint: epoch "

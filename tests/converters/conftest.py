@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-#: SPEC 4 parameter memory (MB = 2^20 B) per precision and variant.
+#: docs/design.md §4 parameter memory (MB = 2^20 B) per precision and variant.
 SPEC_MB = {
     "fp32": {"lstm256": 4.75, "gru256": 3.76, "lstm128": 1.88, "gru128": 1.56},
     "fp16": {"lstm256": 2.37, "gru256": 1.88, "lstm128": 0.94, "gru128": 0.78},

@@ -1,4 +1,4 @@
-"""Exported files: parameter memory vs SPEC 4, LiteRT runs them, Keras equivalence, ops."""
+"""Exported files: parameter memory vs docs/design.md §4, LiteRT runs them, Keras equivalence, ops."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,8 +1,8 @@
-"""The GAP9 model reproduces SPEC 5's silicon measurements (tolerances stated per check).
+"""The GAP9 model reproduces docs/design.md §5's silicon measurements (tolerances stated per check).
 
 Only the constants marked "calibrated" in targets/boards/gap9.toml were fitted (eMRAM
 efficiency on point 1, flash read energy on the 40-45 mW figure, the power fit on the two
-MLPerf points); everything else is SPEC facts or stated assumptions.
+MLPerf points); everything else is reference-design facts (docs/design.md) or stated assumptions.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tfdenoise.targets import analyze_graph
 from tfdenoise.targets.reference import build_reference
 from tfdenoise.targets.report import to_json
 
-TOL = 0.10  # +-10 % on figures SPEC 5 gives as measurements
+TOL = 0.10  # +-10 % on figures docs/design.md §5 gives as measurements
 
 
 def run(variant, precision, vdd, l3):

@@ -134,7 +134,7 @@ def test_boards_load_and_inherit():
     (lambda s: s.replace('l2_budget = { value = 1000000', 'l2_budget = { value = -5'), "memory.l2_budget.*outside"),
     (lambda s: s.replace("[overhead]\n", "[overhead]\nbogus = { value = 1, unit = \"cycle\", source = \"x\" }\n"), "unknown key 'overhead.bogus'"),
     (lambda s: "\n".join(ln for ln in s.splitlines() if not ln.startswith("tile_cycles")), "missing key 'overhead.tile_cycles'"),
-    (lambda s: s.replace('source = "SPEC 5: L1 128 kB"', 'source = ""'), "memory.l1_size.*empty source"),
+    (lambda s: s.replace('source = "docs/design.md §5: L1 128 kB"', 'source = ""'), "memory.l1_size.*empty source"),
     (lambda s: s.replace('name = "gap9"', 'name = "gap9"\ninherits = "loop"'), "inheritance cycle|no board"),
     (lambda s: s + "\n[[[", "invalid TOML"),
 ])

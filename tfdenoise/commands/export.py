@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--calib", choices=("max", "std3"), default=None,
                    help="activation-range statistic (default: the recipe's, max)")
     p.add_argument("--calib-data", metavar="DIR", default=None,
-                   help="folder of calibration clips (default: the 4 SPEC clips)")
+                   help="folder of calibration clips (default: the 4 reference-design clips (docs/design.md §4))")
     p.add_argument("--recipe", metavar="FILE", default=None,
                    help="precision recipe JSON (layer regex -> fp32|fp16|int8)")
     p.add_argument("--no-check", action="store_true",

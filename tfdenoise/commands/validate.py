@@ -1,4 +1,4 @@
-"""``tfdenoise validate``: PESQ/STOI of a ``.tflite`` beside the float model, or SPEC 4's table."""
+"""``tfdenoise validate``: PESQ/STOI of a ``.tflite`` beside the float model, or the quantization table of docs/design.md §4."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     p = sub.add_parser("validate", help="score a .tflite frame by frame (PESQ/STOI) beside "
-                                        "the float model, or build SPEC 4's quantization table")
+                                        "the float model, or build docs/design.md §4's quantization table")
     p.add_argument("model", nargs="?", default=None, help="MODEL.tflite to score")
     p.add_argument("--table", metavar="CHECKPOINT", default=None,
                    help="export CHECKPOINT at fp32, fp16, int8 (max/std3), mixed (max/std3) "
@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint", default=None,
                    help="float checkpoint to compare with (default: the default model)")
     p.add_argument("--calib-data", metavar="DIR", default=None,
-                   help="calibration clips for --table (default: the 4 SPEC clips)")
+                   help="calibration clips for --table (default: the 4 reference-design clips (docs/design.md §4))")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for scoring")
     p.add_argument("--backend", choices=("litert", "tflite-runtime"), default="litert",
                    help="interpreter for MODEL.tflite (tflite-runtime only when installed)")

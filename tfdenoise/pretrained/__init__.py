@@ -40,7 +40,7 @@ def default_checkpoint() -> Path:
 
 
 #: Shipped ``.tflite`` exports of each model, named by ``tools/ship_model.py`` after the rows
-#: of SPEC 4's table; the plain precision names mean the ``max`` calibration.
+#: of the quantization table of docs/design.md §4; the plain precision names mean the ``max`` calibration.
 TFLITE_FILES = {"fp32": "fp32", "fp16": "fp16", "int8": "int8_max", "int8-std3": "int8_std3",
                 "mixed": "mixed_max", "mixed-std3": "mixed_std3"}
 
