@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduce the shipped GRU128 (tfdenoise/pretrained/gru128): the one training phase of its
+# model card as the `tfdenoise train` command it ran with, then tools/ship_model.py.
+# Background and scores: docs/training.md.
+#
+#   tools/recipes/gru128.sh                      # data from ../shared/data (project-relative)
+#   DATA=/path/to/data tools/recipes/gru128.sh   # any folder with speech/ and noise/ in that layout
+#
+# Cost: 30 epochs, 57.5 min of training on a 2-core x86_64 CPU without a GPU, shared with
+# the other first runs (GRU128, GRU256, LSTM256 and LSTM128's epochs 1-20 trained side by
+# side). Re-running the script after an interruption resumes the run (--resume). The
+# result is the same recipe, not bit-identical weights (TensorFlow's CPU kernels are not
+# deterministic across machines and thread counts).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."   # the project root: run folders are runs/..., data ../shared/data
+DATA="${DATA:-../shared/data}"
+TFDENOISE="${TFDENOISE:-.venv/bin/tfdenoise}"
+PYTHON="${PYTHON:-.venv/bin/python}"
+[[ -d "$DATA/speech" && -d "$DATA/noise" ]] || { echo "$0: no speech/ and noise/ in DATA=$DATA" >&2; exit 2; }
+
+# Epochs 1-30: 1024 x 1 s segments at 0-15 dB SNR by segment mean power (the only SNR level
+# then), constant learning rate 1e-3, batch 32, seed 0; best checkpoint by validation loss
+# (epoch 29, validation loss 0.5708).
+# Ran as: --epochs 60, stopped after epoch 30 (constant rate: the same rates).
+start=(); [[ -d runs/gru128/last ]] && start=(--resume)   # a fresh run, or its continuation on a re-run
+"$TFDENOISE" train --variant gru128 --speech "$DATA/speech" --noise "$DATA/noise" --batch 32 --seed 0 \
+    --cache runs/cache --out runs/gru128 --epochs 30 --lr 1e-3 \
+    --segment 1 --segments-per-epoch 1024 --snr 0 15 --snr-level mean "${start[@]}"
+
+# Ship runs/gru128/best: replaces tfdenoise/pretrained/gru128 (weights, the six .tflite
+# exports, MODEL_CARD.md and card.json measured on the bundled test pairs; `git diff`
+# compares them with the shipped ones).
+"$PYTHON" tools/ship_model.py runs/gru128
