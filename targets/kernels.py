@@ -7,9 +7,9 @@ Matrix part (FC, LSTM, GRU, generic conv), outer loop over output features split
                         GRU  12 MACs / 7 cycles (3x4 MACs: 4 loads + 3 SIMD MACs, docs/design.md §5)
                         FC   16 MACs / 9 cycles (assumed: LSTM loop shape)
     macs_per_loop   = loop_macs * r(precision),  r = 1 (INT8), fp16_mac_ratio (0.5, docs/design.md §5:
-                      "half the MACs in the same time"), fp32_mac_ratio
+                      "half the MACs in the same time"), fp32_mac_ratio (FP32 and hybrid: float MACs)
     stall(prec)     = 1 for INT8, else 1 + fpu_contention * max(0, cores/fpus - 1)
-                      (4 FPUs shared by 8 cores -> 1 + fpu_contention)
+                      (4 FPUs shared by 8 cores -> 1 + fpu_contention; FP16, FP32 and hybrid)
     t_mac           = ceil(macs / (cores * macs_per_loop)) * loop_cycles * stall
     generic kinds   (conv, depthwise, batch matmul without a tuned kernel):
                       t_mac(FC loop) / generic_efficiency
@@ -17,10 +17,17 @@ Matrix part (FC, LSTM, GRU, generic conv), outer loop over output features split
 Element-wise part, also split on cores:
 
     t_act  = act_elems * (act_int8_cycles | act_fp16_cycles) / cores    (LUT vs approximation;
-             FP32 uses the FP16 cost x fp16_mac_ratio / fp32_mac_ratio)
+             FP32 and hybrid use the FP16 cost x fp16_mac_ratio / fp32_mac_ratio)
     t_ew   = ew_elems  * (conversion_cycles if kind == conversion else elementwise_cycles) / cores
 
-    t_core = t_mac + t_act + t_ew       (cycles for the whole layer, all tiles)
+Hybrid layers (INT8 weights, FP32 activations; docs/design.md §4) also convert every INT8
+weight element they read to float before the float MAC:
+
+    t_deq  = dequant_elems * hybrid_dequant_cycles / cores     (0 for other precisions;
+             dequant_elems = INT8 weight elements read per inference: once per time
+             step for sequence ops, else once, see targets/layers.py)
+
+    t_core = t_mac + t_act + t_ew + t_deq       (cycles for the whole layer, all tiles)
 """
 from __future__ import annotations
 
@@ -38,7 +45,8 @@ GENERIC = {LayerKind.CONV, LayerKind.DEPTHWISE_CONV, LayerKind.POOL, LayerKind.S
 def precision_ratio(board: Board, precision: str) -> float:
     """MACs per inner loop relative to INT8."""
     return {Precision.INT8: 1.0, Precision.FP16: board.c("kernels.fp16_mac_ratio"),
-            Precision.FP32: board.c("kernels.fp32_mac_ratio")}.get(precision, board.c("kernels.fp32_mac_ratio"))
+            Precision.FP32: board.c("kernels.fp32_mac_ratio"),
+            Precision.HYBRID: board.c("kernels.fp32_mac_ratio")}.get(precision, board.c("kernels.fp32_mac_ratio"))
 
 
 def fpu_stall(board: Board, precision: str) -> float:
@@ -66,12 +74,12 @@ def mac_cycles(board: Board, layer: Layer) -> float:
 
 
 def act_cycles(board: Board, layer: Layer) -> float:
-    """t_act: sigmoid/tanh/exp (LUT in INT8, vectorised approximation in FP16)."""
+    """t_act: sigmoid/tanh/exp (LUT in INT8, vectorised approximation in FP16, FP32 for FP32 and hybrid)."""
     if layer.precision == Precision.INT8:
         per = board.c("kernels.act_int8_cycles")
     else:
         per = board.c("kernels.act_fp16_cycles") * fpu_stall(board, layer.precision)
-        if layer.precision == Precision.FP32:
+        if layer.precision in (Precision.FP32, Precision.HYBRID):
             per *= board.c("kernels.fp16_mac_ratio") / board.c("kernels.fp32_mac_ratio")
     return layer.act_elems * per / board.c("compute.cores")
 
@@ -82,6 +90,14 @@ def ew_cycles(board: Board, layer: Layer) -> float:
     return layer.ew_elems * board.c(key) / board.c("compute.cores")
 
 
+def dequant_cycles(board: Board, layer: Layer) -> float:
+    """t_deq: hybrid layers convert each INT8 weight element they read to float (0 otherwise)."""
+    if layer.precision != Precision.HYBRID:
+        return 0.0
+    return layer.dequant_elems * board.c("kernels.hybrid_dequant_cycles") / board.c("compute.cores")
+
+
 def core_cycles(board: Board, layer: Layer) -> float:
-    """t_core = t_mac + t_act + t_ew for the whole layer."""
-    return mac_cycles(board, layer) + act_cycles(board, layer) + ew_cycles(board, layer)
+    """t_core = t_mac + t_act + t_ew + t_deq for the whole layer."""
+    return mac_cycles(board, layer) + act_cycles(board, layer) + ew_cycles(board, layer) + \
+        dequant_cycles(board, layer)

@@ -7,11 +7,21 @@ Order of rules, first match wins for each operator:
 3. unrolled recurrent cells by pattern: a graph input `h` and output `h'` of the same shape
    where `h'` depends on `h` through LOGISTIC + TANH + MUL; the cell is the operators between
    them plus the FULLY_CONNECTED feeding them (GRU if 2 sigmoids, LSTM if 3 or more);
-4. DEQUANTIZE of a constant (FP16 weights) joins the layer of its consumer -> FP16 kernel;
+4. DEQUANTIZE of a constant joins the layer of its consumer (FP16 weights -> FP16 kernel,
+   INT8 weights -> hybrid kernel);
 5. FULLY_CONNECTED (+ a following activation op) -> `dense`; QUANTIZE/DEQUANTIZE of
    activations -> `conversion`; layout/state ops join the layer of their producer;
 6. anything else (CONV_2D, DEPTHWISE_CONV_2D, pooling, SOFTMAX, ...) -> a generic layer
    marked `estimate=True` with a warning; never an exception.
+
+Precision of a layer: the metadata's, when given; else `hybrid` when one of its operators
+reads INT8/INT4 constant weights (directly or through a DEQUANTIZE) while taking or producing
+FLOAT32 activations (dynamic-range quantization, docs/design.md §4: the MCU converts the
+weights to float on the fly and runs float MACs; `dequant_elems` counts the weight elements
+converted per inference: each integer weight once per time step for sequence ops, once per
+inference otherwise, the converted tile being reused across rows / output positions); else
+INT8 / FP16 weights or integer outputs decide (`_infer_precision`).  One warning per report
+names the hybrid layers.
 """
 from __future__ import annotations
 
@@ -32,6 +42,13 @@ GENERIC_KIND = {"CONV_2D": LayerKind.CONV, "DEPTHWISE_CONV_2D": LayerKind.DEPTHW
                 "TRANSPOSE_CONV": LayerKind.CONV, "CONV_3D": LayerKind.CONV, "MAX_POOL_2D": LayerKind.POOL,
                 "AVERAGE_POOL_2D": LayerKind.POOL, "L2_POOL_2D": LayerKind.POOL, "SOFTMAX": LayerKind.SOFTMAX,
                 "LOG_SOFTMAX": LayerKind.SOFTMAX, "BATCH_MATMUL": LayerKind.DENSE}
+#: Integer weight types that a float-activation (hybrid) kernel converts to float on the fly.
+INT_WEIGHTS = {"INT8", "INT4"}
+#: Operators that only move or convert data: never hybrid kernels themselves.
+NOT_KERNELS = LAYOUT | STATE | {"QUANTIZE", "DEQUANTIZE"}
+HYBRID_WARNING = ("INT8 weights with float activations (dynamic-range quantization): modeled as "
+                  "weights converted to float on the fly and float MACs; full-INT8 export is faster "
+                  "on the MCU")
 META_KINDS = {LayerKind.LSTM, LayerKind.GRU, LayerKind.DENSE, LayerKind.CONVERSION, LayerKind.ELEMENTWISE}
 
 
@@ -84,7 +101,11 @@ def group_layers(graph: Graph) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
             warnings.append(f"layer {layer.name} ({'/'.join(sorted({sg.operators[o].opcode for o in layer.ops}))}): "
                             f"no calibrated kernel model, generic estimate")
         layers.append(layer)
-    return _unique_names(layers), tuple(warnings)
+    layers = _unique_names(layers)
+    hybrid = [la.name for la in layers if la.precision == Precision.HYBRID]
+    if hybrid:
+        warnings.append(f"hybrid layer{'s' if len(hybrid) > 1 else ''} {', '.join(hybrid)}: {HYBRID_WARNING}")
+    return layers, tuple(warnings)
 
 
 def _find_cells(sg: Subgraph) -> list[tuple[set[int], str]]:
@@ -214,7 +235,17 @@ def _make_layer(sg: Subgraph, g: dict, index: int, weight_deq: dict[int, int], f
         ew += 4 * units
     if kind in (LayerKind.GRU, LayerKind.LSTM) and not units:
         units = sg.tensors[outputs[0]].size if outputs else 0
-    precision = g["precision"] if g["precision"] in (Precision.INT8, Precision.FP16, Precision.FP32) else _infer_precision(sg, ops, params, fp_model)
+    dequant = sum(_hybrid_weight_elems(sg, sg.operators[o], weight_deq) for o in ops if o not in weight_deq)
+    if g["precision"] in tuple(Precision):
+        precision = Precision(g["precision"])
+    elif dequant:
+        precision = Precision.HYBRID
+    else:
+        precision = _infer_precision(sg, ops, params, fp_model)
+    if precision != Precision.HYBRID:
+        dequant = 0
+    elif not dequant:  # hybrid by metadata only: every integer weight converted once
+        dequant = sum(p.elements for k, p in params.items() if sg.tensors[k].dtype in INT_WEIGHTS)
     estimate = kind in (LayerKind.CONV, LayerKind.DEPTHWISE_CONV, LayerKind.POOL, LayerKind.SOFTMAX, LayerKind.GENERIC) or \
         any(c in STATE | {"WHILE", "IF", "CALL_ONCE"} for c in codes if c not in ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"))
     if kind == LayerKind.GENERIC and not ew:
@@ -223,7 +254,35 @@ def _make_layer(sg: Subgraph, g: dict, index: int, weight_deq: dict[int, int], f
     return Layer(index=index, name=name, kind=kind, precision=precision, ops=tuple(ops), macs=int(macs),
                  params=tuple(params[k] for k in sorted(params)), inputs=tuple(inputs), outputs=tuple(outputs),
                  in_elems=sum(sg.tensors[i].size for i in inputs), out_elems=sum(sg.tensors[o].size for o in outputs),
-                 act_elems=int(act), ew_elems=int(ew), units=int(units), estimate=estimate, note=g["note"])
+                 act_elems=int(act), ew_elems=int(ew), units=int(units), estimate=estimate, note=g["note"],
+                 dequant_elems=int(dequant))
+
+
+def _hybrid_weight_elems(sg: Subgraph, op: Operator, weight_deq: dict[int, int]) -> int:
+    """Integer weight elements `op` converts to float per inference; 0 unless it is hybrid.
+
+    Hybrid: an INT8/INT4 constant operand (stored, or behind a DEQUANTIZE of a constant) and a
+    FLOAT32 activation among its other inputs or its outputs.  Full-INT8 kernels (INT8/INT16
+    activations) and FP16-weight kernels are not hybrid.  Sequence ops read their weights once
+    per time step.
+    """
+    if op.opcode in NOT_KERNELS:
+        return 0
+    weights = 0
+    acts: set[str] = {sg.tensors[t].dtype for t in op.outputs if t >= 0}
+    for i in op.inputs:
+        if i < 0:
+            continue
+        c = _const_of(sg, i, weight_deq)
+        if c is None:
+            acts.add(sg.tensors[i].dtype)
+        elif c.dtype in INT_WEIGHTS:
+            weights += c.size
+    if not weights or "FLOAT32" not in acts:
+        return 0
+    if op.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        weights *= max(1, sg.tensors[op.inputs[0]].size // max(1, _in_features(sg, op, weight_deq)))
+    return weights
 
 
 def _infer_kind(codes: list[str]) -> str:

@@ -11,8 +11,10 @@ from typing import Any
 
 from tfdenoise.vocab import BufferKind, LayerKind, Precision
 
-#: bytes per activation element for each kernel precision on the MCU
-ACT_BYTES: dict[Precision, int] = {Precision.INT8: 1, Precision.FP16: 2, Precision.FP32: 4}
+#: bytes per activation element for each kernel precision on the MCU (hybrid layers keep
+#: FP32 activations: only their weights are INT8, docs/design.md §4)
+ACT_BYTES: dict[Precision, int] = {Precision.INT8: 1, Precision.FP16: 2, Precision.FP32: 4,
+                                   Precision.HYBRID: 4}
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Layer:
     units: int = 0
     estimate: bool = False     # True: generic estimate, not a calibrated kernel model
     note: str = ""
+    dequant_elems: int = 0     # hybrid only: INT8/INT4 weight elements converted to float per inference
 
     @property
     def param_bytes(self) -> int:

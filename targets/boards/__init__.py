@@ -33,6 +33,7 @@ SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
     "kernels.elementwise_cycles": (("cycle/elem",), 0, 1000),
     "kernels.conversion_cycles": (("cycle/elem",), 0, 1000),
     "kernels.generic_efficiency": (("ratio",), 0.01, 1),
+    "kernels.hybrid_dequant_cycles": (("cycle/elem",), 0, 1000),
     "memory.l1_size": (("B",), 0, None),
     "memory.l1_budget": (("B",), 0, None),
     "memory.core_stack": (("B",), 0, None),
