@@ -28,7 +28,7 @@ def main() -> int:
     args = ap.parse_args()
     from tfdenoise.converters.calibration import CalibrationSet
     from tfdenoise.converters.check import compare
-    from tfdenoise.converters.export import MB, PRECISIONS, export_model
+    from tfdenoise.converters.convert import MB, PRECISIONS, export_model
     from tfdenoise.converters.interpreter import TFLiteDenoiser
     from tfdenoise.models import TinyDenoiser
 

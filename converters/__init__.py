@@ -3,47 +3,45 @@
 Front door::
 
     from tfdenoise.converters import export
-    result = export("path/to/checkpoint", "mixed", "out/model.tflite", calib="max")
+    result = export("lstm128", "mixed", "out/model.tflite", calib="max")
 
-Modules: ``recipe`` (precision recipes as data), ``calibration`` (activation ranges),
-``build`` (Keras -> float/calibrated/quantized flatbuffers), ``passes`` (FP16 weights,
-INT8 state I/O), ``fbgraph`` + ``metadata`` (op -> layer map, the ``tfdenoise`` metadata),
-``interpreter`` (run a file frame by frame), ``check`` (Keras vs .tflite), ``export``.
+Modules, in the order of the data flow: ``recipe`` (precision recipes as data),
+``calibration`` (activation ranges), ``build`` (Keras -> float/calibrated/quantized
+flatbuffers), ``passes`` (FP16 weights, INT8 state I/O), ``fbgraph`` + ``metadata`` (op ->
+layer map, the ``tfdenoise`` metadata), ``convert`` (the whole conversion, written and
+summarised), ``interpreter`` (run a file frame by frame), ``check`` (Keras vs .tflite).
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tfdenoise.converters.convert import ExportResult
+    from tfdenoise.models import TinyDenoiser
 
 
-def _export(model_or_checkpoint: Any, precision: str = "mixed", out: str | os.PathLike = "model.tflite",
-           calib: str | None = None, recipe: str | os.PathLike | None = None,
-           calib_data: str | os.PathLike | None = None, check: bool = True):
-    """Export a TinyDenoiser (object, checkpoint folder, or variant name) to ``out``.
+def export(model: "TinyDenoiser | str | os.PathLike | None" = None, precision: str = "mixed",
+           out: str | os.PathLike = "model.tflite", calib: str | None = None,
+           recipe: str | os.PathLike | None = None, calib_data: str | os.PathLike | None = None,
+           check: bool = True) -> "ExportResult":
+    """Export a TinyDenoiser to ``out`` and return what was written and measured.
 
+    ``model`` is a TinyDenoiser object or a model spec (:func:`tfdenoise.modelref.resolve`:
+    a checkpoint folder, a shipped variant's name, or ``None`` for the default model).
     ``precision`` is a built-in recipe name (fp32, fp16, int8, mixed); ``recipe`` (a JSON
     path) overrides it; ``calib`` (max|std3) overrides the recipe's calibration statistic;
-    ``calib_data`` is a folder of calibration clips (default: the 4 reference-design clips (docs/design.md §4)).
-    Returns a :class:`converters.export.ExportResult`.
+    ``calib_data`` is a folder of calibration clips (default: the 4 reference-design clips).
     """
     from tfdenoise.converters.calibration import CalibrationSet
-    from tfdenoise.converters.export import export_model, load_model
+    from tfdenoise.converters.convert import export_model
     from tfdenoise.converters.recipe import load as load_recipe
-    from tfdenoise.models import VARIANTS
+    from tfdenoise.models import TinyDenoiser, load_denoiser
 
-    if isinstance(model_or_checkpoint, str) and model_or_checkpoint.lower() in VARIANTS \
-            and not Path(model_or_checkpoint).is_dir():
-        model = load_model(None, variant=model_or_checkpoint)
-    else:
-        model = load_model(model_or_checkpoint)
+    den = model if isinstance(model, TinyDenoiser) else load_denoiser(model)
     rec = load_recipe(recipe if recipe is not None else precision)
     cal = CalibrationSet.load(calib_data) if (rec.needs_calibration or check) else None
-    return export_model(model, out, rec, calib=cal, method=calib, check=check)
+    return export_model(den, out, rec, calib=cal, method=calib, check=check)
 
-
-#: ``converters.export(...)``.  Importing the submodule ``converters.export`` rebinds this
-#: name to that module, which is itself callable with the same signature (see its end).
-export = _export
 
 __all__ = ["export"]

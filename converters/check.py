@@ -13,18 +13,31 @@ from typing import Sequence
 import numpy as np
 
 from tfdenoise.converters.interpreter import TFLiteDenoiser
+from tfdenoise.vocab import N_BINS
 
-#: Tolerances on max |mask difference| vs Keras used by tests and ``export``.
+#: Max |mask difference| vs Keras that a conversion of a random-weight model stays within
+#: (the tests' bound: a broken pass shows at once on short clips).
 TOLERANCE = {"fp32": 1e-5, "fp16": 1e-3, "int8": 0.1, "mixed": 0.05}
+#: 99th percentile of |mask difference| on the calibration clips above which ``export``
+#: warns.  Trained models drift more than random ones over long clips (recurrent state), so
+#: the warning looks at the bulk of the gains, not at the rarest frame; measured on the shipped
+#: models (benchmarks/tflite_precisions.py): fp32 and fp16 <= 0.007, mixed 0.007-0.115,
+#: INT8 0.10-0.52 (LSTM128: full INT8 is the one shipped export that warns).
+WARN_P99 = {"fp32": 0.01, "fp16": 0.01, "mixed": 0.15, "int8": 0.3}
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """Max and mean |Keras mask - .tflite mask| over all frames checked."""
+    """Max, 99th percentile and mean of |Keras mask - .tflite mask| over all gains checked."""
 
     max_abs: float
     mean_abs: float
     frames: int
+    p99_abs: float = 0.0
+
+    def within(self, precision: str) -> bool:
+        """True when the 99th percentile is inside :data:`WARN_P99` for ``precision``."""
+        return self.p99_abs <= WARN_P99.get(str(precision), WARN_P99["int8"])
 
 
 def compare(model, tflite: str | os.PathLike | bytes | TFLiteDenoiser,
@@ -41,7 +54,8 @@ def compare(model, tflite: str | os.PathLike | bytes | TFLiteDenoiser,
     if not diffs:
         return CheckResult(0.0, 0.0, 0)
     d = np.concatenate(diffs)
-    return CheckResult(float(d.max()), float(d.mean()), int(d.size // 257))
+    return CheckResult(float(d.max()), float(d.mean()), int(d.size // N_BINS),
+                       float(np.percentile(d, 99)))
 
 
 def max_mask_diff(model, tflite: str | os.PathLike | bytes | TFLiteDenoiser,

@@ -2,7 +2,7 @@
 
 A UTF-8 JSON object stored as the flatbuffer metadata named ``tfdenoise``::
 
-    {"format": 1, "variant": "gru128", "precision": "mixed",
+    {"format": 1, "variant": "gru128", "precision": "mixed", "random_weights": false,
      "calibration": {"method": "max", "clips": ["p286_035", ...]} | null,
      "layers": [{"name": "rnn_0", "kind": "gru", "precision": "int8", "units": 128,
                  "ops": [op indices in subgraph 0], "param_bytes": 98304}, ...],
@@ -73,7 +73,7 @@ def layer_precision(model_obj, op_indices: list[int]) -> str:
 
 
 def build_metadata(model_obj, variant, precision: str,
-                   calibration: dict | None) -> dict:
+                   calibration: dict | None, random_weights: bool = False) -> dict:
     """The metadata dict of a converted model (op indices as they are in ``model_obj``)."""
     sg = model_obj.subgraphs[0]
     layers = fbgraph.op_layers(model_obj)
@@ -96,6 +96,7 @@ def build_metadata(model_obj, variant, precision: str,
                 "to": fbgraph.TYPE_NAMES.get(sg.tensors[op.outputs[0]].type, "?"),
                 "elements": int(np.prod(sg.tensors[op.outputs[0]].shape))})
     return {"format": FORMAT, "variant": variant.name, "precision": precision,
+            "random_weights": bool(random_weights),
             "calibration": calibration, "layers": entries, "conversions": conversions,
             "inputs": _io_entries(model_obj, "inputs"),
             "outputs": _io_entries(model_obj, "outputs"),

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from tfdenoise.targets.tiling import param_tile_bytes
-from tfdenoise.targets.types import ACT_BYTES, Board, Buffer, Layer, MemoryPlan
+from tfdenoise.targets.types import ACT_BYTES, Board, Buffer, Layer, MemoryPlan, Overflow
 from tfdenoise.errors import InputError
 from tfdenoise.vocab import BufferKind
 
@@ -131,24 +131,47 @@ def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Bo
     param_elems = sum(la.param_elements for la in layers)
     all_params = frozenset(p.tensor for la in layers for p in la.params)
     if arena + param_bytes <= budget:
-        promoted, stream = all_params, 0
+        promoted = all_params
     else:
-        has_l1 = board.c("memory.l1_size") > 0
-        stream = 2 * max((param_tile_bytes(board, la) for la in layers if la.params), default=0) if has_l1 else 0
-        room = budget - arena - stream
+        room = budget - arena - _stream_bytes(board, layers, frozenset())
         promoted = POLICIES[policy](layers, room) if room > 0 else frozenset()
-        if not all_params - promoted:
-            stream = 0
+    stream = _stream_bytes(board, layers, promoted)
+    buffers = _layout(act_buffers, arena, stream, layers, promoted)
+    while _end(buffers) > budget and promoted:  # per-buffer alignment can tip a full budget over
+        last = next(la for la in reversed(layers) if any(p.tensor in promoted for p in la.params))
+        promoted = promoted - {p.tensor for p in last.params}
+        stream = _stream_bytes(board, layers, promoted)
+        buffers = _layout(act_buffers, arena, stream, layers, promoted)
     streamed = {la.name: sum(p.nbytes for p in la.params if p.tensor not in promoted) for la in layers}
     streamed_elems = sum(p.elements for la in layers for p in la.params if p.tensor not in promoted)
     mem = board.l3[l3]
+    overflows = []
     if param_bytes > mem.size:
-        reasons.append(f"parameters ({param_bytes:,} B) exceed L3 {l3} ({mem.size:,} B)"
+        overflows.append(Overflow(f"L3 {l3}", "parameters", param_bytes, mem.size))
+        reasons.append(str(overflows[-1])
                        + ("; try --l3 " + ", ".join(n for n, m in board.l3.items() if m.size >= param_bytes)
                           if any(m.size >= param_bytes for m in board.l3.values()) else ""))
     if arena + stream > budget:
+        overflows.append(Overflow("the L2 budget", "activations + streaming buffer", arena + stream, budget))
         reasons.append(f"activations ({arena:,} B) + streaming buffer ({stream:,} B) exceed the "
-                       f"L2 budget ({budget:,} B)")
+                       f"L2 budget ({budget:,} B) by {arena + stream - budget:,} B")
+    return MemoryPlan(l3=l3, policy=policy, l2_budget=budget, activation_bytes=arena,
+                      stream_buffer_bytes=stream, promoted=promoted, streamed_bytes=streamed,
+                      buffers=tuple(buffers), param_bytes=param_bytes, param_elements=param_elems,
+                      rho_l3=streamed_elems / param_elems if param_elems else 0.0,
+                      fits=not reasons, reasons=tuple(reasons), overflows=tuple(overflows))
+
+
+def _stream_bytes(board: Board, layers: Sequence[Layer], promoted: frozenset[int]) -> int:
+    """Double-buffered L2 room for the largest streamed sub-tensor (0: nothing streams, or no L1)."""
+    if board.c("memory.l1_size") <= 0 or all(p.tensor in promoted for la in layers for p in la.params):
+        return 0
+    return 2 * max((param_tile_bytes(board, la) for la in layers if la.params), default=0)
+
+
+def _layout(act_buffers: tuple[Buffer, ...], arena: int, stream: int, layers: Sequence[Layer],
+            promoted: frozenset[int]) -> list[Buffer]:
+    """L2 map: activations, then the streaming buffer, then each layer's promoted weights."""
     buffers = list(act_buffers)
     offset = _align(arena)
     if stream:
@@ -159,8 +182,8 @@ def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Bo
         if size:
             buffers.append(Buffer(f"{la.name} weights", BufferKind.PROMOTED, offset, _align(size), la.name))
             offset += _align(size)
-    return MemoryPlan(l3=l3, policy=policy, l2_budget=budget, activation_bytes=arena,
-                      stream_buffer_bytes=stream, promoted=promoted, streamed_bytes=streamed,
-                      buffers=tuple(buffers), param_bytes=param_bytes, param_elements=param_elems,
-                      rho_l3=streamed_elems / param_elems if param_elems else 0.0,
-                      fits=not reasons, reasons=tuple(reasons))
+    return buffers
+
+
+def _end(buffers: Sequence[Buffer]) -> int:
+    return max((b.offset + b.size for b in buffers), default=0)

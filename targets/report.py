@@ -25,6 +25,9 @@ def to_json(r: Report) -> dict:
         "realtime_ok": r.realtime_ok,
         "realtime_margin_ms": round(p.hop_ms - s.latency_ms, 4),
         "fits": r.fits, "fit_reasons": list(m.reasons) + [f"L1: {t.layer}" for t in r.tilings if not t.fits_l1],
+        "overflows": [{"memory": o.memory, "what": o.what, "needed_bytes": o.needed,
+                       "available_bytes": o.available, "over_by_bytes": o.over_by} for o in r.overflows],
+        "random_weights": bool(r.metadata.get("random_weights", False)),
         "warnings": list(r.warnings),
         "layers": [{
             "name": t.name, "kind": t.kind, "precision": t.precision, "macs": t.macs, "cycles": t.cycles,
@@ -55,7 +58,8 @@ HEAD = ["layer", "kind", "precision", "MACs", "cycles", "ms", "MAC/cycle", "boun
 
 
 def _verdict(j: dict) -> str:
-    fit = "fits" if j["fits"] else "DOES NOT FIT (" + "; ".join(j["fit_reasons"]) + ")"
+    over = [f"{o['what']} exceed {o['memory']} by {o['over_by_bytes']:,} B" for o in j["overflows"]]
+    fit = "fits" if j["fits"] else "DOES NOT FIT (" + "; ".join(over or j["fit_reasons"]) + ")"
     rt = "keeps up with" if j["realtime_ok"] else "does NOT keep up with"
     return (f"{fit}; {j['latency_ms']:.3f} ms per inference, {rt} the {j['hop_ms']} ms hop "
             f"(margin {j['realtime_margin_ms']:+.3f} ms)")
@@ -118,16 +122,22 @@ table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padd
 """
 
 
+def report_paths(model: str | Path, board: str, out_dir: str | Path) -> dict[str, Path]:
+    """Where :func:`write_report` puts the Markdown, HTML and JSON of ``model`` on ``board``."""
+    stem = Path(str(model)).stem.strip("<>").replace(" ", "_") or "model"
+    return {kind: Path(out_dir) / f"{stem}.{board}.{ext}"
+            for kind, ext in (("markdown", "md"), ("html", "html"), ("json", "json"))}
+
+
 def write_report(r: Report, out_dir: str | Path | None = None, json_path: str | Path | None = None,
                  with_plots: bool = True) -> dict[str, Path]:
     """Write report.md/.html/.json under `out_dir` (and/or JSON to `json_path`)."""
     written: dict[str, Path] = {}
     if out_dir is not None:
-        out = Path(out_dir)
-        stem = Path(r.model).stem.strip("<>").replace(" ", "_") or "model"
-        written["markdown"] = write_text(out / f"{stem}.{r.board.name}.md", to_markdown(r))
-        written["html"] = write_text(out / f"{stem}.{r.board.name}.html", to_html(r, with_plots))
-        written["json"] = write_text(out / f"{stem}.{r.board.name}.json", json.dumps(to_json(r), indent=2))
+        paths = report_paths(r.model, r.board.name, out_dir)
+        written["markdown"] = write_text(paths["markdown"], to_markdown(r))
+        written["html"] = write_text(paths["html"], to_html(r, with_plots))
+        written["json"] = write_text(paths["json"], json.dumps(to_json(r), indent=2))
     if json_path is not None:
         written["json_path"] = write_text(Path(json_path), json.dumps(to_json(r), indent=2))
     return written

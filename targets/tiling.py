@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from tfdenoise.targets.types import ACT_BYTES, Board, Layer, MemoryPlan, TileGroup, Tiling
+from tfdenoise.targets.types import ACT_BYTES, Board, Layer, MemoryPlan, Overflow, TileGroup, Tiling
 from tfdenoise.vocab import LayerKind
 
 
@@ -47,7 +47,7 @@ def tile_layer(board: Board, layer: Layer, plan: MemoryPlan) -> Tiling:
     io = io_bytes(layer)
     cap = l1_usable(board) // 2
     has_l1 = board.c("memory.l1_size") > 0 and cap > 0
-    fits = True
+    fits, row, room = True, 0, 0
     if not has_l1:
         n_total = 1
     elif layer.param_bytes == 0:
@@ -74,7 +74,8 @@ def tile_layer(board: Board, layer: Layer, plan: MemoryPlan) -> Tiling:
             l2 = (pbytes + io * share) / n if has_l1 else 0
             groups.append(TileGroup(n, int(pbytes / n) if l3 else 0, int(l2), int(layer.macs * share / n)))
     tile = min(cap, layer.param_bytes + io) if has_l1 else 0
-    return Tiling(layer.name, tile, tuple(groups), fits)
+    over = None if fits else Overflow("the L1 tile", f"one weight row of {layer.name}", row, room)
+    return Tiling(layer.name, tile, tuple(groups), fits, over)
 
 
 def _row_bytes(layer: Layer) -> int:

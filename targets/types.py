@@ -131,6 +131,24 @@ class Buffer:
 
 
 @dataclass(frozen=True)
+class Overflow:
+    """One memory a model does not fit: what needs how many bytes where how many are available."""
+
+    memory: str        # "L3 emram", "L2", "L1"
+    what: str          # what overflows it
+    needed: int        # B
+    available: int     # B
+
+    @property
+    def over_by(self) -> int:
+        return self.needed - self.available
+
+    def __str__(self) -> str:
+        return (f"{self.what} ({self.needed:,} B) exceed {self.memory} ({self.available:,} B) "
+                f"by {self.over_by:,} B")
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     """Where every parameter lives and how L2 is used."""
 
@@ -147,6 +165,7 @@ class MemoryPlan:
     rho_l3: float
     fits: bool
     reasons: tuple[str, ...] = ()
+    overflows: tuple[Overflow, ...] = ()
 
     @property
     def l2_bytes_used(self) -> int:
@@ -171,6 +190,7 @@ class Tiling:
     tile_bytes: int              # L1 bytes of one tile buffer (x2 for double buffering)
     groups: tuple[TileGroup, ...]
     fits_l1: bool
+    l1_overflow: "Overflow | None" = None   # set when one weight row exceeds the L1 tile
 
     @property
     def n_tiles(self) -> int:
@@ -249,3 +269,8 @@ class Report:
     @property
     def fits(self) -> bool:
         return self.memory.fits and all(t.fits_l1 for t in self.tilings)
+
+    @property
+    def overflows(self) -> tuple[Overflow, ...]:
+        """Every memory the model does not fit, with the bytes over (empty when it fits)."""
+        return self.memory.overflows + tuple(t.l1_overflow for t in self.tilings if t.l1_overflow)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ import soundfile as sf
 
 from conftest import synth_speech, write_wav
 from tfdenoise import pretrained
-from tfdenoise.enhance import enhance_files, enhance_signal, load_model, resolve_model
+from tfdenoise.enhance import enhance_files, enhance_signal, load_streaming_model
+from tfdenoise.modelref import ModelFormat, resolve
 from tfdenoise.errors import ModelError
 from tfdenoise.fileio import write_bytes
 from tfdenoise.stft import process_offline
@@ -62,20 +64,30 @@ def test_enhance_folder_in_process_pool(tmp_path, checkpoint):
 
 
 def test_model_resolution(tmp_path, checkpoint, monkeypatch):
-    assert resolve_model(str(checkpoint)) == checkpoint
+    ref = resolve(str(checkpoint))
+    assert ref.path == checkpoint and ref.format is ModelFormat.CHECKPOINT and ref.variant == "gru128"
+    assert not ref.pretrained
     with pytest.raises(ModelError, match="no such .tflite"):
-        resolve_model(tmp_path / "m.tflite")
+        resolve(tmp_path / "m.tflite")
     (tmp_path / "weird.bin").write_bytes(b"x")
     with pytest.raises(ModelError, match="not a checkpoint"):
-        load_model(tmp_path / "weird.bin")
+        load_streaming_model(tmp_path / "weird.bin")
     with pytest.raises(ModelError, match="no config.json"):
-        resolve_model(tmp_path)
+        resolve(tmp_path)
+    with pytest.raises(ModelError, match="nor a variant name"):
+        resolve(tmp_path / "lstm64")
+    # a variant name is the shipped trained model, unless a folder of that name exists
+    shipped = resolve("GRU128")
+    assert shipped.pretrained and shipped.variant == "gru128" and shipped.path == pretrained.checkpoint("gru128")
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(checkpoint, tmp_path / "gru128")
+    assert resolve("gru128").path == Path("gru128") and not resolve("gru128").pretrained
     # default model: missing weights -> ModelError; shipped weights -> their folder
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "pre")
     with pytest.raises(ModelError, match="not shipped"):
-        resolve_model(None)
+        resolve(None)
     shutil.copytree(checkpoint, tmp_path / "pre" / pretrained.DEFAULT_VARIANT)
-    assert resolve_model(None) == tmp_path / "pre" / pretrained.DEFAULT_VARIANT
+    assert resolve(None).path == tmp_path / "pre" / pretrained.DEFAULT_VARIANT
     with pytest.raises(ModelError, match="unknown variant"):
         pretrained.checkpoint("rnn64")
 
@@ -83,9 +95,9 @@ def test_model_resolution(tmp_path, checkpoint, monkeypatch):
 @pytest.mark.slow
 def test_enhance_with_tflite_model(tmp_path, tiny_model, checkpoint):
     """A float .tflite export enhances like its Keras checkpoint (needs converters/)."""
-    export = pytest.importorskip("tfdenoise.converters.export")
+    export = pytest.importorskip("tfdenoise.converters.convert")
     path = write_bytes(tmp_path / "m.tflite", export.convert(tiny_model, "fp32"))
-    model = load_model(str(path))
+    model = load_streaming_model(str(path))
     x = synth_speech(0.5)
     y = enhance_signal(x, model)
     assert y.shape == x.shape

@@ -13,17 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from tfdenoise import SAMPLE_RATE
-from tfdenoise.errors import AudioError
+from tfdenoise.errors import AudioError, warn
 from tfdenoise.fileio import atomic_path
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus")
 
 
 def read(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, *,
-         allow_silence: bool = False) -> np.ndarray:
+         allow_silence: bool = False, note_resampling: bool = True) -> np.ndarray:
     """Return the mono float32 signal of ``path`` at ``sample_rate`` Hz.
 
-    Other sample rates are resampled (polyphase).  Stereo, empty, non-finite and (unless
+    Other sample rates are resampled (polyphase), with a warning naming the file unless
+    ``note_resampling`` is off (training corpora, whose Opus files always decode at 48 kHz).  Stereo, empty, non-finite and (unless
     ``allow_silence``) all-zero files are rejected with an :class:`AudioError`.
     """
     import soundfile as sf
@@ -44,6 +45,9 @@ def read(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, *,
         raise AudioError("contains NaN or infinite samples", path)
     if not allow_silence and not np.any(x):
         raise AudioError("is silent (all samples are zero)", path)
+    if sr != sample_rate and note_resampling:
+        warn(f"{path}: resampled from {sr} Hz to {sample_rate} Hz"
+             + (" (narrowband source: nothing above 4 kHz)" if sr <= 8000 else ""))
     return resample(x, sr, sample_rate)
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 from tfdenoise import __version__
-from tfdenoise.errors import TfdenoiseError
+from tfdenoise.errors import TfdenoiseError, show_warnings_as_lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command; returns its exit code (see :mod:`tfdenoise.errors`)."""
     args = build_parser().parse_args(argv)
+    show_warnings_as_lines(f"tfdenoise {args.command}")
     try:
         return int(args.func(args) or 0)
     except TfdenoiseError as exc:
@@ -43,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tfdenoise {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our stdout went away (``tfdenoise models | head``): end quietly.
+
+    Python would report the failed flush of stdout at exit; point stdout at /dev/null first.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":

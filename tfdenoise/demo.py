@@ -14,26 +14,39 @@ from pathlib import Path
 from typing import Callable
 
 from tfdenoise import samples
-from tfdenoise.fileio import write_json
+from tfdenoise.fileio import check_outputs, write_json
+
+
+def shown(path: Path) -> str:
+    """``path`` as a user would type it: relative to the working folder or to the package's
+    parent folder (``tfdenoise/pretrained/lstm128``), never this machine's absolute path."""
+    import tfdenoise
+
+    path = Path(path).resolve()
+    for base in (Path.cwd(), Path(tfdenoise.__file__).resolve().parent.parent):
+        if base in path.parents:
+            return str(path.relative_to(base))
+    return str(path)
 
 
 def run_demo(out: str | Path, jobs: int | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Run the demo into ``out``; returns a JSON-able summary."""
-    from tfdenoise import converters
+    from tfdenoise.converters import export
     from tfdenoise.targets import analyze
     from tfdenoise.targets.report import to_json, write_report
     from tfdenoise.enhance import enhance_files
     from tfdenoise.evaluate import evaluate_pairs
-    from tfdenoise.pretrained import DEFAULT_VARIANT, default_checkpoint
+    from tfdenoise.pretrained import DEFAULT_VARIANT, PRETRAINED_DIR, default_checkpoint
 
     out = Path(out)
+    check_outputs(folders=[out], input_trees=[PRETRAINED_DIR, samples.SAMPLES_DIR])
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     ckpt = default_checkpoint()
-    log(f"[1/4] export {DEFAULT_VARIANT.upper()} ({ckpt}) to mixed FP16-INT8 .tflite")
+    log(f"[1/4] export {DEFAULT_VARIANT.upper()} ({shown(ckpt)}) to mixed FP16-INT8 .tflite")
     tfl = out / f"{DEFAULT_VARIANT}.mixed.tflite"
-    exp = converters.export(str(ckpt), "mixed", tfl)
+    exp = export(ckpt, "mixed", tfl)
     log(f"      {exp.path}: {exp.file_mb:.3f} MB file, {exp.param_mb:.3f} MB parameters, "
         f"max |mask diff| vs Keras on the calibration clips = {exp.max_mask_diff:.2e}")
 

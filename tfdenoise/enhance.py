@@ -20,7 +20,9 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 
 from tfdenoise import audio
-from tfdenoise.errors import InputError, ModelError
+from tfdenoise.errors import BatchError, InputError, TfdenoiseError, show_warnings_as_lines, warn
+from tfdenoise.fileio import check_outputs
+from tfdenoise.modelref import ModelRef, resolve
 from tfdenoise.stft import process_streaming
 
 
@@ -32,51 +34,58 @@ class StreamingModel(Protocol):
 
 # -- models ---------------------------------------------------------------------------------
 
-def resolve_model(spec: str | os.PathLike | None) -> Path:
-    """Check a model spec cheaply (no TensorFlow) and return its path.
+def load_streaming_model(spec: "str | os.PathLike | ModelRef | None",
+                         backend: str = "litert") -> StreamingModel:
+    """The streaming model a spec names (:func:`tfdenoise.modelref.resolve`): a Keras
+    checkpoint, a shipped variant, the default (``None``) or a ``MODEL.tflite`` run in
+    ``backend`` (``litert`` or ``tflite-runtime``)."""
+    ref = resolve(spec)
+    if ref.is_tflite:
+        from tfdenoise.converters.interpreter import TFLiteDenoiser
 
-    ``None`` means the shipped default checkpoint; a path ending in ``.tflite`` must be a
-    file; anything else must be a checkpoint folder with a readable ``config.json``.
-    """
-    if spec is None:
-        from tfdenoise.pretrained import default_checkpoint
-
-        return default_checkpoint()
-    path = Path(spec)
-    if path.suffix.lower() == ".tflite":
-        if not path.is_file():
-            raise ModelError("no such .tflite model file", path)
-        return path
-    if path.is_dir():
-        from tfdenoise.models import read_config
-
-        read_config(path)  # raises ModelError for a folder that is not a checkpoint
-        return path
-    if path.exists():
-        raise ModelError("not a checkpoint folder or a .tflite model", path)
-    raise ModelError("no such checkpoint folder or .tflite model", path)
-
-
-def load_model(spec: str | os.PathLike | None, backend: str = "litert") -> StreamingModel:
-    """Load a checkpoint folder, a ``MODEL.tflite`` or (``None``) the default model.
-
-    ``backend`` picks the interpreter of ``.tflite`` files (``litert`` or ``tflite-runtime``).
-    """
-    path = resolve_model(spec)
-    if path.suffix.lower() == ".tflite":
-        try:
-            from tfdenoise.converters.interpreter import TFLiteDenoiser
-        except ImportError as exc:
-            raise ModelError(f"TFLite inference is not available ({exc})", path) from exc
-        return TFLiteDenoiser(path, backend=backend)
+        return TFLiteDenoiser(ref.path, backend=backend)
     from tfdenoise.models import load_checkpoint
 
-    return load_checkpoint(path)
+    return load_checkpoint(ref.path)
 
 
-def enhance_signal(x: np.ndarray, model: StreamingModel) -> np.ndarray:
-    """Enhance a 16 kHz mono signal frame by frame; the output has ``len(x)`` samples."""
-    x = audio.check_signal(x, "input signal")
+def warn_if_random(ref: ModelRef) -> None:
+    """Warn when a ``.tflite`` holds random (untrained) weights (``export --variant``)."""
+    if ref.is_tflite:
+        from tfdenoise.converters.metadata import read_metadata
+
+        if (read_metadata(ref.path.read_bytes(), ref.path) or {}).get("random_weights"):
+            warn(f"{ref.path}: holds RANDOM (untrained) weights: its output and scores "
+                 "say nothing about a trained model")
+
+
+def model_inputs(ref: ModelRef) -> tuple[list[Path], list[Path]]:
+    """``(files, folders)`` a model reads: protected from being overwritten by any output."""
+    return ([ref.path], []) if ref.is_tflite else ([], [ref.path])
+
+
+#: What to do with input whose peak exceeds full scale (|x| > 1): the output would clip.
+OVERRANGE = ("warn", "normalize", "refuse")
+
+
+def enhance_signal(x: np.ndarray, model: StreamingModel, overrange: str = "warn",
+                   name: str = "input signal") -> np.ndarray:
+    """Enhance a 16 kHz mono signal frame by frame; the output has ``len(x)`` samples.
+
+    A peak above 1.0 (float input) would clip in a PCM16 output: ``overrange`` says whether to
+    warn (and clip), scale the input to a 0.99 peak, or refuse with an AudioError.
+    """
+    x = audio.check_signal(x, name)
+    peak = float(np.max(np.abs(x)))
+    if peak > 1.0:
+        if overrange == "refuse":
+            raise audio.AudioError(f"peak {peak:.3g} is above full scale (1.0); rescale it or "
+                                   "pass --overrange normalize", name)
+        if overrange == "normalize":
+            x = x * (0.99 / peak)
+        else:
+            warn(f"{name}: peak {peak:.3g} is above full scale (1.0): the output will clip; "
+                 "--overrange normalize scales the input first")
     return process_streaming(x, model.streaming_mask())
 
 
@@ -87,6 +96,7 @@ _WORKER_MODEL: Any = None
 
 def _init_worker(spec: str | None, loader: Callable[[str | None], Any]) -> None:
     global _WORKER_MODEL
+    show_warnings_as_lines()
     # Workers share the machine: one TensorFlow thread each avoids oversubscription.
     for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -103,7 +113,7 @@ def default_jobs(n_items: int) -> int:
 
 
 def map_with_model(fn: Callable[[Any, Any], Any], items: Sequence[Any], spec: str | None, *,
-                   loader: Callable[[str | None], Any] = load_model, jobs: int | None = None,
+                   loader: Callable[[str | None], Any] = load_streaming_model, jobs: int | None = None,
                    desc: str = "files") -> list[Any]:
     """``[fn(model, item) for item in items]`` in a process pool, results in input order.
 
@@ -154,15 +164,22 @@ def _pool_map(fn, items, spec, loader, jobs, bar) -> list[Any]:
 
 # -- files ------------------------------------------------------------------------------------
 
-def _enhance_file(model: StreamingModel, job: tuple[Path, Path]) -> Path:
-    src, dst = job
-    return audio.write(dst, enhance_signal(audio.read(src), model))
+def _enhance_file(model: StreamingModel, job: tuple[Path, Path, str]
+                  ) -> tuple[Path, Path, TfdenoiseError | None]:
+    """Enhance one file; a bad file is reported back (``(src, dst, error)``), not raised."""
+    src, dst, overrange = job
+    try:
+        audio.write(dst, enhance_signal(audio.read(src), model, overrange, name=str(src)))
+        return src, dst, None
+    except TfdenoiseError as exc:
+        return src, dst, exc
 
 
 def plan_outputs(inputs: str | os.PathLike, out: str | os.PathLike) -> list[tuple[Path, Path]]:
     """``(input, output)`` wav paths: a file to a file (or into a folder), a folder to a folder.
 
-    Outputs are always 16 kHz PCM16 ``.wav``; a folder's layout is mirrored below ``out``.
+    Outputs are always 16 kHz PCM16 ``.wav``; a folder's layout is mirrored below ``out``,
+    which must not lie inside the input folder (a rerun would enhance its own outputs).
     """
     src, out = Path(inputs), Path(out)
     if src.is_file():
@@ -172,37 +189,50 @@ def plan_outputs(inputs: str | os.PathLike, out: str | os.PathLike) -> list[tupl
             dst = out
         else:
             raise InputError("output file must end in .wav", out)
-        if dst.resolve() == src.resolve():
-            raise InputError("output would overwrite the input file", dst)
+        check_outputs([dst], inputs=[src])
         return [(src, dst)]
     if not src.exists():
         raise InputError("no such input file or folder", src)
     files = audio.list_audio(src)
     if not files:
         raise InputError("folder holds no audio files (.wav, .flac, .ogg, .opus)", src)
-    if out.exists() and not out.is_dir():
+    if out.suffix.lower() in audio.AUDIO_SUFFIXES or (out.exists() and not out.is_dir()):
         raise InputError("input is a folder, so the output must be a folder", out)
     jobs, seen = [], {}
     for f in files:
         dst = out / f.relative_to(src).with_suffix(".wav")
         if dst in seen:
             raise InputError(f"would be written twice (also from {seen[dst].name})", dst)
-        if dst.resolve() == f.resolve():
-            raise InputError("output would overwrite the input file", dst)
         seen[dst] = f
         jobs.append((f, dst))
+    check_outputs([d for _, d in jobs], [out], input_trees=[src])
     return jobs
 
 
 def enhance_files(inputs: str | os.PathLike, out: str | os.PathLike,
-                  model_spec: str | os.PathLike | None = None,
-                  jobs: int | None = None) -> list[Path]:
+                  model_spec: "str | os.PathLike | ModelRef | None" = None,
+                  jobs: int | None = None, overrange: str = "warn") -> list[Path]:
     """Enhance a file or every audio file of a folder; return the written wav paths.
 
-    Each output has the duration (sample count at 16 kHz) of its input.  The model spec is
-    checked before any worker starts; outputs are written atomically.
+    Each output has the duration (sample count at 16 kHz) of its input.  The model spec and
+    every output location are checked before any worker starts; outputs are written
+    atomically.  A bad file in a folder does not stop the others: they are written, and a
+    :class:`BatchError` then lists what failed (its ``written`` holds the outputs).
     """
+    if overrange not in OVERRANGE:
+        raise InputError(f"--overrange must be one of {', '.join(OVERRANGE)}, got {overrange!r}")
+    ref = resolve(model_spec)
     plan = plan_outputs(inputs, out)
-    spec = str(resolve_model(model_spec))
-    return map_with_model(_enhance_file, plan, spec, jobs=jobs, desc="enhance")
-
+    model_files, model_dirs = model_inputs(ref)
+    check_outputs([d for _, d in plan], inputs=model_files, input_trees=model_dirs)
+    warn_if_random(ref)
+    done = map_with_model(_enhance_file, [(s, d, overrange) for s, d in plan], str(ref.path),
+                          jobs=jobs, desc="enhance")
+    written = [d for _, d, err in done if err is None]
+    failed = [(s, err) for s, _, err in done if err is not None]
+    if failed and Path(inputs).is_file():
+        raise failed[0][1]
+    if failed:
+        raise BatchError(f"{len(failed)} of {len(done)} files failed, {len(written)} written; "
+                         "failed: " + "; ".join(str(err) for _, err in failed), written, failed)
+    return written

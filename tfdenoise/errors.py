@@ -26,6 +26,18 @@ class AudioError(InputError):
     """An audio file that cannot be used as it is."""
 
 
+class OutputError(InputError):
+    """An output path that cannot be used: it would overwrite an input, or cannot be written."""
+
+
+class BatchError(InputError):
+    """Some files of a batch failed; the others were written (``written``, ``failed``)."""
+
+    def __init__(self, message: str, written: list, failed: list) -> None:
+        super().__init__(message)
+        self.written, self.failed = written, failed
+
+
 class ModelError(TfdenoiseError):
     """A checkpoint or model file that cannot be loaded or does not match its config."""
 
@@ -34,10 +46,6 @@ class ModelError(TfdenoiseError):
 
 class TFLiteFormatError(ModelError):
     """A .tflite flatbuffer that is corrupt, truncated or not a TFLite model at all."""
-
-
-class UnsupportedOpError(ModelError):
-    """An operator the requested step cannot handle."""
 
 
 class ConversionError(ModelError):
@@ -53,6 +61,38 @@ class BoardError(InputError):
 
 
 class DoesNotFitError(TfdenoiseError):
-    """A model that cannot be placed in the target's memories."""
+    """A model that cannot be placed in the target's memories (raised after its report is written)."""
 
     exit_code = 4
+
+
+class TfdenoiseWarning(UserWarning):
+    """Something the user must hear about but that does not stop the work (resampled input,
+    narrowband material scored as wide-band, clipped output, random weights)."""
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`TfdenoiseWarning`; shown once per distinct message."""
+    import warnings
+
+    warnings.warn(message, TfdenoiseWarning, stacklevel=2)
+
+
+def show_warnings_as_lines(prefix: str = "tfdenoise") -> None:
+    """Print every :class:`TfdenoiseWarning` as one line ``<prefix>: warning: <message>`` on stderr.
+
+    Installed by the CLI and by worker processes; other warnings keep Python's format.
+    """
+    import sys
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TfdenoiseWarning):
+            print(f"{prefix}: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("default", TfdenoiseWarning)

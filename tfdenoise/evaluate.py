@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from tfdenoise.data import Pair, list_pairs, load_pair
-from tfdenoise.enhance import enhance_signal, load_model, map_with_model, resolve_model
+from tfdenoise.enhance import enhance_signal, load_streaming_model, map_with_model, warn_if_random
+from tfdenoise.modelref import ModelRef, resolve
 from tfdenoise.metrics import score
 
 #: The model spec that means "leave the noisy input as it is".
@@ -23,7 +24,7 @@ METRICS = ("pesq", "stoi")
 
 
 def _load(spec: str | None, backend: str = "litert") -> Any:
-    return None if spec == NOISY else load_model(spec, backend=backend)
+    return None if spec == NOISY else load_streaming_model(spec, backend=backend)
 
 
 def _score_pair(model: Any, pair: Pair) -> dict[str, Any]:
@@ -37,7 +38,7 @@ def _score_pair(model: Any, pair: Pair) -> dict[str, Any]:
             "noisy_pesq": base["pesq"], "noisy_stoi": base["stoi"]}
 
 
-def evaluate_pairs(pairs_dir: str | os.PathLike, model: str | os.PathLike | None = None,
+def evaluate_pairs(pairs_dir: str | os.PathLike, model: "str | os.PathLike | ModelRef | None" = None,
                    jobs: int | None = None, backend: str = "litert") -> dict[str, Any]:
     """Mean and per-file PESQ/STOI of ``model`` and of the noisy input on ``pairs_dir``.
 
@@ -48,7 +49,12 @@ def evaluate_pairs(pairs_dir: str | os.PathLike, model: str | os.PathLike | None
     "noisy_stoi"}, ...]}``.
     """
     pairs = list_pairs(pairs_dir)
-    spec = NOISY if str(model) == NOISY else str(resolve_model(model))
+    if str(model) == NOISY:
+        spec = NOISY
+    else:
+        ref = resolve(model)
+        warn_if_random(ref)
+        spec = str(ref.path)
     loader = functools.partial(_load, backend=backend)
     files = map_with_model(_score_pair, pairs, spec, loader=loader, jobs=jobs, desc="evaluate")
     return {

@@ -11,13 +11,24 @@ import warnings
 import numpy as np
 
 from tfdenoise import SAMPLE_RATE
-from tfdenoise.errors import AudioError
+from tfdenoise.errors import AudioError, warn
 
 #: Shortest signal scored.  STOI needs 30 frames of 384 ms of speech after its own
 #: silence removal, and PESQ refuses buffers below ~0.25 s; half a second is safe.
 MIN_SECONDS = 0.5
 #: A signal whose peak is below this is treated as silent.
 SILENCE_PEAK = 1e-6
+#: A reference with less than this share of its energy above 4 kHz is narrowband material
+#: (telephone speech, 8 kHz recordings resampled): -40 dB.
+NARROWBAND_SHARE = 1e-4
+
+
+def upper_band_share(x: np.ndarray, sr: int = SAMPLE_RATE, edge_hz: float = 4000.0) -> float:
+    """Share of the signal's energy above ``edge_hz`` (0 for narrowband material)."""
+    spec = np.abs(np.fft.rfft(np.asarray(x, np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / sr)
+    total = float(spec.sum())
+    return float(spec[freqs > edge_hz].sum()) / total if total > 0 else 0.0
 
 
 def _check(x: np.ndarray, what: str, sr: int, name: str | None) -> np.ndarray:
@@ -53,6 +64,9 @@ def score(clean: np.ndarray, enhanced: np.ndarray, sr: int = SAMPLE_RATE,
     if ref.shape != deg.shape:
         raise AudioError(f"clean and enhanced signals differ in length "
                          f"({ref.size} vs {deg.size} samples)", name)
+    if sr == SAMPLE_RATE and upper_band_share(ref, sr) < NARROWBAND_SHARE:
+        warn(f"{name or 'clean reference'}: narrowband material (no energy above 4 kHz) scored "
+             "with PESQ-WB; its scores are not comparable with wide-band speech")
     try:
         p = pesq(sr, ref, deg, "wb" if sr == SAMPLE_RATE else "nb")
     except PesqError as exc:

@@ -90,7 +90,7 @@ def load_corpus(folder: str | os.PathLike, cache_dir: str | os.PathLike | None =
 
     chunks, names, starts, ends, pos = [], [], [], [], 0
     for f in tqdm(files, desc=f"decoding {folder.name}", unit="file", disable=not progress):
-        x = audio.read(f, allow_silence=True)
+        x = audio.read(f, allow_silence=True, note_resampling=False)
         if len(x) < min_seconds * SAMPLE_RATE:
             continue
         chunks.append(np.round(np.clip(x, -1, 1) * 32767).astype(np.int16))

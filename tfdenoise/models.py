@@ -19,13 +19,16 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.stft import N_BINS
 from tfdenoise.vocab import VARIANT_SHAPES, VariantName
+
+if TYPE_CHECKING:
+    from tfdenoise.modelref import ModelRef
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.h5"
@@ -230,6 +233,17 @@ def read_config(path: str | os.PathLike) -> dict:
         return json.loads(cfg.read_text())
     except (ValueError, OSError) as exc:
         raise ModelError(f"corrupt {CONFIG_FILE} ({exc})", path) from exc
+
+
+def load_denoiser(spec: "str | os.PathLike | ModelRef | None" = None) -> TinyDenoiser:
+    """The Keras TinyDenoiser a model spec names (:func:`tfdenoise.modelref.resolve`).
+
+    ``None`` is the shipped default model, a variant name the shipped trained model of that
+    variant; a ``.tflite`` spec is an :class:`~tfdenoise.errors.InputError` (no Keras model).
+    """
+    from tfdenoise.modelref import require_checkpoint, resolve
+
+    return load_checkpoint(require_checkpoint(resolve(spec), "this step").path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> TinyDenoiser:

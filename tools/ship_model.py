@@ -1,6 +1,7 @@
 """Ship a trained checkpoint as a pretrained model, with its measured model card.
 
     python tools/ship_model.py RUN_DIR [--pairs DIR] [--jobs N]
+    python tools/ship_model.py --card-only VARIANT|RUN_DIR
 
 Copies ``RUN_DIR/best`` (config.json + weights.h5) into ``tfdenoise/pretrained/<variant>/``,
 keeps the six ``.tflite`` exports of the table in ``tflite/`` (see ``TFLITE_FILES``),
@@ -8,6 +9,12 @@ then measures and writes ``MODEL_CARD.md`` and ``card.json`` beside it:
 training data, epochs/steps, wall time, hardware (from the run's own records), scores of
 ``tfdenoise evaluate`` and the ``tfdenoise validate --table`` rows (fp32, fp16, int8, mixed).
 Every number in the card is measured here; nothing is typed in.
+
+Paths in the card, ``card.json`` and the shipped ``config.json`` are written relative to the
+project root when they lie inside the project or beside it (``../shared/data/speech``), so
+no card names a folder of the machine it was made on.  ``--card-only`` rewrites
+``MODEL_CARD.md`` (and the paths of ``card.json``) of a shipped model from its ``card.json``;
+it needs no run folder.
 """
 from __future__ import annotations
 
@@ -22,6 +29,37 @@ from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def _project_path(path: str | os.PathLike) -> str:
+    """``path`` as a card records it: relative to the project root when it lies inside the
+    project or beside it (``<parent>/shared/data/speech`` -> ``../shared/data/speech`` for a
+    project in ``<parent>/main``); other absolute paths unchanged; relative paths as given
+    (the recipes and ``tfdenoise train`` run from the project root)."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    for base in (ROOT, ROOT.parent):
+        if base != Path(base.anchor) and p.is_relative_to(base):
+            return os.path.relpath(p, ROOT)
+    return str(path)
+
+
+def _card_paths(obj, variant: str):
+    """``obj`` (card.json content) with its paths (``model``, ``pairs``, ``checkpoint``) made
+    project-relative; the temporary folder the model was measured in (``.<variant>.tmp``) is
+    recorded as the folder it was renamed to."""
+    if isinstance(obj, list):
+        return [_card_paths(v, variant) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {}
+    for key, value in obj.items():
+        if key in ("model", "pairs", "checkpoint") and isinstance(value, str) and value != "noisy":
+            p = Path(value)
+            value = _project_path(p.with_name(variant) if p.name == f".{variant}.tmp" else p)
+        out[key] = _card_paths(value, variant)
+    return out
 
 
 class _EpochData(NamedTuple):
@@ -98,10 +136,13 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
     epochs = [_epoch_data(h, tr) for h in history]
     hours = sum(e.segments * e.segment_s for e in epochs) / 3600
     steps = sum(-(-e.segments // int(tr["batch"])) for e in epochs)
+    speech, noise = _project_path(tr["speech"]), _project_path(tr["noise"])
+    relative = not (Path(speech).is_absolute() and Path(noise).is_absolute())
     lines = [
         f"# {variant.upper()} (tfdenoise pretrained model)", "",
         "## Training", "",
-        f"- Data: clean speech `{tr['speech']}` + noise `{tr['noise']}` mixed on the fly "
+        f"- Data{' (folders relative to the project root)' if relative else ''}: clean speech "
+        f"`{speech}` + noise `{noise}` mixed on the fly "
         "(segment lengths and SNR ranges per phase below); "
         f"{tr['valid_fraction']:.0%} of the speakers held out for validation. The Valentini test "
         "pairs were never used for training or checkpoint selection.",
@@ -129,27 +170,38 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path)
+    ap.add_argument("run", type=Path, help="training run folder (its best/ ships); with --card-only "
+                                           "also a shipped variant name, e.g. lstm128")
     ap.add_argument("--pairs", type=Path, default=None, help="default: the bundled samples")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--card-only", action="store_true",
-                    help="only rewrite MODEL_CARD.md of the shipped model from its card.json")
+                    help="only rewrite MODEL_CARD.md (and the paths in card.json) of the shipped "
+                         "model from its card.json; measures nothing")
     ap.add_argument("--hardware", default=f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU, "
                                           "shared with other training runs")
     args = ap.parse_args()
-    from tfdenoise.converters.validation import quant_table
-    from tfdenoise import samples
-    from tfdenoise.evaluate import evaluate_pairs
     from tfdenoise.fileio import write_text
     from tfdenoise.models import read_config
     from tfdenoise.pretrained import PRETRAINED_DIR
 
     if args.card_only:
-        dest = PRETRAINED_DIR / read_config(args.run / "best")["variant"]
-        card = json.loads((dest / "card.json").read_text())
+        run_best = args.run / "best"
+        variant = read_config(run_best)["variant"] if run_best.is_dir() else args.run.name.lower()
+        dest = PRETRAINED_DIR / variant
+        if not (dest / "card.json").is_file():
+            ap.error(f"{args.run}: neither a run folder with best/ nor a shipped variant "
+                     f"(no {dest / 'card.json'})")
+        text = (dest / "card.json").read_text()
+        card = _card_paths(json.loads(text), variant)
+        if json.dumps(card, indent=2) != text:
+            write_text(dest / "card.json", json.dumps(card, indent=2))
         write_text(dest / "MODEL_CARD.md", _card(card["variant"], read_config(dest), card["history"],
                                                  card["evaluate"], card["table"]))
         return 0
+    from tfdenoise import samples
+    from tfdenoise.evaluate import evaluate_pairs
+    from tfdenoise.validation import quant_table
+
     best = args.run / "best"
     cfg = read_config(best)
     variant = cfg["variant"]
@@ -159,12 +211,15 @@ def main() -> int:
     tmp.mkdir()
     (tmp / "tflite").mkdir()
     cfg["hardware"] = args.hardware
+    for key in ("speech", "noise"):  # the shipped config names no folder of this machine
+        cfg["training"][key] = _project_path(cfg["training"][key])
     (tmp / "config.json").write_text(json.dumps(cfg, indent=2))
     shutil.copy2(best / "weights.h5", tmp / "weights.h5")
     pairs = args.pairs or samples.pairs_dir()
     evaluation = evaluate_pairs(pairs, str(tmp), jobs=args.jobs)
     table = quant_table(str(tmp), pairs, jobs=args.jobs, workdir=tmp / "tflite")
     history = json.loads((args.run / "history.json").read_text())
+    evaluation, table = _card_paths(evaluation, variant), _card_paths(table, variant)
     (tmp / "card.json").write_text(json.dumps({"variant": variant, "evaluate": evaluation,
                                                "table": table, "history": history}, indent=2))
     (tmp / "MODEL_CARD.md").write_text(_card(variant, cfg, history, evaluation, table))

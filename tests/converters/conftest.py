@@ -44,7 +44,7 @@ def gru128():
 @pytest.fixture(scope="session")
 def gru128_files(gru128, calib_small):
     """GRU128 (random weights) converted at each built-in precision: name -> bytes."""
-    from tfdenoise.converters.export import PRECISIONS, convert
+    from tfdenoise.converters.convert import PRECISIONS, convert
 
     return {p: convert(gru128, p, calib_small) for p in PRECISIONS}
 
@@ -58,7 +58,7 @@ def lstm128():
 
 @pytest.fixture(scope="session")
 def lstm128_files(lstm128, calib_small):
-    from tfdenoise.converters.export import PRECISIONS, convert
+    from tfdenoise.converters.convert import PRECISIONS, convert
 
     return {p: convert(lstm128, p, calib_small) for p in PRECISIONS}
 

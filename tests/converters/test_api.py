@@ -17,7 +17,7 @@ def test_front_door_export_variant_name(tmp_path):
 
 
 def test_export_variant_is_deterministic(tmp_path):
-    from tfdenoise.converters.export import export_variant
+    from tfdenoise.converters.convert import export_variant
 
     a = export_variant("gru128", "fp16", tmp_path / "a.tflite")
     b = export_variant("GRU128", "fp16", tmp_path / "b.tflite")
@@ -41,7 +41,7 @@ def one_pair(tmp_path_factory):
 
 
 def test_validate_file_scores_tflite_keras_and_noisy(gru128, gru128_files, one_pair, tmp_path):
-    from tfdenoise.converters.validation import to_markdown, validate_file
+    from tfdenoise.validation import to_markdown, validate_file
     from tfdenoise.models import save_checkpoint
 
     ckpt = save_checkpoint(gru128, tmp_path / "ckpt")
@@ -57,7 +57,7 @@ def test_validate_file_scores_tflite_keras_and_noisy(gru128, gru128_files, one_p
 
 @pytest.mark.slow
 def test_quant_table_rows(gru128, one_pair, tmp_path):
-    from tfdenoise.converters.validation import TABLE_ROWS, quant_table
+    from tfdenoise.validation import TABLE_ROWS, quant_table
     from tfdenoise.models import save_checkpoint
 
     ckpt = save_checkpoint(gru128, tmp_path / "ckpt")

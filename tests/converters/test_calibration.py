@@ -82,7 +82,7 @@ def test_unknown_recipe_layer_is_a_recipe_error(tmp_path):
 
 
 def test_corrupt_checkpoint_is_a_model_error(tmp_path):
-    from tfdenoise.converters.export import load_model
+    from tfdenoise.models import load_denoiser as load_model
 
     (tmp_path / "config.json").write_text(json.dumps({"variant": "gru128"}))
     (tmp_path / "weights.h5").write_bytes(b"not an h5 file")

@@ -6,7 +6,7 @@ import pytest
 
 from tfdenoise.converters import fbgraph
 from tfdenoise.converters.check import TOLERANCE, compare
-from tfdenoise.converters.export import PRECISIONS, MB, convert
+from tfdenoise.converters.convert import PRECISIONS, MB, convert
 from tfdenoise.converters.interpreter import TFLiteDenoiser
 from tfdenoise.converters.metadata import read_metadata
 

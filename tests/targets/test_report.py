@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tfdenoise.errors import OutputError
+
 from tfdenoise.targets import analyze
 from tfdenoise.targets.report import to_json, write_report
 from tfdenoise.fileio import write_text as write_atomic
@@ -59,7 +61,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="r.json: cannot write \\(disk full\\)"):
         write_atomic(target, "new")
     assert target.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
 
@@ -112,7 +114,7 @@ def test_sweep_cli(tmp_path, capsys):
 
 
 def test_sweep_takes_model_files(tflite, tmp_path):
-    from tfdenoise.targets.sweep import files_or_reference, run_sweep
+    from tfdenoise.sweep import files_or_reference, run_sweep
 
     d = tmp_path / "models"
     d.mkdir()
@@ -146,7 +148,7 @@ def test_targets_never_imports_tensorflow(tflite):
 def test_sweep_export_source_uses_converters(tflite, tmp_path, monkeypatch):
     import types
 
-    from tfdenoise.targets.sweep import exported_or_reference
+    from tfdenoise.sweep import exported_or_reference
 
     calls = []
 
@@ -155,7 +157,7 @@ def test_sweep_export_source_uses_converters(tflite, tmp_path, monkeypatch):
         shutil.copy(tflite("gru_fp16"), out_path)
         return Path(out_path)
 
-    monkeypatch.setitem(sys.modules, "tfdenoise.converters.export", types.SimpleNamespace(export_variant=export_variant))
+    monkeypatch.setitem(sys.modules, "tfdenoise.converters.convert", types.SimpleNamespace(export_variant=export_variant))
     src = exported_or_reference(tmp_path / "m")
     assert src("gru128", "fp16") == tmp_path / "m" / "gru128_fp16.tflite"
     assert src("gru128", "fp16").is_file() and calls == [("gru128", "fp16")]   # second call reuses the file

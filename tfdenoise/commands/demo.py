@@ -1,12 +1,19 @@
 """``tfdenoise demo [-o OUT]``: the main job on the shipped default model (``make demo``)."""
 from __future__ import annotations
 
+from tfdenoise.commands import HelpFormatter
+
+EXAMPLE = """example:
+  tfdenoise demo -o out/demo"""
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="export the default model to mixed FP16-INT8, validate it, "
-                                    "enhance a sample and write the GAP9 report")
-    p.add_argument("-o", "--out", default="out/demo", help="output folder (default out/demo)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
+                                    "enhance a sample and write the GAP9 report",
+                       formatter_class=HelpFormatter, epilog=EXAMPLE)
+    p.add_argument("-o", "--out", default="out/demo", help="output folder")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel workers, >= 1 (default: all cores)")
     p.set_defaults(func=run)
 
 

@@ -1,27 +1,47 @@
-"""``tfdenoise enhance IN.wav|DIR -o OUT [--model CHECKPOINT|MODEL.tflite] [--jobs N]``."""
+"""``tfdenoise enhance IN.wav|DIR -o OUT [--model SPEC] [--jobs N] [--overrange MODE]``."""
 from __future__ import annotations
 
 import argparse
+
+from tfdenoise.commands import HelpFormatter
+
+EXAMPLE = """example:
+  tfdenoise enhance noisy/ -o enhanced/ --model lstm128
+  tfdenoise enhance call.wav -o call.clean.wav --model out/lstm128.mixed.tflite"""
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "enhance", help="denoise a wav file or every audio file of a folder",
+        formatter_class=HelpFormatter, epilog=EXAMPLE,
         description="Denoise audio frame by frame (streaming, as on the device). Outputs are "
-                    "16 kHz PCM16 wav files with the duration of their inputs.")
+                    "16 kHz PCM16 wav files with the duration of their inputs. Other sample "
+                    "rates are resampled (with a warning). In a folder, a bad file does not stop "
+                    "the others: they are written, the failures listed, and the exit code is 2.")
     p.add_argument("input", help="input audio file or folder")
     p.add_argument("-o", "--output", required=True,
-                   help="output .wav file, or folder (required for a folder input)")
-    p.add_argument("--model", default=None, metavar="CHECKPOINT|MODEL.tflite",
-                   help="checkpoint folder or .tflite model (default: the shipped model)")
+                   help="output .wav file, or folder (required for a folder input; not inside it)")
+    p.add_argument("--model", default=None, metavar="SPEC",
+                   help="checkpoint folder, MODEL.tflite or shipped variant name "
+                        "(default: the shipped default model)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="parallel worker processes (default: one per CPU core)")
+                   help="parallel worker processes, >= 1 (default: one per CPU core)")
+    p.add_argument("--overrange", choices=("warn", "normalize", "refuse"), default="warn",
+                   help="input peaks above full scale: warn (the output clips), normalize "
+                        "(scale the input to a 0.99 peak) or refuse the file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tfdenoise.enhance import enhance_files
+    from tfdenoise.errors import BatchError
 
-    for path in enhance_files(args.input, args.output, args.model, args.jobs):
+    try:
+        paths = enhance_files(args.input, args.output, args.model, args.jobs, args.overrange)
+    except BatchError as exc:
+        for path in exc.written:
+            print(path)
+        raise
+    for path in paths:
         print(path)
     return 0

@@ -1,64 +1,114 @@
-"""``tfdenoise export``: a checkpoint (or a random ``--variant``) -> quantized ``.tflite``."""
+"""``tfdenoise export``: a checkpoint, a shipped model or random weights -> quantized ``.tflite``."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from tfdenoise.vocab import FILE_PRECISIONS as PRECISION_FLAGS
+from tfdenoise.commands import HelpFormatter
+from tfdenoise.commands._common import add_json, emit_json, human, json_files
+from tfdenoise.vocab import FILE_PRECISIONS
+
+EXAMPLE = """example:
+  tfdenoise export runs/gru128/best --mixed -o out/gru128.mixed.tflite
+  tfdenoise export --pretrained lstm128 --all -o out/lstm128/
+  tfdenoise export --variant gru256 --int8 -o out/random_gru256.tflite   # random weights"""
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export a TinyDenoiser to .tflite "
-                                      "(FP32, FP16, INT8 or mixed FP16-INT8)")
-    p.add_argument("checkpoint", nargs="?", default=None,
-                   help="checkpoint folder (default: the shipped default model)")
-    p.add_argument("--variant", help="random-weight variant instead of a checkpoint "
-                                     "(LSTM256, GRU256, LSTM128, GRU128)")
+                                      "(FP32, FP16, INT8 or mixed FP16-INT8)",
+                       formatter_class=HelpFormatter, epilog=EXAMPLE,
+                       description="Convert a Keras TinyDenoiser to .tflite with tfdenoise "
+                                   "metadata, then compare its masks with Keras on the "
+                                   "calibration clips (max and 99th percentile; a warning above "
+                                   "the precision's tolerance).")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("checkpoint", nargs="?", default=None, metavar="MODEL",
+                        help="checkpoint folder or shipped variant name (default: the shipped "
+                             "default model)")
+    source.add_argument("--pretrained", metavar="NAME", default=None,
+                        help="the shipped trained model of this variant (lstm256, gru256, "
+                             "lstm128, gru128)")
+    source.add_argument("--variant", metavar="NAME", default=None,
+                        help="RANDOM (untrained) weights of this variant, for hardware studies; "
+                             "marked as random in the file's metadata and every report")
     group = p.add_mutually_exclusive_group()
-    for name in PRECISION_FLAGS:
+    for name in FILE_PRECISIONS:
         group.add_argument(f"--{name}", dest="precision", action="append_const", const=name,
                            help=f"{name} recipe" + (" (default)" if name == "mixed" else ""))
     group.add_argument("--all", dest="precision", action="store_const",
-                       const=list(PRECISION_FLAGS), help="all four precisions (OUT is a folder)")
+                       const=list(FILE_PRECISIONS), help="all four precisions (OUT is a folder)")
     p.add_argument("--calib", choices=("max", "std3"), default=None,
                    help="activation-range statistic (default: the recipe's, max)")
     p.add_argument("--calib-data", metavar="DIR", default=None,
-                   help="folder of calibration clips (default: the 4 reference-design clips (docs/design.md §4))")
+                   help="folder of calibration clips (default: the 4 reference-design clips, "
+                        "docs/design.md §4)")
     p.add_argument("--recipe", metavar="FILE", default=None,
                    help="precision recipe JSON (layer regex -> fp32|fp16|int8)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the Keras vs .tflite mask comparison")
     p.add_argument("-o", "--out", required=True, help="output .tflite (a folder with --all)")
+    add_json(p, "what was written and measured")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from tfdenoise.converters.calibration import CalibrationSet
-    from tfdenoise.converters.export import export_model, load_model
+    from tfdenoise.converters.calibration import CalibrationSet, list_clips
+    from tfdenoise.converters.convert import VARIANT_SEED, export_model
     from tfdenoise.converters.recipe import load as load_recipe
-    from tfdenoise.errors import InputError
+    from tfdenoise.errors import InputError, warn
+    from tfdenoise.fileio import check_outputs
+    from tfdenoise.modelref import require_checkpoint, resolve
+    from tfdenoise.models import TinyDenoiser, get_variant, load_checkpoint
 
-    if args.checkpoint and args.variant:
-        raise InputError("give either CHECKPOINT or --variant, not both")
     precisions = args.precision or ["mixed"]
     if args.recipe and len(precisions) > 1:
         raise InputError("--recipe exports one file; do not combine it with --all")
-    model = load_model(args.checkpoint, variant=args.variant)
     out = Path(args.out)
     if len(precisions) > 1 and out.suffix == ".tflite":
         raise InputError("with --all, -o names a folder", out)
-    calib = CalibrationSet.load(args.calib_data)
-    for prec in precisions:
-        recipe = load_recipe(args.recipe or prec)
-        path = out / f"{model.variant.name}_{recipe.name}.tflite" if len(precisions) > 1 else out
+    if len(precisions) == 1 and out.suffix != ".tflite":
+        raise InputError("-o must name a .tflite file (or a folder with --all)", out)
+    recipes = [load_recipe(args.recipe or prec) for prec in precisions]
+    ref = None if args.variant else require_checkpoint(resolve(args.pretrained or args.checkpoint),
+                                                       "export")
+    name = get_variant(args.variant).name if args.variant else ref.variant or "model"
+    paths = [out / f"{name}_{r.name}.tflite" if len(precisions) > 1 else out for r in recipes]
+    calib_dir = args.calib_data
+    list_clips(calib_dir)  # a bad calibration folder fails before anything is written
+    check_outputs(paths + json_files(args.json), [out] if len(precisions) > 1 else [],
+                  inputs=[args.recipe] if args.recipe else [],
+                  input_trees=[t for t in (ref and ref.path, calib_dir) if t])
+    model = TinyDenoiser(get_variant(args.variant), seed=VARIANT_SEED) if args.variant \
+        else load_checkpoint(ref.path)
+    calib = CalibrationSet.load(calib_dir)
+    results = []
+    for recipe, path in zip(recipes, paths):
         res = export_model(model, path, recipe, calib=calib, method=args.calib,
-                           check=not args.no_check)
-        print(format_result(res))
+                           check=not args.no_check, random_weights=bool(args.variant))
+        print(format_result(res), file=human(args.json))
+        for w in res.warnings:
+            warn(f"{res.path}: {w}")
+        results.append(result_json(res))
+    emit_json(results if len(results) > 1 else results[0], args.json)
     return 0
 
 
+def result_json(res) -> dict:
+    """The JSON view of one :class:`tfdenoise.converters.convert.ExportResult`."""
+    mc = res.mask_check
+    return {"path": str(res.path), "variant": res.variant, "precision": res.precision,
+            "random_weights": res.random_weights, "file_bytes": res.file_bytes,
+            "param_bytes": res.param_bytes, "layers": list(res.layers), "ops": list(res.ops),
+            "calibration": res.calibration,
+            "mask_check": None if mc is None else {"max_abs": mc.max_abs, "p99_abs": mc.p99_abs,
+                                                   "mean_abs": mc.mean_abs, "frames": mc.frames},
+            "warnings": list(res.warnings)}
+
+
 def format_result(res) -> str:
-    """Human-readable summary of one :class:`converters.export.ExportResult`."""
-    lines = [f"{res.path}: {res.variant.upper()} {res.precision}, file {res.file_mb:.3f} MB, "
+    """Human-readable summary of one :class:`tfdenoise.converters.convert.ExportResult`."""
+    random = " RANDOM (untrained) weights" if res.random_weights else ""
+    lines = [f"{res.path}: {res.variant.upper()} {res.precision}{random}, file {res.file_mb:.3f} MB, "
              f"parameters {res.param_mb:.3f} MB (MB = 2^20 B)"]
     if res.calibration:
         lines.append(f"  calibration: {res.calibration['method']} on "
@@ -72,6 +122,7 @@ def format_result(res) -> str:
         counts[op] = counts.get(op, 0) + 1
     lines.append("  ops: " + ", ".join(f"{k} x{v}" for k, v in counts.items()))
     lines.append("  op list: " + " ".join(res.ops))
-    if res.max_mask_diff is not None:
-        lines.append(f"  max |mask - Keras mask| on the calibration clips: {res.max_mask_diff:.3g}")
+    if res.mask_check is not None:
+        lines.append(f"  max |mask - Keras mask| on the calibration clips: {res.mask_check.max_abs:.3g} "
+                     f"(99th percentile {res.mask_check.p99_abs:.3g})")
     return "\n".join(lines)

@@ -1,72 +1,117 @@
-"""``tfdenoise report [MODEL.tflite] --target gap9 [...]``: model a .tflite on an MCU.
+"""``tfdenoise report [MODEL] --target gap9 [...]``: model a .tflite on an MCU.
 
-Thin: converts flags to typed arguments and calls `targets` (which raises TfdenoiseError).
+Thin: converts flags to typed arguments and calls ``tfdenoise.targets`` (or the sweep).  A
+model that does not fit still gets its whole report (printed, and written with ``-o`` /
+``--json``); the command then exits with code 4.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from tfdenoise.commands import HelpFormatter
+from tfdenoise.commands._common import STDOUT, add_json, emit_json, human, json_files
+
+EXAMPLE = """example:
+  tfdenoise report                                   # the shipped default model on gap9
+  tfdenoise report out/m.tflite --target stm32f746 -o out/report --json -
+  tfdenoise report --pretrained gru128 --precision fp16 --vdd 0.65 --l3 flash"""
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="fit, memory map, latency, energy and real-time verdict of a "
-                                      ".tflite on an MCU (no board needed)")
-    p.add_argument("model", nargs="?", help=".tflite file (default: the shipped default model)")
-    p.add_argument("--target", default="gap9", help="board name or .toml file (default gap9)")
-    p.add_argument("--vdd", type=float, default=None, help="operating point supply in V, e.g. 0.8 or 0.65")
-    p.add_argument("--l3", default=None, help="parameter memory: flash | emram (board default otherwise)")
+                                      ".tflite on an MCU (no board needed)",
+                       formatter_class=HelpFormatter, epilog=EXAMPLE,
+                       description="Model a .tflite on a target MCU: memory plan, L1 tiling, "
+                                   "latency per layer, power and energy. Exit code 4 when the "
+                                   "model does not fit (the report is still written).")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("model", nargs="?", metavar="MODEL",
+                        help=".tflite file or shipped variant name (default: the shipped default "
+                             "model)")
+    source.add_argument("--pretrained", metavar="NAME", default=None,
+                        help="the shipped .tflite of this variant (with --precision)")
+    p.add_argument("--target", default="gap9", help="board name or .toml file")
+    p.add_argument("--vdd", type=float, default=None,
+                   help="operating point supply in V, e.g. 0.8 or 0.65 (default: the board's first)")
+    p.add_argument("--l3", default=None, help="parameter memory: flash | emram (default: the board's)")
     p.add_argument("--policy", default="layer-order",
-                   help="L2 promotion policy: layer-order, tensor-order, largest-first, smallest-first, none")
-    p.add_argument("--precision", default="mixed", help="precision of the default model when MODEL is omitted")
+                   help="L2 promotion policy: layer-order, tensor-order, largest-first, "
+                        "smallest-first, none")
+    p.add_argument("--precision", default="mixed",
+                   help="precision of a shipped model: fp32, fp16, int8, int8-std3, mixed, mixed-std3")
     p.add_argument("-o", "--out", default=None, help="folder for the Markdown, HTML and JSON report")
-    p.add_argument("--json", default=None, help="also write the JSON report to this file ('-' = stdout)")
+    add_json(p, "the report")
     p.add_argument("--sweep", action="store_true",
-                   help="4 variants x {fp16, mixed} x operating points: CSV + figure in -o (default ./report-sweep)")
+                   help="4 variants x {fp16, mixed} x operating points: CSV + figure in -o "
+                        "(default ./report-sweep)")
     p.add_argument("--models-dir", default=None,
-                   help="with --sweep: folder of {variant}_{precision}.tflite (missing ones use reference graphs)")
+                   help="with --sweep: folder of {variant}_{precision}.tflite (missing ones use "
+                        "reference graphs)")
     p.add_argument("--export", action="store_true",
-                   help="with --sweep: export each model with random weights through converters.export "
-                        "(TensorFlow, slow) into --models-dir or OUT/models, instead of reference graphs")
+                   help="with --sweep: export each model with RANDOM weights (TensorFlow, slow) "
+                        "into --models-dir or OUT/models, instead of reference graphs")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if args.sweep:
-        from tfdenoise.targets.sweep import exported_or_reference, files_or_reference, run_sweep, write_sweep
-
-        out = Path(args.out or "report-sweep")
-        source = exported_or_reference(args.models_dir or out / "models") if args.export \
-            else files_or_reference(args.models_dir)
-        rows = run_sweep(source, board=args.target)
-        paths = write_sweep(rows, out)
-        for r in rows:
-            print(f"{r['variant']:8} {r['precision']:6} {r['vdd']:>5} V {r['l3']:6} {r['latency_ms']:7.3f} ms "
-                  f"{r['mac_per_cycle']:5.2f} MAC/cycle {r['power_mw']:6.1f} mW "
-                  f"{'real-time' if r['realtime_ok'] else 'TOO SLOW'}")
-        print("wrote " + ", ".join(str(p) for p in paths.values()))
-        return 0
+        return _sweep(args)
+    from tfdenoise.errors import DoesNotFitError
+    from tfdenoise.fileio import check_outputs
     from tfdenoise.targets import analyze
-    from tfdenoise.targets.report import to_json, to_markdown, write_report
+    from tfdenoise.targets.boards import load_board
+    from tfdenoise.targets.report import report_paths, to_json, to_markdown, write_report
 
-    model = Path(args.model) if args.model else _default_model(args.precision)
-    report = analyze(model, board=args.target, vdd=args.vdd, l3=args.l3, policy=args.policy)
-    json_path = None if args.json in (None, "-") else Path(args.json)
-    written = write_report(report, args.out, json_path)
-    if args.json == "-":
-        print(json.dumps(to_json(report), indent=2))
-    else:
-        print(to_markdown(report))
+    model = model_file(args.pretrained or args.model, args.precision)
+    board = load_board(args.target)
+    json_path = json_files(args.json)
+    outputs = list(report_paths(model, board.name, args.out).values()) if args.out else []
+    check_outputs(outputs + json_path, inputs=[model, Path(board.path)])
+    report = analyze(model, board=board, vdd=args.vdd, l3=args.l3, policy=args.policy)
+    written = write_report(report, args.out, json_path[0] if json_path else None)
+    out = human(args.json)
+    print(to_markdown(report), file=out)
     for p in written.values():
-        print(f"wrote {p}")
+        print(f"wrote {p}", file=out)
+    emit_json(to_json(report), STDOUT if args.json == STDOUT else None)
+    if not report.fits:
+        raise DoesNotFitError(f"does not fit {board.name}: "
+                              + "; ".join(str(o) for o in report.overflows)
+                              + (" (full report above" + (f" and in {args.out}" if args.out else "")
+                                 + ")"), model)
     return 0
 
 
-def _default_model(precision: str) -> Path:
+def model_file(spec: str | None, precision: str) -> Path:
+    """The .tflite a report reads: a file, or the shipped export of a variant (default model)."""
     from tfdenoise.errors import InputError
+    from tfdenoise.modelref import resolve
+    from tfdenoise.pretrained import tflite
 
-    try:
-        from tfdenoise.pretrained import default_tflite
-    except ImportError:
-        raise InputError("no MODEL.tflite given and no default model is available "
-                         "(tfdenoise.pretrained.default_tflite missing); pass a .tflite file") from None
-    return Path(default_tflite(precision))
+    ref = resolve(spec)
+    if ref.is_tflite:
+        return ref.path
+    if not ref.pretrained:
+        raise InputError("report reads a .tflite file; export the checkpoint first "
+                         "(tfdenoise export CHECKPOINT -o MODEL.tflite)", ref.path)
+    return tflite(ref.variant, precision)
+
+
+def _sweep(args) -> int:
+    from tfdenoise.fileio import check_outputs
+    from tfdenoise.sweep import exported_or_reference, files_or_reference, run_sweep, write_sweep
+
+    out = Path(args.out or "report-sweep")
+    check_outputs(folders=[out])
+    source = exported_or_reference(args.models_dir or out / "models") if args.export \
+        else files_or_reference(args.models_dir)
+    rows = run_sweep(source, board=args.target)
+    paths = write_sweep(rows, out)
+    lines = human(args.json)
+    for r in rows:
+        print(f"{r['variant']:8} {r['precision']:6} {r['vdd']:>5} V {r['l3']:6} {r['latency_ms']:7.3f} ms "
+              f"{r['mac_per_cycle']:5.2f} MAC/cycle {r['power_mw']:6.1f} mW "
+              f"{'real-time' if r['realtime_ok'] else 'TOO SLOW'}", file=lines)
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=lines)
+    emit_json(rows, args.json)
+    return 0

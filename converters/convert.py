@@ -7,20 +7,17 @@ checks them against Keras and reports size, ops and per-layer precision;
 from __future__ import annotations
 
 import os
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from tfdenoise.errors import ConversionError, ModelError
+from tfdenoise.errors import ConversionError
 from tfdenoise.fileio import write_bytes
-from tfdenoise.models import TinyDenoiser, get_variant, load_checkpoint
+from tfdenoise.models import TinyDenoiser, get_variant
 from tfdenoise.vocab import FILE_PRECISIONS
 
 from tfdenoise.converters import build, fbgraph, metadata, passes
 from tfdenoise.converters.calibration import CalibrationSet
-from tfdenoise.converters.check import compare
+from tfdenoise.converters.check import WARN_P99, CheckResult, compare
 from tfdenoise.converters.recipe import CalibMethod, Precision, Recipe, load as load_recipe
 
 MB = float(2 ** 20)
@@ -41,7 +38,27 @@ class ExportResult:
     ops: tuple[str, ...]
     layers: tuple[dict, ...]
     calibration: dict | None
-    max_mask_diff: float | None
+    #: Keras vs .tflite mask difference on the calibration clips (None: not checked)
+    mask_check: CheckResult | None = None
+    random_weights: bool = False
+
+    @property
+    def max_mask_diff(self) -> float | None:
+        return None if self.mask_check is None else self.mask_check.max_abs
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a user must hear about this file (random weights, mask check out of tolerance)."""
+        out = []
+        if self.random_weights:
+            out.append("RANDOM (untrained) weights: export a checkpoint or a shipped model "
+                       "(--pretrained NAME) for a model that denoises")
+        if self.mask_check is not None and not self.mask_check.within(self.precision):
+            out.append(f"|mask diff| vs Keras: 99th percentile {self.mask_check.p99_abs:.3g} is "
+                       f"above the {WARN_P99.get(self.precision, WARN_P99['int8']):g} tolerance of "
+                       f"{self.precision} (max {self.mask_check.max_abs:.3g}): expect a quality "
+                       "loss; score it with tfdenoise validate")
+        return tuple(out)
 
     @property
     def param_mb(self) -> float:
@@ -52,27 +69,14 @@ class ExportResult:
         return self.file_bytes / MB
 
 
-def load_model(model_or_checkpoint: TinyDenoiser | str | os.PathLike | None = None,
-               variant: str | None = None) -> TinyDenoiser:
-    """A TinyDenoiser from an object, a checkpoint folder, a variant (random) or the default."""
-    if isinstance(model_or_checkpoint, TinyDenoiser):
-        return model_or_checkpoint
-    if model_or_checkpoint is not None:
-        return load_checkpoint(model_or_checkpoint)
-    if variant is not None:
-        return TinyDenoiser(get_variant(variant), seed=VARIANT_SEED)
-    try:
-        from tfdenoise.pretrained import default_checkpoint
-    except ImportError:
-        raise ModelError("no checkpoint or --variant given and no default pretrained "
-                         "model is available (tfdenoise.pretrained is missing)") from None
-    return load_checkpoint(default_checkpoint())
-
-
 def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
             calib: CalibrationSet | None = None,
-            method: CalibMethod | str | None = None) -> bytes:
-    """The ``.tflite`` bytes of ``model`` under ``recipe``, with ``tfdenoise`` metadata."""
+            method: CalibMethod | str | None = None, random_weights: bool = False) -> bytes:
+    """The ``.tflite`` bytes of ``model`` under ``recipe``, with ``tfdenoise`` metadata.
+
+    ``random_weights`` marks an untrained model in the metadata, so that every report and
+    score of the file can say so.
+    """
     recipe = load_recipe(recipe) if isinstance(recipe, str) else recipe
     prec = recipe.resolve()
     method = CalibMethod(method) if method is not None else recipe.calibration
@@ -105,7 +109,7 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
     if fp16_layers:
         layers = fbgraph.op_layers(m)
         passes.weights_to_fp16(m, {i for i, l in enumerate(layers) if l in fp16_layers})
-    meta = metadata.build_metadata(m, model.variant, recipe.label(), cal_info)
+    meta = metadata.build_metadata(m, model.variant, recipe.label(), cal_info, random_weights)
     wrong = [l["name"] for l in meta["layers"] if l["precision"] != prec[l["name"]].value]
     if wrong:
         raise ConversionError(f"recipe {recipe.name!r}: layers {', '.join(wrong)} did not "
@@ -114,7 +118,7 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
     return fbgraph.dump(m)
 
 
-def summarize(path: Path, data: bytes, max_diff: float | None) -> ExportResult:
+def summarize(path: Path, data: bytes, mask_check: CheckResult | None) -> ExportResult:
     """Size, ops and layers of a written file (read back from its bytes and metadata)."""
     m = fbgraph.load(data)
     meta = metadata.read_metadata(data, path) or {}
@@ -123,35 +127,24 @@ def summarize(path: Path, data: bytes, max_diff: float | None) -> ExportResult:
                         param_bytes=fbgraph.param_bytes_by_layer(m)["*"],
                         ops=tuple(o["op"] for o in fbgraph.op_list(m)),
                         layers=tuple(meta.get("layers", ())),
-                        calibration=meta.get("calibration"), max_mask_diff=max_diff)
+                        calibration=meta.get("calibration"), mask_check=mask_check,
+                        random_weights=bool(meta.get("random_weights", False)))
 
 
 def export_model(model: TinyDenoiser, out: str | os.PathLike, recipe: Recipe | str = "mixed",
                  calib: CalibrationSet | None = None, method: CalibMethod | str | None = None,
-                 check: bool = True) -> ExportResult:
+                 check: bool = True, random_weights: bool = False) -> ExportResult:
     """Convert, write atomically, and (``check``) measure max |mask diff| on the calibration clips."""
-    data = convert(model, recipe, calib, method)
+    data = convert(model, recipe, calib, method, random_weights)
     path = write_bytes(out, data)
-    diff = None
+    result = None
     if check:
         calib = calib if calib is not None else CalibrationSet.load()
-        diff = compare(model, data, calib.frames).max_abs
-    return summarize(path, data, diff)
+        result = compare(model, data, calib.frames)
+    return summarize(path, data, result)
 
 
 def export_variant(variant: str, precision: str, out_path: str | os.PathLike) -> Path:
     """Random-weight ``variant`` (deterministic seed) exported at ``precision``; returns the path."""
     model = TinyDenoiser(get_variant(variant), seed=VARIANT_SEED)
-    return write_bytes(out_path, convert(model, precision))
-
-
-class _CallableModule(types.ModuleType):
-    """``converters.export`` is both this module and the front-door function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ExportResult:
-        from tfdenoise.converters import _export
-
-        return _export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+    return write_bytes(out_path, convert(model, precision, random_weights=True))

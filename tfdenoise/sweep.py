@@ -42,7 +42,7 @@ def exported_or_reference(out_dir: str | Path) -> Source:
     `converters.export.export_variant(variant, precision, out_path)` (TensorFlow, slow), reusing
     files already in `out_dir`; the reference graph when the converters are not importable."""
     try:
-        from tfdenoise.converters.export import export_variant
+        from tfdenoise.converters.convert import export_variant
     except ImportError:
         export_variant = None
 

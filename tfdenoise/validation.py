@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tfdenoise.errors import ModelError
+from tfdenoise.modelref import require_checkpoint, resolve
 
 from tfdenoise.converters.interpreter import TFLiteDenoiser
 
@@ -33,12 +34,9 @@ class Row:
     param_mb: float | None = None
 
 
-def _checkpoint(checkpoint: str | os.PathLike | None) -> Path:
-    if checkpoint is not None:
-        return Path(checkpoint)
-    from tfdenoise.pretrained import default_checkpoint
-
-    return Path(default_checkpoint())
+def _checkpoint(spec: str | os.PathLike | None) -> Path:
+    """The checkpoint folder a model spec names (the default model when ``None``)."""
+    return require_checkpoint(resolve(spec), "the float reference").path
 
 
 def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
@@ -57,7 +55,7 @@ def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
     lite = evaluate_pairs(pairs_dir, str(tflite), jobs=jobs, backend=backend)
     ref = evaluate_pairs(pairs_dir, str(ckpt), jobs=jobs)
     from tfdenoise.converters import fbgraph
-    from tfdenoise.converters.export import MB
+    from tfdenoise.converters.convert import MB
 
     mb = fbgraph.param_bytes_by_layer(fbgraph.load(Path(tflite).read_bytes()))["*"] / MB
     rows = [Row("noisy", lite["noisy_mean"]["pesq"], lite["noisy_mean"]["stoi"]),
@@ -74,7 +72,7 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
                 workdir: str | os.PathLike | None = None) -> dict:
     """the quantization table of docs/design.md §4 for one model: six exports, PESQ / STOI / parameter MB each."""
     from tfdenoise.converters.calibration import CalibrationSet
-    from tfdenoise.converters.export import export_model
+    from tfdenoise.converters.convert import export_model
     from tfdenoise.evaluate import evaluate_pairs
     from tfdenoise.models import load_checkpoint
 

@@ -1,0 +1,113 @@
+"""One way to name a model: the resolver every command and the front doors share.
+
+A *model spec* is what a user types after ``--model`` (or as a positional argument):
+
+* nothing (``None``)        -> the shipped default model (:data:`~tfdenoise.pretrained.DEFAULT_VARIANT`);
+* a variant name            -> that shipped, trained model (``lstm128``, ``GRU256``), unless a
+                               file or folder of that name exists;
+* a checkpoint folder       -> ``config.json`` + ``weights.h5`` written by ``tfdenoise train``;
+* a ``MODEL.tflite`` file   -> an exported model.
+
+:func:`resolve` checks the spec cheaply (no TensorFlow) and returns a :class:`ModelRef`;
+:func:`tfdenoise.models.load_checkpoint` and ``tfdenoise.converters.interpreter.TFLiteDenoiser``
+load what it names.  Random weights are never a spec: only ``tfdenoise export --variant``
+asks for them, explicitly.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from tfdenoise.errors import InputError, ModelError
+
+
+class ModelFormat(StrEnum):
+    """What a resolved spec points at."""
+
+    CHECKPOINT = "checkpoint"
+    TFLITE = "tflite"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model spec: where the model is and what it is."""
+
+    path: Path
+    format: ModelFormat
+    #: the variant when known without loading (checkpoints, shipped models); else None
+    variant: str | None = None
+    #: True for a model shipped inside the package (tfdenoise/pretrained)
+    pretrained: bool = False
+
+    @property
+    def is_tflite(self) -> bool:
+        return self.format is ModelFormat.TFLITE
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def resolve(spec: str | os.PathLike | ModelRef | None) -> ModelRef:
+    """Turn a model spec into a :class:`ModelRef`; raises :class:`ModelError` when it names nothing.
+
+    ``tfdenoise.pretrained`` is imported lazily: a trimmed install without shipped weights still
+    resolves paths.
+    """
+    if isinstance(spec, ModelRef):
+        return spec
+    if spec is None:
+        from tfdenoise.pretrained import DEFAULT_VARIANT
+
+        return _pretrained(DEFAULT_VARIANT)
+    path = Path(spec)
+    if path.suffix.lower() == ".tflite":
+        if path.is_dir():
+            raise ModelError("is a folder, not a .tflite model file", path)
+        if not path.is_file():
+            raise ModelError("no such .tflite model file", path)
+        return ModelRef(path, ModelFormat.TFLITE)
+    if path.is_dir():
+        from tfdenoise.models import read_config
+
+        variant = str(read_config(path).get("variant", "")).lower() or None  # ModelError if no config
+        return ModelRef(path, ModelFormat.CHECKPOINT, variant, _inside_pretrained(path))
+    if path.exists():
+        raise ModelError("not a checkpoint folder or a .tflite model", path)
+    if _is_variant_name(str(spec)):
+        return _pretrained(str(spec))
+    raise ModelError("no such checkpoint folder or .tflite model (nor a variant name: "
+                     f"{_variant_list()})", path)
+
+
+def require_checkpoint(ref: ModelRef, why: str) -> ModelRef:
+    """``ref`` unless it is a ``.tflite`` file; ``why`` completes "... needs a Keras checkpoint"."""
+    if ref.is_tflite:
+        raise InputError(f"{why} needs a Keras checkpoint folder or a variant name, not a .tflite file",
+                         ref.path)
+    return ref
+
+
+def _pretrained(variant: str) -> ModelRef:
+    from tfdenoise.pretrained import checkpoint
+
+    return ModelRef(checkpoint(variant), ModelFormat.CHECKPOINT, variant.lower(), True)
+
+
+def _inside_pretrained(path: Path) -> bool:
+    from tfdenoise.pretrained import PRETRAINED_DIR
+
+    return path.resolve().parent == PRETRAINED_DIR
+
+
+def _is_variant_name(text: str) -> bool:
+    from tfdenoise.vocab import VariantName
+
+    return text.lower() in {v.value for v in VariantName}
+
+
+def _variant_list() -> str:
+    from tfdenoise.vocab import VariantName
+
+    return ", ".join(v.value for v in VariantName)
