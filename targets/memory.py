@@ -4,7 +4,7 @@
    that touches it, last layer that reads it] (graph inputs/outputs and RNN states included);
    offsets are assigned greedily by size, first fit among tensors whose lifetimes overlap
    (TFLite's "greedy by size" arena planner). Element width = the kernel precision (INT8 1 B,
-   FP16 2 B, FP32 4 B), since on the MCU FP16-weight models run FP16 activations.
+   FP16 2 B, FP32 and hybrid 4 B), since on the MCU FP16-weight models run FP16 activations.
 2. Parameter streaming buffer: 2 x the largest L1 parameter tile (double-buffered sub-tensors
    streamed L3 -> L2 at run time); 0 if every parameter is promoted or the board has no L1
    (cores read the L3 directly, e.g. STM32 internal flash).

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from tfdenoise.errors import InputError, ModelError
+from tfdenoise.fileio import ordinary_mode
 from tfdenoise.stft import N_BINS
 from tfdenoise.vocab import VARIANT_SHAPES, VariantName
 
@@ -203,6 +204,7 @@ def save_checkpoint(model: TinyDenoiser, path: str | os.PathLike, extra: dict | 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(tmp, ordinary_mode(folder=True))  # mkdtemp's 0700 would hide it from other users
     try:
         model.sequence.save_weights(str(tmp / WEIGHTS_FILE))
         config = {"variant": model.variant.name, **asdict(model.variant), **(extra or {})}

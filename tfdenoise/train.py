@@ -38,7 +38,7 @@ import numpy as np
 
 from tfdenoise import SAMPLE_RATE, mixtures
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.fileio import write_json
+from tfdenoise.fileio import check_outputs, write_json
 from tfdenoise.losses import RESOLUTIONS, LossWeights
 from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, load_checkpoint, read_config, save_checkpoint
 from tfdenoise.vocab import FRAME
@@ -362,6 +362,9 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         raise ModelError("nothing to resume (no last/ checkpoint)", out)
     if resume:
         check_resumable(config)
+    reads = [p for p in (config.speech, config.noise, config.valid_pairs) if p]
+    check_outputs(folders=[out] + ([config.cache_dir] if config.cache_dir else []),
+                  input_trees=reads)
 
     from tfdenoise.keras import keras  # after the checks: a bad option fails fast
 
