@@ -76,7 +76,8 @@ def run(args) -> int:
     emit_json(to_json(report), STDOUT if args.json == STDOUT else None)
     if not report.fits:
         raise DoesNotFitError(f"does not fit {board.name}: "
-                              + "; ".join(str(o) for o in report.overflows)
+                              + "; ".join(list(report.memory.reasons) + [str(t.l1_overflow) for t in
+                                                                         report.tilings if t.l1_overflow])
                               + (" (full report above" + (f" and in {args.out}" if args.out else "")
                                  + ")"), model)
     return 0
