@@ -30,7 +30,7 @@ from tfdenoise.stft import N_BINS
 from tfdenoise.converters import fbgraph
 from tfdenoise.converters.calibration import CalibrationSet, RangeCollector
 from tfdenoise.converters.interpreter import TFLiteDenoiser
-from tfdenoise.vocab import CalibMethod
+from tfdenoise.vocab import CalibMethod, CellKind
 
 #: How many calibration frames the converter's own calibrator sees (it only fills the
 #: ranges that are then overwritten, plus the LSTM's internal intermediates).
@@ -40,7 +40,7 @@ CONVERTER_CALIB_FRAMES = 400
 def io_names(variant) -> tuple[list[str], list[str]]:
     """Signature input names, and output names in the order of the flatbuffer outputs."""
     outs = sorted(["mask", *(f"{n}_out" for n in variant.state_names)])  # tf.nest order
-    if variant.cell == "lstm":
+    if variant.cell == CellKind.LSTM:
         return ["frame"], ["mask"]
     return ["frame", *variant.state_names], outs
 
@@ -53,7 +53,7 @@ def deploy_function(model: TinyDenoiser):
     from tfdenoise.keras import tf
 
     v = model.variant
-    if v.cell == "lstm":
+    if v.cell == CellKind.LSTM:
         raise ConversionError("LSTM models convert from a Keras SavedModel, not a function")
     specs = {"frame": tf.TensorSpec([1, 1, N_BINS], tf.float32, name="frame")}
     specs.update({n: tf.TensorSpec([1, v.units], tf.float32, name=n) for n in v.state_names})
@@ -91,7 +91,7 @@ class ConverterFactory:
     def __call__(self):
         from tfdenoise.keras import tf
 
-        if self.model.variant.cell != "lstm":
+        if self.model.variant.cell != CellKind.LSTM:
             cf, owner = deploy_function(self.model)
             return tf.lite.TFLiteConverter.from_concrete_functions([cf], owner)
         if self._dir is None:

@@ -13,17 +13,17 @@ from typing import Sequence
 import numpy as np
 
 from tfdenoise.converters.interpreter import TFLiteDenoiser
-from tfdenoise.vocab import N_BINS
+from tfdenoise.vocab import FilePrecision, N_BINS
 
 #: Max |mask difference| vs Keras that a conversion of a random-weight model stays within
 #: (the tests' bound: a broken pass shows at once on short clips).
-TOLERANCE = {"fp32": 1e-5, "fp16": 1e-3, "int8": 0.1, "mixed": 0.05}
+TOLERANCE = {FilePrecision.FP32: 1e-5, FilePrecision.FP16: 1e-3, FilePrecision.INT8: 0.1, FilePrecision.MIXED: 0.05}
 #: 99th percentile of |mask difference| on the calibration clips above which ``export``
 #: warns.  Trained models drift more than random ones over long clips (recurrent state), so
 #: the warning looks at the bulk of the gains, not at the rarest frame; measured on the shipped
 #: models (benchmarks/tflite_precisions.py): fp32 and fp16 <= 0.007, mixed 0.007-0.115,
 #: INT8 0.10-0.52 (LSTM128: full INT8 is the one shipped export that warns).
-WARN_P99 = {"fp32": 0.01, "fp16": 0.01, "mixed": 0.15, "int8": 0.3}
+WARN_P99 = {FilePrecision.FP32: 0.01, FilePrecision.FP16: 0.01, FilePrecision.MIXED: 0.15, FilePrecision.INT8: 0.3}
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class CheckResult:
 
     def within(self, precision: str) -> bool:
         """True when the 99th percentile is inside :data:`WARN_P99` for ``precision``."""
-        return self.p99_abs <= WARN_P99.get(str(precision), WARN_P99["int8"])
+        return self.p99_abs <= WARN_P99.get(str(precision), WARN_P99[FilePrecision.INT8])
 
 
 def compare(model, tflite: str | os.PathLike | bytes | TFLiteDenoiser,

@@ -24,6 +24,7 @@ import numpy as np
 from tfdenoise.errors import TFLiteFormatError
 
 from tfdenoise.converters import fbgraph
+from tfdenoise.vocab import LayerKind, Precision
 
 METADATA_NAME = "tfdenoise"
 FORMAT = 1
@@ -57,19 +58,19 @@ def layer_precision(model_obj, op_indices: list[int]) -> str:
         op = sg.operators[i]
         name = fbgraph.op_name(model_obj, op)
         if name == "DEQUANTIZE":
-            kinds.add("fp16")
+            kinds.add(Precision.FP16)
             continue
         if sg.tensors[op.outputs[0]].type in (9, 7):
-            kinds.add("int8")
+            kinds.add(Precision.INT8)
         for t in op.inputs:
             if t >= 0 and t in prod and fbgraph.op_name(
                     model_obj, sg.operators[prod[t]]) == "DEQUANTIZE" and \
                     sg.tensors[sg.operators[prod[t]].inputs[0]].type == 1:
-                kinds.add("fp16")
-    for k in ("int8", "fp16"):
+                kinds.add(Precision.FP16)
+    for k in (Precision.INT8, Precision.FP16):
         if k in kinds:
             return k
-    return "fp32"
+    return Precision.FP32
 
 
 def build_metadata(model_obj, variant, precision: str,
@@ -82,7 +83,7 @@ def build_metadata(model_obj, variant, precision: str,
     for name in ("fc_in", "rnn_0", "rnn_1", "fc_mid", "fc_out"):
         ops = [i for i, l in enumerate(layers) if l == name]
         rnn = name.startswith("rnn_")
-        entries.append({"name": name, "kind": variant.cell if rnn else "dense",
+        entries.append({"name": name, "kind": variant.cell if rnn else LayerKind.DENSE,
                         "precision": layer_precision(model_obj, ops),
                         "units": variant.units if rnn else 257,
                         "ops": ops, "param_bytes": int(sizes.get(name, 0))})

@@ -5,6 +5,7 @@ import base64
 import io
 
 from tfdenoise.targets.types import Report
+from tfdenoise.vocab import BufferKind
 
 COLORS = {"compute": "#4c72b0", "dma_l2": "#dd8452", "dma_l3": "#c44e52", "overhead": "#8c8c8c",
           "activation": "#55a868", "stream": "#dd8452", "promoted": "#4c72b0", "free": "#eeeeee"}
@@ -56,14 +57,14 @@ def memory_map(report: Report) -> str:
     """L2 budget as one bar: activation buffer, streaming buffer, promoted weights per layer."""
     plt, (fig, ax) = _fig(7.5, 2.2)
     plan = report.memory
-    acts = [b for b in plan.buffers if b.kind == "activation"]
+    acts = [b for b in plan.buffers if b.kind == BufferKind.ACTIVATION]
     if acts:
         ax.barh([0], [plan.activation_bytes / 1e3], left=[0], color=COLORS["activation"], label="activations")
     for b in plan.buffers:
-        if b.kind == "activation":
+        if b.kind == BufferKind.ACTIVATION:
             continue
         ax.barh([0], [b.size / 1e3], left=[b.offset / 1e3], color=COLORS[b.kind], edgecolor="white",
-                label=b.name if b.kind == "stream" else None)
+                label=b.name if b.kind == BufferKind.STREAM else None)
         if b.size > 0.04 * plan.l2_budget:
             ax.text((b.offset + b.size / 2) / 1e3, 0, b.layer or "stream", ha="center", va="center",
                     fontsize=7, color="white")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from tfdenoise.vocab import FILE_PRECISIONS, N_BINS, VARIANT_SHAPES
+from tfdenoise.vocab import FILE_PRECISIONS, FilePrecision, LayerKind, N_BINS, Precision, VARIANT_SHAPES
 from tfdenoise.targets.graph import DTYPE_BYTES, Graph, Operator, Subgraph, Tensor
 
 VARIANTS = {name.value: shape for name, shape in VARIANT_SHAPES.items()}
@@ -40,9 +40,9 @@ class _Builder:
 
     def weight(self, name: str, shape: tuple[int, ...], prec: str, bias: bool = False) -> tuple[int, list[int]]:
         """A weight usable by a kernel: returns (tensor feeding the op, ops created)."""
-        if prec == "int8":
+        if prec == Precision.INT8:
             return self.tensor(name, "INT32" if bias else "INT8", shape, const=True), []
-        if prec == "fp16":
+        if prec == Precision.FP16:
             c = self.tensor(name + "_fp16", "FLOAT16", shape, const=True)
             w = self.tensor(name, "FLOAT32", shape)
             return w, [self.op("DEQUANTIZE", [c], [w])]
@@ -50,7 +50,7 @@ class _Builder:
 
 
 def _act(prec: str) -> str:
-    return "INT8" if prec == "int8" else "FLOAT32"
+    return "INT8" if prec == Precision.INT8 else "FLOAT32"
 
 
 def build_reference(variant: str, precision: str) -> Graph:
@@ -62,8 +62,8 @@ def build_reference(variant: str, precision: str) -> Graph:
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     cell, k = VARIANTS[variant]
-    rnn_p = "int8" if precision in ("int8", "mixed") else precision
-    other_p = {"mixed": "fp16"}.get(precision, precision)
+    rnn_p = Precision.INT8 if precision in (FilePrecision.INT8, FilePrecision.MIXED) else precision
+    other_p = {FilePrecision.MIXED: Precision.FP16}.get(precision, precision)
     b = _Builder()
     layers: list[dict] = []
     x = b.tensor("frame", "FLOAT32", (1, N_BINS))
@@ -80,7 +80,7 @@ def build_reference(variant: str, precision: str) -> Graph:
             y2 = b.tensor(f"{name}/sigmoid", _act(prec), (1, n_out))
             b.op("LOGISTIC", [y], [y2])
             y = y2
-        layers.append({"name": name, "kind": "dense", "precision": prec, "ops": list(range(start, len(b.ops)))})
+        layers.append({"name": name, "kind": LayerKind.DENSE, "precision": prec, "ops": list(range(start, len(b.ops)))})
         return y
 
     def convert(name: str, inp: int, n: int, code: str) -> int:
