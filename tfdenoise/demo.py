@@ -48,7 +48,10 @@ def run_demo(out: str | Path, jobs: int | None = None,
     tfl = out / f"{DEFAULT_VARIANT}.mixed.tflite"
     exp = export(ckpt, "mixed", tfl)
     log(f"      {exp.path}: {exp.file_mb:.3f} MB file, {exp.param_mb:.3f} MB parameters, "
-        f"max |mask diff| vs Keras on the calibration clips = {exp.max_mask_diff:.2e}")
+        f"max |mask diff| vs Keras on the calibration clips = {exp.max_mask_diff:.2e} "
+        f"(99th percentile {exp.mask_check.p99_abs:.2e})")
+    for w in exp.warnings:
+        log(f"      warning: {w}")
 
     pairs = samples.pairs_dir()
     log(f"[2/4] validate on the {len(list((pairs / 'noisy').glob('*.wav')))} bundled Valentini test pairs")
