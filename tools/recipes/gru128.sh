@@ -11,12 +11,7 @@
 # side). Re-running the script after an interruption resumes the run (--resume). The
 # result is the same recipe, not bit-identical weights (TensorFlow's CPU kernels are not
 # deterministic across machines and thread counts).
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."   # the project root: run folders are runs/..., data ../shared/data
-DATA="${DATA:-../shared/data}"
-TFDENOISE="${TFDENOISE:-.venv/bin/tfdenoise}"
-PYTHON="${PYTHON:-.venv/bin/python}"
-[[ -d "$DATA/speech" && -d "$DATA/noise" ]] || { echo "$0: no speech/ and noise/ in DATA=$DATA" >&2; exit 2; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"   # strict mode, project root, DATA/TFDENOISE/PYTHON
 
 # Epochs 1-30: 1024 x 1 s segments at 0-15 dB SNR by segment mean power (the only SNR level
 # then), constant learning rate 1e-3, batch 32, seed 0; best checkpoint by validation loss

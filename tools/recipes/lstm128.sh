@@ -19,12 +19,7 @@
 # phases end at --epochs N with --lr-final set to the rate the original schedule gave epoch N
 # (the original flags are in the comment above each such command). This reproduces every
 # recorded per-epoch learning rate of card.json exactly (relative error < 1e-15).
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."   # the project root: run folders are runs/..., data ../shared/data
-DATA="${DATA:-../shared/data}"
-TFDENOISE="${TFDENOISE:-.venv/bin/tfdenoise}"
-PYTHON="${PYTHON:-.venv/bin/python}"
-[[ -d "$DATA/speech" && -d "$DATA/noise" ]] || { echo "$0: no speech/ and noise/ in DATA=$DATA" >&2; exit 2; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"   # strict mode, project root, DATA/TFDENOISE/PYTHON
 
 # Options every phase shares: batch 32, seed 0, one decoded-audio cache for all runs.
 common=(--variant lstm128 --speech "$DATA/speech" --noise "$DATA/noise" --batch 32 --seed 0 --cache runs/cache)
