@@ -24,7 +24,7 @@ LAYERS = {
     "targets": ("tfdenoise.targets",),
     "speech": tuple(f"tfdenoise.{m}" for m in (
         "audio", "stft", "models", "modelref", "data", "mixtures", "losses", "metrics", "keras",
-        "train", "pretrained", "samples")),
+        "train", "train_config", "pretrained", "samples")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
         "enhance", "evaluate", "validation", "sweep", "demo", "cli", "commands")),

@@ -12,7 +12,8 @@ import soundfile as sf
 from tfdenoise import mixtures
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.train import (VALID_PESQ_SEED, TrainConfig, heldout_scores, learning_rate_at,
-                             read_run_config, selection_score_name, train)
+                             selection_score_name, train)
+from tfdenoise.train_config import read_run_config
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,10 @@ so a resumed run gets the rate the uninterrupted one would have had.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -39,92 +37,9 @@ import numpy as np
 from tfdenoise import SAMPLE_RATE, mixtures
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.fileio import check_outputs, write_json
-from tfdenoise.losses import RESOLUTIONS, LossWeights
+from tfdenoise.losses import LossWeights
 from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, load_checkpoint, read_config, save_checkpoint
-from tfdenoise.vocab import FRAME
-
-#: Shortest training segment: the longest STFT window of the loss (1200 samples, 75 ms; it
-#: is longer than the model's 400-sample frame, and a shorter segment fails inside the loss).
-MIN_SEGMENT_SECONDS = max(FRAME, *(win for _, _, win in RESOLUTIONS)) / SAMPLE_RATE
-MAX_SEGMENT_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run (saved as ``config.json`` in the run)."""
-
-    variant: str
-    speech: str
-    noise: str
-    out: str
-    epochs: int = 10
-    batch: int = 64
-    learning_rate: float = 3e-4
-    final_learning_rate: float | None = None  # None: constant learning_rate
-    segment_seconds: float = 2.0
-    segments_per_epoch: int = 0  # 0: as many as the training speech has seconds / segment
-    valid_fraction: float = 0.05
-    valid_segments: int = 128
-    valid_pairs: str | None = None
-    valid_pesq: int = 0  # > 0: this many held-out mixtures scored with PESQ, which picks best/
-    snr_db: tuple[float, float] = mixtures.DEFAULT_SNR_DB
-    snr_level: str = mixtures.DEFAULT_SNR_LEVEL  # speech power an SNR refers to (mixtures.speech_power)
-    seed: int = 0
-    cache_dir: str | None = None  # decoded-audio cache; None: OUT/cache; "" disables it
-    noise_exclude: tuple[str, ...] = ()  # globs of noise clips (relative paths) left out
-    synthetic_noise: float = 0.0  # share of noise segments that are babble / speech-shaped noise
-    min_clean_snr: float = 0.0  # > 0: speech clips with a lower mixtures.clean_snr_db are left out
-    compressed_loss: float = 0.0  # weight of the compressed spectral loss term (losses.compressed_loss)
-    notes: dict = field(default_factory=dict)
-
-    @property
-    def mixing(self) -> mixtures.Mixing:
-        return mixtures.Mixing(self.snr_db, self.snr_level, self.synthetic_noise)
-
-    def check(self) -> None:
-        """Raise a one-line :class:`InputError` naming the CLI option of the first value
-        out of range; reads no data and touches no file."""
-        def integer(option: str, value, low: int) -> None:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise InputError(f"{option} must be an integer >= {low}, got {value}")
-
-        def number(option: str, value, ok: bool, wanted: str) -> None:
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok:
-                raise InputError(f"{option} must be {wanted}, got {value}")
-
-        try:
-            get_variant(self.variant)
-        except InputError as exc:
-            raise InputError(f"--variant: {exc}") from None
-        integer("--epochs", self.epochs, 1)
-        integer("--batch", self.batch, 1)
-        lr, final = self.learning_rate, self.final_learning_rate
-        number("--lr", lr, 0 < lr <= 1, "a number in (0, 1]")
-        if final is not None:
-            number("--lr-final", final, 0 < final <= 1, "a number in (0, 1]")
-        seg = self.segment_seconds
-        number("--segment", seg, seg <= MAX_SEGMENT_SECONDS
-               and int(seg * SAMPLE_RATE) >= round(MIN_SEGMENT_SECONDS * SAMPLE_RATE),
-               f"seconds in [{MIN_SEGMENT_SECONDS:g}, {MAX_SEGMENT_SECONDS:g}] (the loss's longest "
-               f"STFT window is {MIN_SEGMENT_SECONDS * 1000:g} ms)")
-        integer("--segments-per-epoch", self.segments_per_epoch, 0)
-        number("--valid-fraction", self.valid_fraction, 0 < self.valid_fraction < 1,
-               "a share strictly between 0 and 1")
-        integer("--valid-pesq", self.valid_pesq, 0)
-        integer("valid_segments", self.valid_segments, 1)
-        if len(self.snr_db) != 2 or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in self.snr_db):
-            raise InputError(f"--snr must be two finite numbers LO HI (dB), got {' '.join(map(str, self.snr_db))}")
-        # The mixing options are checked by mixtures.Mixing; one at a time, to name the option.
-        for option, kwargs in (("--snr", {"snr_db": tuple(self.snr_db)}), ("--snr-level", {"snr_level": self.snr_level}),
-                               ("--synthetic-noise", {"synthetic": self.synthetic_noise})):
-            try:
-                mixtures.Mixing(**kwargs)
-            except InputError as exc:
-                raise InputError(f"{option}: {exc}") from None
-        number("--min-clean-snr", self.min_clean_snr, self.min_clean_snr >= 0, "a number of dB >= 0 (0: keep all)")
-        number("--compressed-loss (compressed loss weight)", self.compressed_loss, self.compressed_loss >= 0,
-               "a number >= 0 (0: off)")
-        integer("--seed", self.seed, 0)
+from tfdenoise.train_config import TrainConfig, check_resumable
 
 
 def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights: LossWeights = LossWeights()):
@@ -297,19 +212,6 @@ def split_corpora(config: TrainConfig, verbose: int = 0) -> tuple[mixtures.Corpu
     return speech_tr, speech_va, noise_tr, noise_va
 
 
-def read_run_config(run: str | os.PathLike) -> TrainConfig:
-    """The :class:`TrainConfig` a run folder was last started with (its ``config.json``)."""
-    path = Path(run) / CONFIG_FILE
-    if not path.is_file():
-        raise InputError(f"not a training run (no {CONFIG_FILE})", run)
-    try:
-        raw = json.loads(path.read_text())
-        known = {f.name for f in fields(TrainConfig)}
-        return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known})
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"unreadable run {CONFIG_FILE} ({exc})", path) from exc
-
-
 def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike], count: int,
                    seed: int, average: bool = False) -> list[dict]:
     """Mean PESQ/STOI of each checkpoint on ``count`` held-out mixtures made as ``config``'s
@@ -327,22 +229,6 @@ def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike]
     speech_va, noise_va = split_corpora(config)[1::2]
     pairs = pesq_validation_set(speech_va, noise_va, count, seed=seed, mixing=mixing)
     return [_validation_scores(m, pairs) for m in models]
-
-
-def check_resumable(config: TrainConfig) -> None:
-    """Raise a one-line :class:`InputError` if ``config`` cannot continue the run in
-    ``config.out`` (its ``last/`` checkpoint holds another network); reads only ``last/config.json``."""
-    out = Path(config.out)
-    saved = read_config(out / "last")
-    name = saved.get("variant", saved.get("training", {}).get("variant"))
-    try:
-        old = get_variant(str(name))
-    except InputError:
-        raise ModelError(f"last/{CONFIG_FILE} names no known variant ({name!r})", out) from None
-    new = get_variant(config.variant)
-    if (old.name, old.cell, old.units) != (new.name, new.cell, new.units):
-        raise InputError(f"run {out} was trained as {old.name.upper()}; "
-                         f"--variant {new.name.upper()} cannot resume it")
 
 
 def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from tfdenoise.errors import TfdenoiseError
-    from tfdenoise.train import heldout_scores, read_run_config
+    from tfdenoise.train import heldout_scores
+    from tfdenoise.train_config import read_run_config
 
     try:
         config = read_run_config(args.run)

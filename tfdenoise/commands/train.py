@@ -15,7 +15,7 @@ best checkpoint by PESQ on 32 held-out mixtures; then the same run continued to 
 def add_parser(sub) -> None:
     from tfdenoise.commands import HelpFormatter
     from tfdenoise.mixtures import DEFAULT_SNR_DB, DEFAULT_SNR_LEVEL, SNR_LEVELS
-    from tfdenoise.train import MAX_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS
+    from tfdenoise.train_config import MAX_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS
 
     p = sub.add_parser("train", help="train a variant on speech + noise folders (resumable)",
                        description="Train a TinyDenoiser variant on clean speech mixed with noise on\n"
