@@ -22,9 +22,8 @@ import numpy as np
 
 from tfdenoise import SAMPLE_RATE
 from tfdenoise.models import VARIANTS, TinyDenoiser
-from tfdenoise.stft import HOP, N_BINS, num_frames, padded_length, process_offline, process_streaming
-
-from tfdenoise.vocab import HOP_MS  # noqa: E402
+from tfdenoise.stft import N_BINS, num_frames, padded_length, process_offline, process_streaming
+from tfdenoise.vocab import HOP_MS
 
 
 def _best(fn, repeats: int) -> float:

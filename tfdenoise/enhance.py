@@ -59,11 +59,6 @@ def warn_if_random(ref: ModelRef) -> None:
                  "say nothing about a trained model")
 
 
-def model_inputs(ref: ModelRef) -> tuple[list[Path], list[Path]]:
-    """``(files, folders)`` a model reads: protected from being overwritten by any output."""
-    return ([ref.path], []) if ref.is_tflite else ([], [ref.path])
-
-
 #: What to do with input whose peak exceeds full scale (|x| > 1): the output would clip.
 OVERRANGE = ("warn", "normalize", "refuse")
 
@@ -223,8 +218,7 @@ def enhance_files(inputs: str | os.PathLike, out: str | os.PathLike,
         raise InputError(f"--overrange must be one of {', '.join(OVERRANGE)}, got {overrange!r}")
     ref = resolve(model_spec)
     plan = plan_outputs(inputs, out)
-    model_files, model_dirs = model_inputs(ref)
-    check_outputs([d for _, d in plan], inputs=model_files, input_trees=model_dirs)
+    check_outputs([d for _, d in plan], inputs=ref.files, input_trees=ref.folders)
     warn_if_random(ref)
     done = map_with_model(_enhance_file, [(s, d, overrange) for s, d in plan], str(ref.path),
                           jobs=jobs, desc="enhance")

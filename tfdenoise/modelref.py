@@ -45,6 +45,16 @@ class ModelRef:
     def is_tflite(self) -> bool:
         return self.format is ModelFormat.TFLITE
 
+    @property
+    def files(self) -> list[Path]:
+        """Files this model reads (no output may overwrite them)."""
+        return [self.path] if self.is_tflite else []
+
+    @property
+    def folders(self) -> list[Path]:
+        """Folders this model reads (no output may land inside them)."""
+        return [] if self.is_tflite else [self.path]
+
     def __str__(self) -> str:
         return str(self.path)
 

@@ -30,7 +30,6 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tfdenoise.data import list_pairs
-    from tfdenoise.enhance import model_inputs
     from tfdenoise.evaluate import NOISY, evaluate_pairs, format_table
     from tfdenoise.fileio import check_outputs
     from tfdenoise.modelref import resolve
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = args.pairs or pairs_dir()
     list_pairs(pairs)  # a bad folder fails before the outputs are probed
     model = NOISY if args.model == NOISY else resolve(args.model)
-    files, trees = ([], []) if model == NOISY else model_inputs(model)
+    files, trees = ([], []) if model == NOISY else (model.files, model.folders)
     check_outputs(json_files(args.json), inputs=files, input_trees=[pairs, *trees])
     result = evaluate_pairs(pairs, model, args.jobs)
     print(format_table(result), file=human(args.json))

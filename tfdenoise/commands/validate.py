@@ -49,8 +49,8 @@ def run(args) -> int:
     if args.model is not None or args.checkpoint is not None:
         refs.append(resolve(args.checkpoint))
     outputs = json_files(args.json) + ([Path(args.markdown)] if args.markdown else [])
-    check_outputs(outputs, inputs=[r.path for r in refs if r.is_tflite],
-                  input_trees=[args.pairs, *(r.path for r in refs if not r.is_tflite),
+    check_outputs(outputs, inputs=[f for r in refs for f in r.files],
+                  input_trees=[args.pairs, *(d for r in refs for d in r.folders),
                                *([args.calib_data] if args.calib_data else [])])
     if args.table is not None:
         result = quant_table(args.table, args.pairs, calib_dir=args.calib_data, jobs=args.jobs)
