@@ -28,6 +28,14 @@ class VariantName(StrEnum):
     GRU128 = "gru128"
 
 
+class KwsModelName(StrEnum):
+    """The three reference keyword-spotting networks (docs/design.md §7)."""
+
+    DNN = "dnn"      # Amazon: feedforward, streaming, state-free, about 250 K parameters
+    CNN = "cnn"      # STM32F7: one Conv2D (186 filters) + FC 32-128-128
+    DSCNN = "dscnn"  # MLPerf Tiny KWS reference: DS-CNN small, 64 channels
+
+
 class CellKind(StrEnum):
     """Recurrent cell of a TinyDenoiser."""
 
