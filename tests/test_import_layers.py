@@ -3,7 +3,7 @@
     base        tfdenoise (the package root), errors, fileio, vocab, quiet: imports nothing of ours
     targets     tfdenoise.targets.*            -> base             (never TensorFlow)
     speech      audio, stft, models, modelref, data, mixtures, losses, metrics, keras,
-                train, pretrained, samples     -> base
+                train, pretrained, samples, kws.*  -> base
     converters  tfdenoise.converters.*          -> base, speech, targets
     app         enhance, evaluate, validation, sweep, demo, cli, commands.*   -> everything
 
@@ -24,7 +24,7 @@ LAYERS = {
     "targets": ("tfdenoise.targets",),
     "speech": tuple(f"tfdenoise.{m}" for m in (
         "audio", "stft", "models", "modelref", "data", "mixtures", "losses", "metrics", "keras",
-        "train", "train_config", "pretrained", "samples")),
+        "train", "train_config", "pretrained", "samples", "kws")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
         "enhance", "evaluate", "validation", "sweep", "demo", "cli", "commands")),
