@@ -7,13 +7,15 @@
 * :func:`atomic_path`: every file tfdenoise writes (audio, checkpoints' JSON, .tflite,
   reports, caches) is written to a temporary name in the same folder and renamed, so an
   interrupted or failing write never leaves a partial file and an existing file keeps its old
-  content.  The file gets the permissions an ordinary write would give (0666 minus the umask,
-  not mkstemp's 0600); an OSError while writing becomes one :class:`OutputError` line.
+  content.  The file gets the permissions an ordinary write would give (an existing file keeps
+  its mode, a new one 0666 minus the umask, not mkstemp's 0600); a failed write leaves no
+  folder it created; an OSError while writing becomes one :class:`OutputError` line.
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,19 +97,36 @@ def atomic_path(path: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     OSError (read-only folder, full disk) becomes an :class:`OutputError` naming ``path``.
     """
     path = Path(path)
-    tmp = None
+    tmp, created, done = None, _missing_folders(path.parent), False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
         os.close(fd)
         yield Path(tmp)
-        os.chmod(tmp, ordinary_mode())
+        # an existing file keeps its mode, as an ordinary rewrite would; a new one gets 0666 - umask
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.is_file() else ordinary_mode())
         os.replace(tmp, path)
+        done = True
     except OSError as exc:
         raise OutputError(f"cannot write ({exc.strerror or exc})", path) from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if not done:  # leave no empty folders behind a failed write
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would create for ``folder``, deepest first."""
+    out = []
+    while not folder.exists() and folder != folder.parent:
+        out.append(folder)
+        folder = folder.parent
+    return out
 
 
 def write_bytes(path: PathLike, data: bytes) -> Path:
