@@ -60,3 +60,20 @@ def tflite(variant: str, precision: str = "mixed") -> Path:
 def default_tflite(precision: str = "mixed") -> Path:
     """The shipped ``.tflite`` of :data:`DEFAULT_VARIANT` at ``precision``."""
     return tflite(DEFAULT_VARIANT, precision)
+
+
+#: The shipped keyword-spotting model (``tfdenoise kws evaluate`` without ``--model``): a KWS
+#: checkpoint folder ``tfdenoise/pretrained/<name>/`` with its MODEL_CARD.md and card.json.
+DEFAULT_KWS_MODEL = "kws_dnn"
+
+
+def kws_checkpoint(name: str = DEFAULT_KWS_MODEL) -> Path:
+    """The folder of a shipped KWS checkpoint (default :data:`DEFAULT_KWS_MODEL`)."""
+    from tfdenoise.models import CONFIG_FILE, WEIGHTS_FILE
+
+    path = PRETRAINED_DIR / name
+    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (path / f).is_file()]
+    if missing:
+        raise ModelError(f"the KWS model {name} is not shipped (missing {', '.join(missing)}); "
+                         "pass --model CHECKPOINT|MODEL.tflite", path)
+    return path
