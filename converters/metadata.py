@@ -13,6 +13,20 @@ A UTF-8 JSON object stored as the flatbuffer metadata named ``tfdenoise``::
 
 ``precision`` of a layer is read from the file itself: ``int8`` when its ops compute in
 INT8, ``fp16`` when its weights are stored as float16, ``fp32`` otherwise.
+
+Keyword-spotting files (:mod:`tfdenoise.converters.kws`) carry ``"family": "kws"`` and no
+``variant`` (:func:`build_kws_metadata`)::
+
+    {"format": 1, "family": "kws", "model": "cnn", "precision": "int8", "random_weights": false,
+     "labels": ["0", ..., "9"], "features": {FeatureConfig fields}, "hop_ms": 32.0,
+     "calibration": {"method": "minmax", "windows": 200, "source": "..."} | null,
+     "layers": [{"name": "conv_0", "kind": "conv", "precision": "int8", "ops": [0, 1],
+                 "param_bytes": 45012}, ...],
+     "inputs": [...], "outputs": [...], "param_bytes": 121000}
+
+``hop_ms`` (the feature hop: one decision per hop) and ``features`` are what the MCU report
+(``targets``) reads to price feature extraction; a denoiser file has neither and keeps the
+exact metadata above.
 """
 from __future__ import annotations
 
@@ -133,3 +147,57 @@ def read_metadata(data: bytes, path: str | os.PathLike = "<bytes>") -> dict | No
         return json.loads(bytes(raw).rstrip(b"\x00").decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise TFLiteFormatError(f"unreadable {METADATA_NAME} metadata ({exc})", path) from None
+
+
+# -- keyword spotting ---------------------------------------------------------------------------
+
+KWS_FAMILY = "kws"
+
+
+def param_bytes_of(model_obj, op_layer: list[str | None]) -> dict[str, int]:
+    """Bytes of parameters per layer (each buffer counted once) plus ``"*"`` = total, for any
+    op -> layer assignment (:func:`fbgraph.param_bytes_by_layer` knows only the denoiser's)."""
+    sg = model_obj.subgraphs[0]
+    seen: set[int] = set()
+    out: dict[str, int] = {"*": 0}
+    for i, op in enumerate(sg.operators):
+        for t in op.inputs:
+            if t < 0:
+                continue
+            ten = sg.tensors[t]
+            if ten.buffer in seen or not fbgraph.param_tensor(model_obj, ten):
+                continue
+            seen.add(ten.buffer)
+            n = len(model_obj.buffers[ten.buffer].data)
+            out["*"] += n
+            key = op_layer[i] or "*other"
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def build_kws_metadata(model_obj, *, model: str, precision: str, labels: list[str],
+                       features: dict, hop_ms: float, layers: list[tuple[str, str]],
+                       op_layer: list[str | None], calibration: dict | None,
+                       random_weights: bool = False) -> dict:
+    """The metadata dict of a converted keyword-spotting model.
+
+    ``layers`` are the deployment layers ``(name, kind)`` in graph order; ``op_layer`` the
+    layer of every operator of subgraph 0 (op indices as they are in ``model_obj``).
+    """
+    sizes = param_bytes_of(model_obj, op_layer)
+    entries = []
+    for name, kind in layers:
+        ops = [i for i, l in enumerate(op_layer) if l == name]
+        entries.append({"name": name, "kind": str(kind),
+                        "precision": str(layer_precision(model_obj, ops)),
+                        "ops": ops, "param_bytes": int(sizes.get(name, 0))})
+    return {"format": FORMAT, "family": KWS_FAMILY, "model": model, "precision": precision,
+            "random_weights": bool(random_weights), "labels": [str(x) for x in labels],
+            "features": dict(features), "hop_ms": float(hop_ms), "calibration": calibration,
+            "layers": entries, "inputs": _io_entries(model_obj, "inputs"),
+            "outputs": _io_entries(model_obj, "outputs"), "param_bytes": int(sizes["*"])}
+
+
+def is_kws(meta: dict | None) -> bool:
+    """True for the metadata of a keyword-spotting file."""
+    return isinstance(meta, dict) and meta.get("family") == KWS_FAMILY

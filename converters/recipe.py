@@ -13,6 +13,11 @@ wins.  The deployment layers are ``fc_in`` (with ``bn_in``/``relu_in`` folded in
 ``rnn_0``, ``rnn_1``, ``fc_mid`` (with ``bn_mid``/``relu_mid``) and ``fc_out``.
 A pattern that matches none of them, or a layer matched by no rule, is a
 :class:`~tfdenoise.errors.RecipeError`.
+
+An optional ``"family"`` says which exporter a recipe is for: ``"denoiser"`` (the default)
+or ``"kws"`` (keyword-spotting networks, :mod:`tfdenoise.converters.kws`, which passes its own
+layer names to :meth:`Recipe.resolve`: ``conv_0``, ``dw_<i>``, ``pw_<i>``, ``fc_<i>``,
+``pool``, ``logits``, ``probs``).  :func:`builtin_names` lists one family's built-in recipes.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from tfdenoise.vocab import DEPLOY_LAYERS, FOLDED, CalibMethod, Precision
 RECIPES_DIR = Path(__file__).with_name("recipes")
 #: Precisions a recipe rule may ask for (hybrid is what other converters produce, not ours).
 RECIPE_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)
+#: Exporters a recipe can be written for (the optional ``"family"`` key).
+RECIPE_FAMILIES = ("denoiser", "kws")
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Recipe:
     calibration: CalibMethod = CalibMethod.MAX
     description: str = ""
     source: str = field(default="", compare=False)
+    family: str = "denoiser"
 
     def resolve(self, layers: tuple[str, ...] = DEPLOY_LAYERS) -> dict[str, Precision]:
         """Precision of every layer in ``layers``; checks that every rule is used."""
@@ -76,8 +84,18 @@ class Recipe:
         return next(iter(used)).value if len(used) == 1 else "mixed"
 
 
-def builtin_names() -> list[str]:
-    return sorted(p.stem for p in RECIPES_DIR.glob("*.json"))
+def _family_of(path: Path) -> str:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return "denoiser"
+    return str(data.get("family", "denoiser")).lower() if isinstance(data, dict) else "denoiser"
+
+
+def builtin_names(family: str | None = "denoiser") -> list[str]:
+    """Names of the built-in recipes of ``family`` (``None``: every family)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.json")
+                  if family is None or _family_of(p) == family)
 
 
 def parse(data: dict, source: str = "") -> Recipe:
@@ -112,9 +130,13 @@ def parse(data: dict, source: str = "") -> Recipe:
     except ValueError:
         raise RecipeError(f"calibration method {cal.get('method')!r} is not max or std3",
                           where) from None
+    family = str(data.get("family", "denoiser")).lower()
+    if family not in RECIPE_FAMILIES:
+        raise RecipeError(f"family {data.get('family')!r} is not one of "
+                          f"{', '.join(RECIPE_FAMILIES)}", where)
     return Recipe(name=str(data.get("name", Path(source).stem if source else "custom")),
                   rules=tuple(rules), calibration=method,
-                  description=str(data.get("description", "")), source=source)
+                  description=str(data.get("description", "")), source=source, family=family)
 
 
 def load(name_or_path: str | os.PathLike) -> Recipe:

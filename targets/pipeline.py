@@ -5,13 +5,15 @@ the cost model, not in the user's file, and raises ModelError with what went wro
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tfdenoise.targets.boards import load_board
+from tfdenoise.targets.features import feature_cost, kws_features, hop_ms as feature_hop_ms
 from tfdenoise.targets.graph import Graph
 from tfdenoise.targets.layers import group_layers
 from tfdenoise.targets.memory import DEFAULT_POLICY, plan_memory
-from tfdenoise.targets.power import estimate_power
+from tfdenoise.targets.power import core_power_mw, estimate_power
 from tfdenoise.vocab import HOP_MS
 from tfdenoise.targets.reader import read_tflite
 from tfdenoise.targets.schedule import schedule
@@ -21,10 +23,19 @@ from tfdenoise.errors import ModelError
 
 
 def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None = None,
-                  l3: str | None = None, policy: str = DEFAULT_POLICY, hop_ms: float = HOP_MS) -> Report:
-    """Model `graph` on `board` at supply `vdd` with parameters in `l3`."""
+                  l3: str | None = None, policy: str = DEFAULT_POLICY, hop_ms: float | None = None) -> Report:
+    """Model `graph` on `board` at supply `vdd` with parameters in `l3`.
+
+    `hop_ms` (the real-time budget of one decision) defaults to the file's: the feature hop of a
+    keyword-spotting file (its metadata), else the denoiser's 6.25 ms.  A KWS file's decision
+    also computes one feature frame (targets/features.py), priced on the board.
+    """
     board = board if isinstance(board, Board) else load_board(board)
     op = board.operating_point(vdd)
+    meta = graph.tfdenoise_metadata() or {}
+    feat_cfg, feat_problem = kws_features(meta)
+    if hop_ms is None:
+        hop_ms = _file_hop_ms(meta, feat_cfg)
     layers, warnings = group_layers(graph)
     _check_layers(graph, layers)
     plan = plan_memory(layers, {t.index: t.size for t in graph.main.tensors}, board, l3, policy)
@@ -33,18 +44,45 @@ def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None =
     sched = schedule(board, op, plan, layers, tilings)
     _check_schedule(layers, sched)
     power = estimate_power(board, op, plan, sched, hop_ms)
+    features = None
+    if feat_cfg is not None:
+        features, power = _with_features(board, op, power, sched.latency_ms, feat_cfg)
     warnings = list(warnings)
+    if feat_problem:
+        warnings.append(f"feature extraction not priced: {feat_problem}")
     warnings += [f"does not fit: {r}" for r in plan.reasons]
     warnings += [f"layer {t.layer}: one weight row does not fit the L1 tile" for t in tilings if not t.fits_l1]
     if len(graph.main.operators) == 0:
         warnings.append("model has no operators")
-    meta = graph.tfdenoise_metadata() or {}
     if meta.get("random_weights"):
         warnings.insert(0, "the file holds RANDOM (untrained) weights (tfdenoise export --variant): "
                            "its costs are real, any quality score of it is not")
     return Report(model=graph.path, board=board, op=op, layers=layers, memory=plan, tilings=tilings,
                   schedule=sched, power=power, warnings=tuple(warnings),
-                  metadata=meta)
+                  metadata=meta, features=features)
+
+
+def _file_hop_ms(meta: dict, feat_cfg: dict | None) -> float:
+    """The hop of a KWS file (its metadata's ``hop_ms``, else its feature config's), else HOP_MS."""
+    if meta.get("family") == "kws":
+        h = meta.get("hop_ms")
+        if isinstance(h, (int, float)) and not isinstance(h, bool) and 0 < h < float("inf"):
+            return float(h)
+        if feat_cfg is not None:
+            return feature_hop_ms(feat_cfg)
+    return HOP_MS
+
+
+def _with_features(board: Board, op, power, latency_ms: float, cfg: dict):
+    """The feature cost of one hop, and the power estimate with its energy in the average:
+    P_avg = (E_inference + P_core * t_features + P_sleep * (hop - latency - t_features)) / hop."""
+    cost = feature_cost(board, op, cfg)
+    e_feat = core_power_mw(board, op) * cost.ms  # mW * ms = uJ
+    busy = latency_ms + cost.ms
+    hop = power.hop_ms
+    energy = power.energy_uj + e_feat
+    avg = (energy + power.sleep_mw * (hop - busy)) / hop if busy <= hop else energy / busy
+    return replace(cost, energy_uj=e_feat), replace(power, avg_power_mw_at_hop=avg)
 
 
 def analyze(path: str | Path, board: Board | str = "gap9", vdd: float | None = None,

@@ -22,8 +22,12 @@ def to_json(r: Report) -> dict:
         "power_mw": round(p.power_mw, 3), "core_power_mw": round(p.core_mw, 3), "l3_power_mw": round(p.l3_mw, 3),
         "energy_uj": round(p.energy_uj, 3), "avg_power_mw_at_hop": round(p.avg_power_mw_at_hop, 3),
         "sleep_power_mw": p.sleep_mw, "hop_ms": p.hop_ms,
+        "feature_cycles": r.features.cycles if r.features else 0,
+        "feature_ms": round(r.features.ms, 4) if r.features else 0.0,
+        "decision_ms": round(r.decision_ms, 4),
+        "features": _features_json(r),
         "realtime_ok": r.realtime_ok,
-        "realtime_margin_ms": round(p.hop_ms - s.latency_ms, 4),
+        "realtime_margin_ms": round(p.hop_ms - r.decision_ms, 4),
         "fits": r.fits, "fit_reasons": list(m.reasons) + [f"L1: {t.layer}" for t in r.tilings if not t.fits_l1],
         "overflows": [{"memory": o.memory, "what": o.what, "needed_bytes": o.needed,
                        "available_bytes": o.available, "over_by_bytes": o.over_by} for o in r.overflows],
@@ -48,10 +52,26 @@ def to_json(r: Report) -> dict:
     }
 
 
+def _features_json(r: Report) -> dict | None:
+    """Feature extraction per hop of a keyword-spotting file (None for other files)."""
+    f = r.features
+    if f is None:
+        return None
+    return {"kind": f.kind, "n_fft": f.n_fft, "hop_ms": f.hop_ms, "cycles": f.cycles, "ms": round(f.ms, 5),
+            "fft_cycles": f.fft_cycles, "mac_cycles": f.mac_cycles, "log_cycles": f.log_cycles,
+            "overhead_cycles": f.overhead_cycles, "macs": f.macs, "mel_weights": f.mel_weights,
+            "energy_uj": round(f.energy_uj, 4)}
+
+
 def _rows(j: dict) -> list[list[str]]:
-    return [[la["name"], la["kind"], la["precision"], f"{la['macs']:,}", f"{la['cycles']:,}", f"{la['ms']:.3f}",
+    rows = [[la["name"], la["kind"], la["precision"], f"{la['macs']:,}", f"{la['cycles']:,}", f"{la['ms']:.3f}",
              f"{la['mac_per_cycle']:.2f}", la["bound"], la["params_in"], str(la["n_tiles"]),
              "estimate" if la["estimate"] else ""] for la in j["layers"]]
+    f = j.get("features")
+    if f:  # one new feature frame per hop, before the network runs (targets/features.py)
+        rows.insert(0, ["feature extraction per hop", f["kind"], "fp32", f"{f['macs']:,}", f"{f['cycles']:,}",
+                        f"{f['ms']:.3f}", "", "compute", "-", "-", "FFT " + f"{f['n_fft']}"])
+    return rows
 
 
 HEAD = ["layer", "kind", "precision", "MACs", "cycles", "ms", "MAC/cycle", "bound", "params", "tiles", ""]
@@ -61,6 +81,10 @@ def _verdict(j: dict) -> str:
     over = [f"{o['what']} exceed {o['memory']} by {o['over_by_bytes']:,} B" for o in j["overflows"]]
     fit = "fits" if j["fits"] else "DOES NOT FIT (" + "; ".join(over or j["fit_reasons"]) + ")"
     rt = "keeps up with" if j["realtime_ok"] else "does NOT keep up with"
+    if j.get("features"):
+        return (f"{fit}; {j['decision_ms']:.3f} ms per decision (inference {j['latency_ms']:.3f} ms + feature "
+                f"extraction {j['feature_ms']:.3f} ms), {rt} the {j['hop_ms']:g} ms feature hop "
+                f"(margin {j['realtime_margin_ms']:+.3f} ms)")
     return (f"{fit}; {j['latency_ms']:.3f} ms per inference, {rt} the {j['hop_ms']} ms hop "
             f"(margin {j['realtime_margin_ms']:+.3f} ms)")
 
@@ -68,13 +92,25 @@ def _verdict(j: dict) -> str:
 def _summary(j: dict) -> list[tuple[str, str]]:
     return [("target", f"{j['target']} @ {j['vdd']} V / {j['freq_mhz']:g} MHz, L3 = {j['l3']}, policy {j['policy']}"),
             ("MACs / inference", f"{j['macs']:,}"), ("cycles", f"{j['total_cycles']:,}"),
-            ("latency", f"{j['latency_ms']:.3f} ms"), ("MAC/cycle", f"{j['mac_per_cycle']:.2f}"),
+            ("latency", f"{j['latency_ms']:.3f} ms"), *_feature_summary(j),
+            ("MAC/cycle", f"{j['mac_per_cycle']:.2f}"),
             ("parameters", f"{j['param_count']:,} ({j['param_bytes']:,} B)"), ("rho_L3", f"{j['rho_l3']:.3f}"),
             ("L2 used", f"{j['l2_bytes_used']:,} / {j['l2_budget']:,} B (activations {j['activation_bytes']:,} B, "
                         f"streaming buffer {j['stream_buffer_bytes']:,} B)"),
             ("power running", f"{j['power_mw']:.1f} mW (SoC {j['core_power_mw']:.1f} + L3 {j['l3_power_mw']:.1f})"),
             ("energy / inference", f"{j['energy_uj']:.1f} uJ"),
             ("average power at 1 inference / hop", f"{j['avg_power_mw_at_hop']:.2f} mW (sleep {j['sleep_power_mw']} mW)")]
+
+
+def _feature_summary(j: dict) -> list[tuple[str, str]]:
+    f = j.get("features")
+    if not f:
+        return []
+    return [("feature extraction per hop",
+             f"{f['cycles']:,} cycles = {f['ms']:.3f} ms ({f['kind']}, FFT {f['n_fft']}: FFT {f['fft_cycles']:,} + "
+             f"window/power/mel/DCT {f['mac_cycles']:,} + log {f['log_cycles']:,} + overhead "
+             f"{f['overhead_cycles']:,} cycles; targets/features.py)"),
+            ("decision (inference + features)", f"{j['decision_ms']:.3f} ms per {j['hop_ms']:g} ms hop")]
 
 
 def to_markdown(r: Report) -> str:

@@ -248,6 +248,24 @@ class PowerEstimate:
 
 
 @dataclass(frozen=True)
+class FeatureCost:
+    """One new feature frame per hop of a keyword-spotting file (targets/features.py)."""
+
+    kind: str              # logmel | mfcc
+    n_fft: int
+    hop_ms: float          # the feature hop: one decision per hop
+    cycles: int
+    ms: float
+    fft_cycles: int
+    mac_cycles: int        # window, power, mel filterbank, DCT
+    log_cycles: int
+    overhead_cycles: int
+    macs: int
+    mel_weights: int       # nonzero mel filterbank weights (MACs of the filterbank)
+    energy_uj: float = 0.0  # core power x feature time (set by the pipeline)
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything `tfdenoise report` prints, as data."""
 
@@ -261,10 +279,17 @@ class Report:
     power: PowerEstimate
     warnings: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: feature extraction per hop (keyword-spotting files only; None: not part of the decision)
+    features: FeatureCost | None = None
+
+    @property
+    def decision_ms(self) -> float:
+        """Time of one decision: the inference plus, for KWS files, one new feature frame."""
+        return self.schedule.latency_ms + (self.features.ms if self.features else 0.0)
 
     @property
     def realtime_ok(self) -> bool:
-        return self.fits and self.schedule.latency_ms <= self.power.hop_ms
+        return self.fits and self.decision_ms <= self.power.hop_ms
 
     @property
     def fits(self) -> bool:

@@ -5,7 +5,9 @@ A *model spec* is what a user types after ``--model`` (or as a positional argume
 * nothing (``None``)        -> the shipped default model (:data:`~tfdenoise.pretrained.DEFAULT_VARIANT`);
 * a variant name            -> that shipped, trained model (``lstm128``, ``GRU256``), unless a
                                file or folder of that name exists;
-* a checkpoint folder       -> ``config.json`` + ``weights.h5`` written by ``tfdenoise train``;
+* a checkpoint folder       -> ``config.json`` + ``weights.h5`` written by ``tfdenoise train``
+                               (or a keyword-spotting checkpoint: ``"family": "kws"`` in its
+                               ``config.json``, :attr:`ModelRef.family` ``kws``);
 * a ``MODEL.tflite`` file   -> an exported model.
 
 :func:`resolve` checks the spec cheaply (no TensorFlow) and returns a :class:`ModelRef`;
@@ -21,6 +23,10 @@ from enum import StrEnum
 from pathlib import Path
 
 from tfdenoise.errors import InputError, ModelError
+
+
+#: ``config.json``'s ``family`` of a keyword-spotting checkpoint (tfdenoise.kws.models.FAMILY).
+KWS_FAMILY = "kws"
 
 
 class ModelFormat(StrEnum):
@@ -40,6 +46,13 @@ class ModelRef:
     variant: str | None = None
     #: True for a model shipped inside the package (tfdenoise/pretrained)
     pretrained: bool = False
+    #: what kind of network a checkpoint holds: "denoiser" (TinyDenoiser) or "kws" (a
+    #: keyword-spotting network, tfdenoise.kws.models); "denoiser" for .tflite files
+    family: str = "denoiser"
+
+    @property
+    def is_kws(self) -> bool:
+        return self.family == KWS_FAMILY
 
     @property
     def is_tflite(self) -> bool:
@@ -81,7 +94,10 @@ def resolve(spec: str | os.PathLike | ModelRef | None) -> ModelRef:
     if path.is_dir():
         from tfdenoise.models import read_config
 
-        variant = str(read_config(path).get("variant", "")).lower() or None  # ModelError if no config
+        config = read_config(path)  # ModelError if no config
+        if isinstance(config, dict) and config.get("family") == KWS_FAMILY:
+            return ModelRef(path, ModelFormat.CHECKPOINT, None, _inside_pretrained(path), KWS_FAMILY)
+        variant = str(config.get("variant", "")).lower() or None
         return ModelRef(path, ModelFormat.CHECKPOINT, variant, _inside_pretrained(path))
     if path.exists():
         raise ModelError("not a checkpoint folder or a .tflite model", path)

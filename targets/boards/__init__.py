@@ -47,6 +47,10 @@ SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
     "power.v_ref": (("V",), 0.1, 5),
     "power.c_eff": (("mW/(V^2*MHz)",), 0, None),
     "power.sleep": (("mW",), 0, None),
+    # feature extraction of keyword-spotting files, one frame per hop (targets/features.py)
+    "features.fft_cycles": (("cycle/(point*stage)",), 0, 1000),
+    "features.log_cycles": (("cycle/elem",), 0, 10000),
+    "features.overhead_cycles": (("cycle",), 0, None),
 }
 L3_SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
     "size": (("B",), 1, None),
@@ -137,7 +141,7 @@ def _build(raw: dict[str, Any], path: Path) -> Board:
         if entry is None:
             raise BoardError(f"missing key {key!r}", path)
         constants[key] = _constant(path, key, entry, spec)
-    for section in ("compute", "kernels", "memory", "overhead", "power"):
+    for section in ("compute", "kernels", "memory", "overhead", "power", "features"):
         for name in raw.get(section, {}):
             if f"{section}.{name}" not in SCHEMA:
                 raise BoardError(f"unknown key '{section}.{name}'", path)

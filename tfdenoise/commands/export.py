@@ -10,7 +10,8 @@ from tfdenoise.vocab import FILE_PRECISIONS
 EXAMPLE = """example:
   tfdenoise export runs/gru128/best --mixed -o out/gru128.mixed.tflite
   tfdenoise export --pretrained lstm128 --all -o out/lstm128/
-  tfdenoise export --variant gru256 --int8 -o out/random_gru256.tflite   # random weights"""
+  tfdenoise export --variant gru256 --int8 -o out/random_gru256.tflite   # random weights
+  tfdenoise export runs/kws_cnn/best --int8 -o out/kws.int8.tflite       # a KWS checkpoint"""
 
 
 def add_parser(sub) -> None:
@@ -41,7 +42,9 @@ def add_parser(sub) -> None:
                    help="activation-range statistic (default: the recipe's, max)")
     p.add_argument("--calib-data", metavar="DIR", default=None,
                    help="folder of calibration clips (default: the 4 reference-design clips, "
-                        "docs/design.md §4)")
+                        "docs/design.md §4; for a KWS checkpoint, FSDD-style clips whose "
+                        "training split calibrates INT8, default its training data or "
+                        "../shared/data/kws/fsdd)")
     p.add_argument("--recipe", metavar="FILE", default=None,
                    help="precision recipe JSON (layer regex -> fp32|fp16|int8)")
     p.add_argument("--no-check", action="store_true",
@@ -68,9 +71,11 @@ def run(args) -> int:
         raise InputError("with --all, -o names a folder", out)
     if len(precisions) == 1 and out.suffix != ".tflite":
         raise InputError("-o must name a .tflite file (or a folder with --all)", out)
-    recipes = [load_recipe(args.recipe or prec) for prec in precisions]
     ref = None if args.variant else require_checkpoint(resolve(args.pretrained or args.checkpoint),
                                                        "export")
+    if ref is not None and ref.is_kws:
+        return _export_kws(args, ref)
+    recipes = [load_recipe(args.recipe or prec) for prec in precisions]
     name = get_variant(args.variant).name if args.variant else ref.variant or "model"
     paths = [out / f"{name}_{r.name}.tflite" if len(precisions) > 1 else out for r in recipes]
     calib_dir = args.calib_data
@@ -89,6 +94,62 @@ def run(args) -> int:
         for w in res.warnings:
             warn(f"{res.path}: {w}")
         results.append(result_json(res))
+    emit_json(results if len(results) > 1 else results[0], args.json)
+    return 0
+
+
+def _export_kws(args, ref) -> int:
+    """``tfdenoise export`` of a keyword-spotting checkpoint: fp32 and/or full INT8
+    (tfdenoise.converters.kws), INT8 calibrated on windows of the checkpoint's training split."""
+    from tfdenoise.converters.kws import (BUILTIN, checkpoint_split, default_calibration_data,
+                                          export_kws, format_result as format_kws, kws_recipe,
+                                          training_windows)
+    from tfdenoise.errors import InputError, warn
+    from tfdenoise.fileio import check_outputs
+    from tfdenoise.kws.data import list_clips
+    from tfdenoise.kws.models import load_kws_checkpoint, read_kws_config
+
+    config = read_kws_config(ref.path)
+    precisions = args.precision or ["int8"]
+    if precisions == list(FILE_PRECISIONS):  # --all: every precision a KWS file has
+        precisions = list(BUILTIN)
+    bad = [p for p in precisions if p not in BUILTIN]
+    if bad and not args.recipe:
+        raise InputError(f"a keyword-spotting checkpoint exports --fp32 or --int8, not "
+                         f"--{' --'.join(bad)}", ref.path)
+    if args.calib not in (None, "max"):
+        raise InputError("KWS INT8 calibration is the converter's min/max over training windows; "
+                         f"--calib {args.calib} is for denoisers")
+    recipes = [kws_recipe(args.recipe or prec) for prec in precisions]
+    needs_windows = args.recipe is not None or "int8" in precisions
+    calib_dir = args.calib_data or default_calibration_data(config)
+    if calib_dir is None and needs_windows:
+        raise InputError("no calibration clips for the INT8 export: pass --calib-data DIR (a "
+                         "folder of FSDD-style clips, e.g. ../shared/data/kws/fsdd; its training "
+                         "split calibrates)", ref.path)
+    if calib_dir is not None:
+        list_clips(calib_dir)  # a bad folder fails before anything is written
+    out = Path(args.out)
+    many = len(recipes) > 1
+    paths = [out / f"kws_{config['name']}_{r.name.removeprefix('kws_')}.tflite" if many else out
+             for r in recipes]
+    check_outputs(paths + json_files(args.json), [out] if many else [],
+                  inputs=[args.recipe] if args.recipe else [],
+                  input_trees=[t for t in (ref.path, calib_dir) if t])
+    model = load_kws_checkpoint(ref.path)
+    windows, source = None, None
+    if calib_dir is not None:
+        split, valid_fraction, seed = checkpoint_split(config)
+        windows, source = training_windows(calib_dir, model.features, split=split,
+                                           valid_fraction=valid_fraction, seed=seed)
+    results = []
+    for recipe, path in zip(recipes, paths):
+        res = export_kws(model, path, recipe, windows, check=not args.no_check,
+                         calib_source=source)
+        print(format_kws(res), file=human(args.json))
+        for w in res.warnings:
+            warn(f"{res.path}: {w}")
+        results.append(res.to_json())
     emit_json(results if len(results) > 1 else results[0], args.json)
     return 0
 

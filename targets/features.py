@@ -1,0 +1,120 @@
+"""Feature extraction per hop on the MCU (keyword spotting, docs/design.md §7): pure functions.
+
+A keyword-spotting file (``tfdenoise`` metadata with ``"family": "kws"``) classifies the last
+``window_frames`` feature frames once per feature hop, so every decision first computes ONE
+new frame: window, real FFT of ``n_fft`` points, power spectrum, mel filterbank, log, and for
+MFCC the DCT.  Its cost on a board, in FP32 (the Cortex-M reference MFCC code runs float:
+CMSIS-DSP ``arm_rfft_fast_f32`` + float mel / log / DCT loops):
+
+    t_fft    = fft_cycles * n_fft * log2(n_fft) / cores
+               (fft_cycles: cycles per point per radix-2 stage of a real FFT on one core)
+    MACs     = frame                        (window: one multiply per sample)
+             + 2 * (n_fft // 2 + 1)         (power: re^2 + im^2 per bin)
+             + mel_weights                  (the nonzero weights of the mel filterbank: each
+                                             band multiplies only the bins under its triangle,
+                                             as the ML-KWS MFCC loop first..last bin; about
+                                             2 x the bins between f_min and f_max, where a
+                                             dense matrix would be n_bins_used x n_mels)
+             + n_mels * n_mfcc              (DCT-II, MFCC only)
+    t_mac    = MACs / (cores * fc_rate)     fc_rate = FP32 MACs per cycle of the board's dense
+               loop = int8_fc_loop_macs * fp32_mac_ratio / int8_fc_loop_cycles / fpu_stall
+               (targets/kernels.py, the "FC rate" the network's dense layers get in FP32)
+    t_log    = n_mels * log_cycles / cores
+    cycles   = t_fft + t_mac + t_log + overhead_cycles      (one new frame = one hop)
+
+Board constants (``[features]`` in targets/boards/*.toml, each with unit and source):
+``fft_cycles`` (cycle/(point*stage)), ``log_cycles`` (cycle/elem), ``overhead_cycles``
+(cycle per hop: calls, the frame buffer shift, sample conversion).
+
+The real-time verdict of a KWS file compares ``latency + feature time`` (one decision) with
+the feature hop; the average power at one decision per hop adds the feature energy
+``core_power * t_features`` (no parameter-memory traffic).  Files without KWS metadata get no
+feature cost and keep the denoiser's hop (docs/design.md §1).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tfdenoise.targets.kernels import fpu_stall
+from tfdenoise.targets.types import Board, FeatureCost, OperatingPoint
+from tfdenoise.vocab import Precision
+
+#: Feature-config fields the cost needs, and their kinds (the metadata holds every field of
+#: tfdenoise.kws.features.FeatureConfig).
+FIELDS = {"kind": str, "frame": int, "hop": int, "n_fft": int, "n_mels": int, "n_mfcc": int,
+          "f_min": float, "f_max": float, "sample_rate": int}
+KINDS = ("logmel", "mfcc")
+
+
+def kws_features(meta: dict | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The feature config of a KWS file's metadata, checked: ``(config, None)``, or
+    ``(None, why)`` when the file is not a KWS file (why None) or its config is unusable."""
+    if not isinstance(meta, dict) or meta.get("family") != "kws":
+        return None, None
+    raw = meta.get("features")
+    if not isinstance(raw, dict):
+        return None, "KWS metadata without a feature config"
+    out: dict[str, Any] = {}
+    for key, kind in FIELDS.items():
+        v = raw.get(key)
+        if kind is str:
+            if v not in KINDS:
+                return None, f"KWS feature kind {v!r} is not one of {', '.join(KINDS)}"
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or (kind is int and v != int(v)):
+            return None, f"KWS feature field {key!r} = {v!r} is not a number"
+        out[key] = kind(v)
+    if not (1 <= out["frame"] <= out["n_fft"] and out["n_fft"] >= 2 and out["hop"] >= 1
+            and out["n_mels"] >= 1 and out["sample_rate"] >= 1
+            and 0 <= out["f_min"] < out["f_max"] <= out["sample_rate"] / 2
+            and (out["kind"] != "mfcc" or 1 <= out["n_mfcc"] <= out["n_mels"])):
+        return None, f"KWS feature config out of range: {raw}"
+    return out, None
+
+
+def hop_ms(cfg: dict[str, Any]) -> float:
+    """The feature hop in ms: one decision per hop."""
+    return 1000.0 * cfg["hop"] / cfg["sample_rate"]
+
+
+def _hz_to_mel(f: float) -> float:
+    return 2595.0 * math.log10(1.0 + f / 700.0)
+
+
+def mel_weights(cfg: dict[str, Any]) -> int:
+    """Nonzero weights of the HTK mel filterbank of ``cfg`` (tfdenoise.kws.features.mel_filterbank:
+    ``n_mels + 2`` edges equally spaced in mel from f_min to f_max, triangles, DC bin unused)."""
+    n_mels, n_fft, sr = cfg["n_mels"], cfg["n_fft"], cfg["sample_rate"]
+    lo, hi = _hz_to_mel(cfg["f_min"]), _hz_to_mel(cfg["f_max"])
+    edges = [lo + (hi - lo) * i / (n_mels + 1) for i in range(n_mels + 2)]
+    count = 0
+    for k in range(1, n_fft // 2 + 1):
+        m = _hz_to_mel(k * sr / n_fft)
+        count += sum(1 for j in range(n_mels) if edges[j] < m < edges[j + 2])
+    return count
+
+
+def fc_rate(board: Board) -> float:
+    """FP32 MACs per cycle of one core in the board's dense (FC) loop."""
+    return (board.c("kernels.int8_fc_loop_macs") * board.c("kernels.fp32_mac_ratio")
+            / board.c("kernels.int8_fc_loop_cycles") / fpu_stall(board, Precision.FP32))
+
+
+def feature_cost(board: Board, op: OperatingPoint, cfg: dict[str, Any]) -> FeatureCost:
+    """Cycles and time of one new feature frame (one hop) of ``cfg`` on ``board`` at ``op``."""
+    cores = board.c("compute.cores")
+    n_fft = cfg["n_fft"]
+    mfcc = cfg["kind"] == "mfcc"
+    fft = board.c("features.fft_cycles") * n_fft * math.log2(n_fft) / cores
+    mel = mel_weights(cfg)
+    dct = cfg["n_mels"] * cfg["n_mfcc"] if mfcc else 0
+    macs = cfg["frame"] + 2 * (n_fft // 2 + 1) + mel + dct
+    mac = macs / (cores * fc_rate(board))
+    log = cfg["n_mels"] * board.c("features.log_cycles") / cores
+    overhead = board.c("features.overhead_cycles")
+    cycles = int(math.ceil(fft + mac + log + overhead))
+    return FeatureCost(kind=cfg["kind"], n_fft=n_fft, hop_ms=hop_ms(cfg), cycles=cycles,
+                       ms=cycles / (op.freq_mhz * 1e3), fft_cycles=int(round(fft)),
+                       mac_cycles=int(round(mac)), log_cycles=int(round(log)),
+                       overhead_cycles=int(round(overhead)), macs=int(macs), mel_weights=int(mel))
