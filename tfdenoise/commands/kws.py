@@ -124,6 +124,9 @@ def _add_train(kws) -> None:
                    help="random gain range in dB, LO <= HI")
     p.add_argument("--silence-share", type=float, default=d.silence_share, metavar="SHARE",
                    help="keyword task: noise-only windows per epoch, as a share of the clips, in [0, 1]")
+    p.add_argument("--partial-share", type=float, default=d.partial_share, metavar="SHARE",
+                   help="keyword task: windows holding only the start or end (20-50 %%) of a word, "
+                        "trained as _unknown_, as a share of the clips, in [0, 1]")
     p.add_argument("--windows-per-epoch", type=int, default=d.windows_per_epoch, metavar="N",
                    help="training windows per epoch, >= 0 (0: one per training clip)")
     p.add_argument("--valid-fraction", type=float, default=d.valid_fraction, metavar="SHARE",
@@ -155,7 +158,8 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch=args.batch, learning_rate=args.lr, final_learning_rate=args.lr_final,
         keywords=tuple(args.keywords) if args.keywords else None, split=args.split,
         snr_db=tuple(args.snr), noise_prob=args.noise_prob, shift_seconds=args.shift,
-        gain_db=tuple(args.gain), silence_share=args.silence_share, seed=args.seed,
+        gain_db=tuple(args.gain), silence_share=args.silence_share,
+        partial_share=args.partial_share, seed=args.seed,
         windows_per_epoch=args.windows_per_epoch, valid_fraction=args.valid_fraction,
         cache_dir=args.cache)
     best = train_kws(config, resume=args.resume, verbose=0 if args.quiet else 1)

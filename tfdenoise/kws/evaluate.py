@@ -5,9 +5,10 @@
   columns: predicted class).
 * :func:`build_stream`: a long signal (default one hour) made reproducibly from a seed:
   continuous real background noise (random segments of the noise recordings, 50 ms
-  cross-fades, a random level of -45 to -30 dBFS per segment) with a word every 1.5-5 s
-  (gap after the previous word), each a test-split clip at a random SNR in 5-20 dB (active
-  speech level against the background under it, :func:`tfdenoise.mixtures.speech_power`).
+  cross-fades, a random RMS level of -45 to -30 dBFS per segment) with a word every 1.5-5 s
+  (gap after the previous word), each a test-split clip at a random SNR in 5-20 dB (its
+  active speech level, :func:`tfdenoise.mixtures.speech_power`, against the RMS level of the
+  background segment it falls in; the stream is clipped to [-1, 1] like a recording).
   Words are keywords or, for a keyword task, other labels (half each).  The clips repeat
   when the stream needs more words than the split has (one hour: ~1,000 words; the FSDD
   dataset split has 300 test clips); each repeat has its own SNR, level and background.
@@ -65,10 +66,10 @@ ALL_SPLITS = "all"
 
 
 def thresholds() -> np.ndarray:
-    """The threshold sweep: 0.01 .. 0.99 in steps of 0.01, then 1 - 10^-2 .. 1 - 10^-7
-    (a trained model's posteriors crowd next to 1)."""
+    """The threshold sweep: 0.01 .. 0.99 in steps of 0.01, and 1 - 10^-1 .. 1 - 10^-7 in
+    20 steps per decade (a trained model's posteriors crowd next to 1)."""
     return np.unique(np.concatenate([np.round(np.linspace(0.01, 0.99, 99), 6),
-                                     1.0 - np.logspace(-2, -7, 41)]))
+                                     1.0 - np.logspace(-1, -7, 121)]))
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -268,10 +269,13 @@ class Stream:
         return len(self.audio) / SAMPLE_RATE / 3600
 
 
-def _background(noise: mixtures.Corpus | None, rng: np.random.Generator, n: int) -> np.ndarray:
+def _background(noise: mixtures.Corpus | None, rng: np.random.Generator,
+                n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` samples of continuous background: random noise segments at random levels joined
-    by cross-fades (generated pink-ish noise when there are no recordings)."""
+    by cross-fades (generated pink-ish noise when there are no recordings); with each
+    segment's start sample and mean square (its level: a word's SNR refers to it)."""
     out = np.zeros(n, np.float32)
+    seg_starts, seg_power = [], []
     fade = int(CROSSFADE_S * SAMPLE_RATE)
     ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
     pos = 0
@@ -283,8 +287,11 @@ def _background(noise: mixtures.Corpus | None, rng: np.random.Generator, n: int)
             seg = np.cumsum(rng.standard_normal(length)) * 0.02
             seg = seg - np.convolve(seg, np.ones(64) / 64, mode="same")  # drift removed: pink-ish
         rms = float(np.sqrt(np.mean(seg ** 2)))
+        level = 10 ** (rng.uniform(*BACKGROUND_DBFS) / 20)
         if rms > 1e-9:
-            seg *= 10 ** (rng.uniform(*BACKGROUND_DBFS) / 20) / rms
+            seg *= level / rms
+        seg_starts.append(pos)
+        seg_power.append(level ** 2)
         seg = seg.astype(np.float32)
         if pos > 0:
             seg[:fade] *= ramp
@@ -292,7 +299,7 @@ def _background(noise: mixtures.Corpus | None, rng: np.random.Generator, n: int)
         end = min(n, pos + length)
         out[pos:end] += seg[:end - pos]
         pos = end - fade if end < n else end
-    return out
+    return out, np.asarray(seg_starts), np.asarray(seg_power)
 
 
 def build_stream(keywords: Sequence[tuple[np.ndarray, str]], others: Sequence[tuple[np.ndarray, str]],
@@ -309,7 +316,7 @@ def build_stream(keywords: Sequence[tuple[np.ndarray, str]], others: Sequence[tu
         raise InputError(f"--hours must be > 0, got {hours}")
     rng = np.random.default_rng([STREAM_SEED, seed])
     n = int(round(hours * 3600 * SAMPLE_RATE))
-    audio = _background(noise, rng, n)
+    audio, seg_starts, seg_power = _background(noise, rng, n)
     pools = {"kw": list(keywords), "other": list(others)}
     orders: dict[str, list[int]] = {"kw": [], "other": []}
     events: list[tuple[float, float, str]] = []
@@ -321,8 +328,9 @@ def build_stream(keywords: Sequence[tuple[np.ndarray, str]], others: Sequence[tu
         x, label = pools[kind][orders[kind].pop()]
         if pos + len(x) > n:
             break
-        under = audio[pos:pos + len(x)].astype(np.float64)
-        p_noise = max(float(np.mean(under ** 2)), 1e-12)
+        # The level of the background segment, not the power right under the word: ambient
+        # recordings have near-silent stretches, where a local SNR would make a word inaudible.
+        p_noise = float(seg_power[np.searchsorted(seg_starts, pos, side="right") - 1])
         p_word = mixtures.speech_power(np.asarray(x, np.float64))
         if p_word > 0:
             gain = math.sqrt(p_noise * 10 ** (rng.uniform(*snr_db) / 10) / p_word)
@@ -435,9 +443,23 @@ def frr_at(curve: Sequence[Sequence[float]], fa_per_hour: float) -> float:
     return float(np.interp(fa_per_hour, fa[keep], frr[keep]))
 
 
+def envelope(curve: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
+    """The lower envelope of a DET curve: by rising FA/h, the best FRR reachable so far."""
+    pts = sorted((float(f), float(r)) for f, r in curve)
+    out: list[tuple[float, float]] = []
+    for f, r in pts:
+        r = min(r, out[-1][1]) if out else r
+        if out and out[-1][0] == f:
+            out[-1] = (f, r)
+        else:
+            out.append((f, r))
+    return out
+
+
 def plot_det(curves: dict[str, Sequence[Sequence[float]]], path: str | os.PathLike, title: str = "") -> Path:
-    """FRR (%) against false alarms per hour (log x) of one or more curves, as a PNG
-    written atomically."""
+    """FRR (%) against false alarms per hour (log x) of one or more curves (their lower
+    envelopes, :func:`envelope`; the FRR at 0.5, 1 and 2 FA/h marked), as a PNG written
+    atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -445,9 +467,11 @@ def plot_det(curves: dict[str, Sequence[Sequence[float]]], path: str | os.PathLi
 
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
     for name, curve in curves.items():
-        pts = [(f, r) for f, r in curve if f > 0]
+        pts = [(f, r) for f, r in envelope(curve) if f > 0]
         if pts:
-            ax.step([p[0] for p in pts], [100 * p[1] for p in pts], where="post", label=name)
+            line, = ax.step([p[0] for p in pts], [100 * p[1] for p in pts], where="post", label=name)
+            ax.plot(FA_POINTS, [100 * frr_at(curve, f) for f in FA_POINTS], "o",
+                    color=line.get_color(), ms=4)
     for f in FA_POINTS:
         ax.axvline(f, color="0.8", lw=0.8, ls="--")
     ax.set_xscale("log")

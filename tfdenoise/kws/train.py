@@ -73,7 +73,8 @@ class KwsTrainConfig:
     noise_prob: float = 0.8           # share of windows that get noise (when there is --noise)
     shift_seconds: float = 0.1
     gain_db: tuple[float, float] = (-10.0, 10.0)
-    silence_share: float = 0.1        # keyword task: extra noise-only windows, share of the clips
+    silence_share: float = 0.25       # keyword task: extra noise-only windows, share of the clips
+    partial_share: float = 0.25       # keyword task: extra windows of a cut-off word (_unknown_)
     seed: int = 0
     windows_per_epoch: int = 0        # 0: one window per training clip
     valid_fraction: float = 0.1
@@ -123,6 +124,7 @@ class KwsTrainConfig:
         number("--shift", self.shift_seconds, lambda v: 0 <= v <= 1, "seconds in [0, 1]")
         pair("--gain", self.gain_db, "dB")
         number("--silence-share", self.silence_share, lambda v: 0 <= v <= 1, "a share in [0, 1]")
+        number("--partial-share", self.partial_share, lambda v: 0 <= v <= 1, "a share in [0, 1]")
         integer("--seed", self.seed, 0)
         integer("--windows-per-epoch", self.windows_per_epoch, 0)
         number("--valid-fraction", self.valid_fraction, lambda v: 0 < v < 1,
@@ -194,7 +196,10 @@ def epoch_windows(signals: Sequence[np.ndarray], targets: np.ndarray, task: Task
     """One epoch of augmented training windows ``(features [n, T, F], targets [n])``, shuffled.
 
     ``windows_per_epoch`` clips (0: each clip once) in a random order, each augmented; a
-    keyword task adds ``silence_share`` x that many noise-only windows.
+    keyword task adds ``silence_share`` x that many noise-only windows and ``partial_share``
+    x that many windows holding only 20-50 % of a clip at the window's start or end
+    (:func:`partial_window`) as ``_unknown_``: in a stream every word enters and leaves the
+    window, and a half-heard word must not fire.
     """
     n = config.windows_per_epoch or len(signals)
     order = np.concatenate([rng.permutation(len(signals)) for _ in range(-(-n // len(signals)))])[:n]
@@ -206,9 +211,25 @@ def epoch_windows(signals: Sequence[np.ndarray], targets: np.ndarray, task: Task
         k = int(round(config.silence_share * n))
         windows += [data.silence_window(rng, noise, cfg.window_samples) for _ in range(k)]
         y += [task.target(data.SILENCE)] * k
+        k = int(round(config.partial_share * n))
+        windows += [partial_window(signals[i], rng, noise, cfg.window_samples, config)
+                    for i in rng.integers(0, len(signals), k)]
+        y += [task.target(data.UNKNOWN)] * k
     x, y = feature_windows(windows, cfg), np.asarray(y, np.int32)
     perm = rng.permutation(len(y))
     return x[perm], y[perm]
+
+
+def partial_window(x: np.ndarray, rng: np.random.Generator, noise: mixtures.Corpus | None,
+                   window_samples: int, config: KwsTrainConfig) -> np.ndarray:
+    """A window holding only the first or last 20-50 % of clip ``x`` (cut off by the window's
+    end or start), with the random gain and noise of :func:`~tfdenoise.kws.data.augment`."""
+    n = len(x)
+    inside = max(1, int(rng.uniform(0.2, 0.5) * n))
+    start = window_samples - inside if rng.random() < 0.5 else inside - n  # clip's first sample
+    cut = data.place(x, window_samples, start - (window_samples - n) // 2)
+    return data.augment(cut, rng, noise, window_samples, snr_db=tuple(config.snr_db), shift_seconds=0.0,
+                        gain_db=tuple(config.gain_db), noise_prob=config.noise_prob)
 
 
 def _replace_folder(staged: Path, dest: Path) -> None:
