@@ -292,9 +292,9 @@ def test_stream_is_reproducible_and_places_words_at_their_snr():
         build_stream([], other, noise, hours=0.01)
 
 
-@pytest.mark.slow
 def test_tflite_model_scores_like_the_checkpoint(run, subset, tmp_path):
-    """A float .tflite of the run's best model: same accuracy through the LiteRT runner."""
+    """A float .tflite of the run's best model: same accuracy through the LiteRT runner; a
+    full-int8 one (int8 input and output, quantized by the runner) agrees on most clips."""
     from tfdenoise.keras import tf
     from tfdenoise.kws.evaluate import TfliteKws, accuracy
 
@@ -309,3 +309,47 @@ def test_tflite_model_scores_like_the_checkpoint(run, subset, tmp_path):
     assert a["confusion"] == b["confusion"]
     result = evaluate_kws(path, EvalRequest(data=str(subset), hours=0.01))
     assert result["format"] == "tflite" and result["accuracy"] == a["accuracy"]
+
+    from tfdenoise.kws.train import centred_windows
+    calib = centred_windows(data.load_clips(clips), model.features)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model.model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([w[None]] for w in calib)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    int8 = tmp_path / "m8.tflite"
+    int8.write_bytes(converter.convert())
+    (tmp_path / "m8.json").write_text(json.dumps({"labels": model.labels}))
+    lite8 = TfliteKws(int8)
+    p_float, p_int8 = model.predict_windows(calib), lite8.predict_windows(calib)
+    assert p_int8.dtype == np.float32 and abs(p_int8.sum(-1) - 1).max() < 0.05
+    assert np.mean(p_float.argmax(-1) == p_int8.argmax(-1)) >= 0.9
+
+
+def test_partial_window_keeps_20_to_50_percent_at_an_edge():
+    from tfdenoise.kws.train import partial_window
+
+    cfg = KwsTrainConfig(model="dnn", data="x", out="o", gain_db=(0.0, 0.0))
+    rng = np.random.default_rng(0)
+    x = np.full(8000, 0.5, np.float32)
+    edges = set()
+    for _ in range(20):
+        w = partial_window(x, rng, None, CFG.window_samples, cfg)
+        inside = np.flatnonzero(w)
+        assert len(w) == CFG.window_samples and 0.2 * 8000 <= len(inside) <= 0.5 * 8000
+        assert inside[0] == 0 or inside[-1] == len(w) - 1
+        edges.add(inside[0] == 0)
+    assert edges == {True, False}
+
+
+def test_default_model_is_the_shipped_one():
+    from tfdenoise.kws.evaluate import resolve_model
+    from tfdenoise.pretrained import DEFAULT_KWS_MODEL, kws_checkpoint
+
+    path = resolve_model(None)
+    assert path == kws_checkpoint() and path.name == DEFAULT_KWS_MODEL
+    model, task, info = load_model(path)
+    card = json.loads((path / "card.json").read_text())
+    assert list(task.labels) == card["labels"] and info["split"] == "dataset"
+    assert set(card["det"]["frr_at_fa_per_hour"]) == {"0.5", "1", "2"}
+    assert (path / "MODEL_CARD.md").is_file() and (path / "det.png").is_file()
