@@ -99,7 +99,8 @@ def _summary(j: dict) -> list[tuple[str, str]]:
                         f"streaming buffer {j['stream_buffer_bytes']:,} B)"),
             ("power running", f"{j['power_mw']:.1f} mW (SoC {j['core_power_mw']:.1f} + L3 {j['l3_power_mw']:.1f})"),
             ("energy / inference", f"{j['energy_uj']:.1f} uJ"),
-            ("average power at 1 inference / hop", f"{j['avg_power_mw_at_hop']:.2f} mW (sleep {j['sleep_power_mw']} mW)")]
+            ("average power at 1 decision / hop (features included)" if j.get("features") else
+             "average power at 1 inference / hop", f"{j['avg_power_mw_at_hop']:.2f} mW (sleep {j['sleep_power_mw']} mW)")]
 
 
 def _feature_summary(j: dict) -> list[tuple[str, str]]:

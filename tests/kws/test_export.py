@@ -151,6 +151,30 @@ def test_metadata(exports, name):
                      "dscnn": {"conv", "depthwise_conv", "pool", "dense", "softmax"}}[name]
 
 
+def test_weight_scales_per_channel_in_convolutions_only(exports, tmp_path):
+    """kws_int8: a scale per output channel for conv / depthwise weights, one per dense tensor."""
+    from tfdenoise.converters import fbgraph
+
+    for name in NAMES:
+        m = fbgraph.load(exports[name]["int8"].path.read_bytes())
+        sg = m.subgraphs[0]
+        for op in sg.operators:
+            kind = fbgraph.op_name(m, op)
+            if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+                w = sg.tensors[op.inputs[1]]
+                channels = w.shape[-1] if kind == "DEPTHWISE_CONV_2D" else w.shape[0]
+                assert len(w.quantization.scale) == (1 if kind == "FULLY_CONNECTED" else channels)
+        assert "per-tensor dense" in read_metadata(exports[name]["int8"].path.read_bytes())[
+            "calibration"]["weights"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"family": "kws", "layers": [{"pattern": ".*", "precision": "int8"}],
+                               "per_channel": "dense"}))
+    with pytest.raises(RecipeError, match="per_channel"):
+        from tfdenoise.converters.kws import convert_kws
+
+        convert_kws(exports["dnn"]["model"], str(bad), exports["dnn"]["held_out"][:2])
+
+
 def test_runner_streams_like_keras(exports):
     """TFLiteKws in the streaming loop (KwsStream): one decision per frame once the window is full."""
     e = exports["cnn"]
