@@ -27,7 +27,7 @@ LAYERS = {
         "train", "train_config", "pretrained", "samples", "kws")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
-        "enhance", "evaluate", "validation", "sweep", "demo", "cli", "commands")),
+        "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "demo", "cli", "commands")),
 }
 ALLOWED = {"base": {"base"}, "targets": {"base", "targets"}, "speech": {"base", "speech"},
            "converters": {"base", "speech", "targets", "converters"}, "app": set(LAYERS)}

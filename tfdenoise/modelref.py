@@ -2,18 +2,22 @@
 
 A *model spec* is what a user types after ``--model`` (or as a positional argument):
 
-* nothing (``None``)        -> the shipped default model (:data:`~tfdenoise.pretrained.DEFAULT_VARIANT`);
+* nothing (``None``)        -> the shipped default model of the family asked for
+                               (:data:`~tfdenoise.pretrained.DEFAULT_VARIANT`, or for keyword
+                               spotting :data:`~tfdenoise.pretrained.DEFAULT_KWS_MODEL`);
 * a variant name            -> that shipped, trained model (``lstm128``, ``GRU256``), unless a
-                               file or folder of that name exists;
+                               file or folder of that name exists (denoisers only);
 * a checkpoint folder       -> ``config.json`` + ``weights.h5`` written by ``tfdenoise train``
                                (or a keyword-spotting checkpoint: ``"family": "kws"`` in its
                                ``config.json``, :attr:`ModelRef.family` ``kws``);
+* a run folder              -> its ``best/`` checkpoint (keyword spotting, ``tfdenoise kws train``);
 * a ``MODEL.tflite`` file   -> an exported model.
 
 :func:`resolve` checks the spec cheaply (no TensorFlow) and returns a :class:`ModelRef`;
 :func:`tfdenoise.models.load_checkpoint` and ``tfdenoise.converters.interpreter.TFLiteDenoiser``
-load what it names.  Random weights are never a spec: only ``tfdenoise export --variant``
-asks for them, explicitly.
+(keyword spotting: :func:`tfdenoise.kws.models.load_kws_checkpoint` and
+``tfdenoise.converters.kws_runner.TFLiteKws``) load what it names.  Random weights are never
+a spec: only ``tfdenoise export --variant`` asks for them, explicitly.
 """
 from __future__ import annotations
 
@@ -23,10 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tfdenoise.errors import InputError, ModelError
-
-
-#: ``config.json``'s ``family`` of a keyword-spotting checkpoint (tfdenoise.kws.models.FAMILY).
-KWS_FAMILY = "kws"
+from tfdenoise.vocab import ModelFamily
 
 
 class ModelFormat(StrEnum):
@@ -46,13 +47,13 @@ class ModelRef:
     variant: str | None = None
     #: True for a model shipped inside the package (tfdenoise/pretrained)
     pretrained: bool = False
-    #: what kind of network a checkpoint holds: "denoiser" (TinyDenoiser) or "kws" (a
-    #: keyword-spotting network, tfdenoise.kws.models); "denoiser" for .tflite files
-    family: str = "denoiser"
+    #: what kind of network it holds: a checkpoint says (``"family"`` in its config.json); a
+    #: ``.tflite`` is of the family the spec was resolved for
+    family: ModelFamily = ModelFamily.DENOISER
 
     @property
     def is_kws(self) -> bool:
-        return self.family == KWS_FAMILY
+        return self.family is ModelFamily.KWS
 
     @property
     def is_tflite(self) -> bool:
@@ -72,14 +73,21 @@ class ModelRef:
         return str(self.path)
 
 
-def resolve(spec: str | os.PathLike | ModelRef | None) -> ModelRef:
+def resolve(spec: str | os.PathLike | ModelRef | None,
+            family: ModelFamily = ModelFamily.DENOISER) -> ModelRef:
     """Turn a model spec into a :class:`ModelRef`; raises :class:`ModelError` when it names nothing.
 
+    ``family`` is what the caller wants: ``None`` means that family's shipped default model
+    and a ``.tflite`` is taken to be of it.  A denoiser spec may still name a KWS checkpoint
+    (its ``config.json`` says so: ``tfdenoise export`` exports both); a KWS spec is a
+    checkpoint folder, a run folder (its ``best/``) or a ``.tflite`` (:func:`_resolve_kws`).
     ``tfdenoise.pretrained`` is imported lazily: a trimmed install without shipped weights still
     resolves paths.
     """
     if isinstance(spec, ModelRef):
         return spec
+    if family is ModelFamily.KWS:
+        return _resolve_kws(spec)
     if spec is None:
         from tfdenoise.pretrained import DEFAULT_VARIANT
 
@@ -95,8 +103,8 @@ def resolve(spec: str | os.PathLike | ModelRef | None) -> ModelRef:
         from tfdenoise.models import read_config
 
         config = read_config(path)  # ModelError if no config
-        if isinstance(config, dict) and config.get("family") == KWS_FAMILY:
-            return ModelRef(path, ModelFormat.CHECKPOINT, None, _inside_pretrained(path), KWS_FAMILY)
+        if isinstance(config, dict) and config.get("family") == ModelFamily.KWS:
+            return ModelRef(path, ModelFormat.CHECKPOINT, None, _inside_pretrained(path), ModelFamily.KWS)
         variant = str(config.get("variant", "")).lower() or None
         return ModelRef(path, ModelFormat.CHECKPOINT, variant, _inside_pretrained(path))
     if path.exists():
@@ -105,6 +113,29 @@ def resolve(spec: str | os.PathLike | ModelRef | None) -> ModelRef:
         return _pretrained(str(spec))
     raise ModelError("no such checkpoint folder or .tflite model (nor a variant name: "
                      f"{_variant_list()})", path)
+
+
+def _resolve_kws(spec: str | os.PathLike | None) -> ModelRef:
+    """A keyword-spotting spec (one-line :class:`InputError` naming ``--model`` otherwise).
+
+    The checkpoint's ``config.json`` is read when it is loaded
+    (:func:`tfdenoise.kws.models.read_kws_config`), which names what is wrong with it."""
+    if spec is None:
+        from tfdenoise.pretrained import kws_checkpoint
+
+        return ModelRef(kws_checkpoint(), ModelFormat.CHECKPOINT, None, True, ModelFamily.KWS)
+    path = Path(spec)
+    if path.is_file():
+        if path.suffix.lower() != ".tflite":
+            raise InputError("--model must be a KWS checkpoint folder or a .tflite file", path)
+        return ModelRef(path, ModelFormat.TFLITE, family=ModelFamily.KWS)
+    if path.is_dir():
+        from tfdenoise.models import CONFIG_FILE
+
+        if (path / "best" / CONFIG_FILE).is_file():  # a run folder (its config.json is the run's)
+            path = path / "best"
+        return ModelRef(path, ModelFormat.CHECKPOINT, None, _inside_pretrained(path), ModelFamily.KWS)
+    raise InputError("--model: no such checkpoint folder or .tflite file", path)
 
 
 def require_checkpoint(ref: ModelRef, why: str) -> ModelRef:

@@ -28,6 +28,14 @@ class VariantName(StrEnum):
     GRU128 = "gru128"
 
 
+class ModelFamily(StrEnum):
+    """What kind of network a model holds (a checkpoint's ``config.json`` says ``"family"``
+    for keyword spotting; a denoiser's has none)."""
+
+    DENOISER = "denoiser"  # TinyDenoiser (docs/design.md §2)
+    KWS = "kws"            # a keyword-spotting network (docs/design.md §7)
+
+
 class KwsModelName(StrEnum):
     """The three reference keyword-spotting networks (docs/design.md §7)."""
 

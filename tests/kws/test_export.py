@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from conftest import synth_speech, write_wav
 
-from tfdenoise.converters.kws import (TFLiteKws, compare_kws, deploy_layers, export_kws,
-                                      feature_fields, kws_recipe, resolve_precision,
-                                      training_windows)
+from tfdenoise.converters.kws import compare_kws, export_kws, training_windows
+from tfdenoise.converters.kws_convert import deploy_layers, kws_recipe, resolve_precision
+from tfdenoise.converters.kws_runner import TFLiteKws
 from tfdenoise.converters.metadata import read_metadata
 from tfdenoise.converters.recipe import builtin_names, load as load_recipe, parse
 from tfdenoise.errors import InputError, RecipeError
-from tfdenoise.kws.features import features as compute_features, mel_filterbank
+from tfdenoise.kws.features import feature_fields, features as compute_features, mel_filterbank
 from tfdenoise.kws.models import KwsModel, save_kws_checkpoint
 from tfdenoise.targets import analyze
 from tfdenoise.targets.boards import load_board
@@ -170,7 +170,7 @@ def test_weight_scales_per_channel_in_convolutions_only(exports, tmp_path):
     bad.write_text(json.dumps({"family": "kws", "layers": [{"pattern": ".*", "precision": "int8"}],
                                "per_channel": "dense"}))
     with pytest.raises(RecipeError, match="per_channel"):
-        from tfdenoise.converters.kws import convert_kws
+        from tfdenoise.converters.kws_convert import convert_kws
 
         convert_kws(exports["dnn"]["model"], str(bad), exports["dnn"]["held_out"][:2])
 
@@ -231,7 +231,7 @@ def test_recipes():
     with pytest.raises(RecipeError, match="family"):
         parse({"family": "vision", "layers": [{"pattern": ".*", "precision": "int8"}]})
     with pytest.raises(InputError, match="needs calibration windows"):
-        from tfdenoise.converters.kws import convert_kws
+        from tfdenoise.converters.kws_convert import convert_kws
 
         convert_kws(model, "int8", None)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.kws.models import (MODELS, KwsModel, build, describe, get_spec, layer_table,
-                                  load_kws_checkpoint, save_kws_checkpoint)
+from tfdenoise.kws.layertable import MODELS, describe, get_spec, layer_table
+from tfdenoise.kws.models import KwsModel, build, load_kws_checkpoint, save_kws_checkpoint
 from tfdenoise.vocab import KwsModelName
 
 NAMES = [m.value for m in KwsModelName]

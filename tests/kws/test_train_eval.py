@@ -11,10 +11,13 @@ from conftest import write_wav
 
 from tfdenoise.errors import InputError
 from tfdenoise.kws import data
-from tfdenoise.kws.evaluate import (EvalRequest, build_stream, det_curve, evaluate_kws, frr_at,
-                                    load_model, thresholds)
+from tfdenoise.kws.det import det_curve, frr_at, thresholds
+from tfdenoise.kws.evaluate import EvalRequest
 from tfdenoise.kws.features import DNN_FEATURES
-from tfdenoise.kws.train import KwsTrainConfig, train_kws
+from tfdenoise.kws.stream import build_stream
+from tfdenoise.kws.train import train_kws
+from tfdenoise.kws.train_config import KwsTrainConfig
+from tfdenoise.kws_evaluate import evaluate_kws, load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 FSDD = ROOT.parent / "shared" / "data" / "kws" / "fsdd"
@@ -296,7 +299,8 @@ def test_tflite_model_scores_like_the_checkpoint(run, subset, tmp_path):
     """A float .tflite of the run's best model: same accuracy through the LiteRT runner; a
     full-int8 one (int8 input and output, quantized by the runner) agrees on most clips."""
     from tfdenoise.keras import tf
-    from tfdenoise.kws.evaluate import TfliteKws, accuracy
+    from tfdenoise.converters.kws_runner import TFLiteKws as TfliteKws
+    from tfdenoise.kws.evaluate import accuracy
 
     model, task, _ = load_model(run / "best")
     converter = tf.lite.TFLiteConverter.from_keras_model(model.model)
@@ -343,7 +347,7 @@ def test_partial_window_keeps_20_to_50_percent_at_an_edge():
 
 
 def test_default_model_is_the_shipped_one():
-    from tfdenoise.kws.evaluate import resolve_model
+    from tfdenoise.kws_evaluate import resolve_model
     from tfdenoise.pretrained import DEFAULT_KWS_MODEL, kws_checkpoint
 
     path = resolve_model(None)

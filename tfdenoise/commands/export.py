@@ -101,9 +101,9 @@ def run(args) -> int:
 def _export_kws(args, ref) -> int:
     """``tfdenoise export`` of a keyword-spotting checkpoint: fp32 and/or full INT8
     (tfdenoise.converters.kws), INT8 calibrated on windows of the checkpoint's training split."""
-    from tfdenoise.converters.kws import (BUILTIN, checkpoint_split, default_calibration_data,
-                                          export_kws, format_result as format_kws, kws_recipe,
-                                          training_windows)
+    from tfdenoise.converters.kws import (checkpoint_split, default_calibration_data, export_kws,
+                                          format_result as format_kws, training_windows)
+    from tfdenoise.converters.kws_convert import BUILTIN, kws_recipe
     from tfdenoise.errors import InputError, warn
     from tfdenoise.fileio import check_outputs
     from tfdenoise.kws.data import list_clips

@@ -68,7 +68,7 @@ def _add_models(kws) -> None:
 def run_models(args: argparse.Namespace) -> int:
     from tfdenoise.errors import InputError
     from tfdenoise.fileio import check_outputs
-    from tfdenoise.kws.models import MODELS, describe
+    from tfdenoise.kws.layertable import MODELS, describe
 
     if args.classes < 2:
         raise InputError(f"--classes must be an integer >= 2, got {args.classes}")
@@ -89,7 +89,7 @@ def run_models(args: argparse.Namespace) -> int:
 # -- train ---------------------------------------------------------------------------------
 
 def _add_train(kws) -> None:
-    from tfdenoise.kws.train import KwsTrainConfig
+    from tfdenoise.kws.train_config import KwsTrainConfig
 
     d = KwsTrainConfig(model="dnn", data="", out="")
     p = kws.add_parser("train", help="train a KWS network on clips + noise (resumable)",
@@ -99,13 +99,11 @@ def _add_train(kws) -> None:
                                    "noise segment at a random SNR. Every option is checked before any\n"
                                    "data is read.")
     p.add_argument("--model", required=True, help="network: dnn, cnn or dscnn")
-    p.add_argument("--data", default=None, metavar="DIR",
-                   help=f"clips folder (<label>_<speaker>_<index>.wav|flac, or <label>/<clip>.wav); "
-                        f"default: {DEFAULT_DATA} when it exists")
-    p.add_argument("--noise", default=None, metavar="DIR",
-                   help=f"folder of noise recordings mixed into the training windows (e.g. {SHARED_NOISE}); "
-                        "without it the clips are only shifted and scaled (keyword task: white-noise "
-                        "silence windows)")
+    _add_folders(p, f"clips folder (<label>_<speaker>_<index>.wav|flac, or <label>/<clip>.wav); "
+                    f"default: {DEFAULT_DATA} when it exists",
+                 f"folder of noise recordings mixed into the training windows (e.g. {SHARED_NOISE}); "
+                 "without it the clips are only shifted and scaled (keyword task: white-noise "
+                 "silence windows)")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder (best/, last/, history.json)")
     p.add_argument("--keywords", nargs="+", default=None, metavar="LABEL",
                    help="keyword task: these labels are classes, every other label is _unknown_, "
@@ -142,6 +140,12 @@ def _add_train(kws) -> None:
     p.set_defaults(func=run_train)
 
 
+def _add_folders(p, data_help: str, noise_help: str) -> None:
+    """``--data`` (the clips) and ``--noise`` (noise recordings) of train and evaluate."""
+    p.add_argument("--data", default=None, metavar="DIR", help=data_help)
+    p.add_argument("--noise", default=None, metavar="DIR", help=noise_help)
+
+
 def default_data(given: str | None) -> str:
     """``--data`` or, without it, the shared FSDD folder when it exists (else one error line)."""
     from tfdenoise.errors import InputError
@@ -155,7 +159,8 @@ def default_data(given: str | None) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from tfdenoise.kws.train import KwsTrainConfig, train_kws
+    from tfdenoise.kws.train import train_kws
+    from tfdenoise.kws.train_config import KwsTrainConfig
 
     config = KwsTrainConfig(
         model=args.model.lower(), data=default_data(args.data), out=args.out, noise=args.noise,
@@ -174,7 +179,8 @@ def run_train(args: argparse.Namespace) -> int:
 # -- evaluate ------------------------------------------------------------------------------
 
 def _add_evaluate(kws) -> None:
-    from tfdenoise.kws.evaluate import DEFAULT_HOURS, DEFAULT_STREAM_SNR_DB, DEFAULT_SUPPRESSION_S
+    from tfdenoise.kws.det import DEFAULT_SUPPRESSION_S
+    from tfdenoise.kws.stream import DEFAULT_HOURS, DEFAULT_STREAM_SNR_DB
 
     p = kws.add_parser("evaluate", help="accuracy, confusion matrix and DET (FRR vs false alarms/hour)",
                        formatter_class=HelpFormatter, epilog=EVALUATE_EXAMPLE,
@@ -185,11 +191,9 @@ def _add_evaluate(kws) -> None:
     p.add_argument("--model", default=None, metavar="CHECKPOINT|MODEL.tflite",
                    help="KWS checkpoint folder (a run folder means its best/) or .tflite "
                         "(default: the shipped KWS model)")
-    p.add_argument("--data", default=None, metavar="DIR",
-                   help=f"clips folder (default: {DEFAULT_DATA} when it exists)")
-    p.add_argument("--noise", default=None, metavar="DIR",
-                   help=f"noise recordings for the DET stream (default: {SHARED_NOISE} when it exists; "
-                        "without any, the stream's background is generated noise)")
+    _add_folders(p, f"clips folder (default: {DEFAULT_DATA} when it exists)",
+                 f"noise recordings for the DET stream (default: {SHARED_NOISE} when it exists; "
+                 "without any, the stream's background is generated noise)")
     p.add_argument("--split", default="dataset", metavar="dataset|speaker:NAME|all",
                    help="test split: the dataset's (indices 0-4), one left-out speaker, or 'all': the "
                         "dataset split plus every speaker left out in turn (accuracy only; a fair "
@@ -210,22 +214,23 @@ def _add_evaluate(kws) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from tfdenoise.fileio import check_outputs
-    from tfdenoise.kws import evaluate as ev
+    from tfdenoise.kws.evaluate import EvalRequest, format_result, list_data
+    from tfdenoise.kws_evaluate import evaluate_kws
+    from tfdenoise.modelref import resolve
+    from tfdenoise.vocab import ModelFamily
 
     data_dir = default_data(args.data)
     noise = args.noise if args.noise is not None else (str(SHARED_NOISE) if SHARED_NOISE.is_dir() else None)
-    request = ev.EvalRequest(data=data_dir, noise=noise, split=args.split, hours=args.hours,
-                             snr_db=tuple(args.snr), suppression_s=args.suppression, seed=args.seed,
-                             cache_dir=args.cache)
+    request = EvalRequest(data=data_dir, noise=noise, split=args.split, hours=args.hours,
+                          snr_db=tuple(args.snr), suppression_s=args.suppression, seed=args.seed,
+                          cache_dir=args.cache)
     request.check()
-    source = ev.resolve_model(args.model)
-    clips = ev.list_data(data_dir)  # a bad folder fails before the outputs are probed
+    ref = resolve(args.model, ModelFamily.KWS)
+    clips = list_data(data_dir)  # a bad folder fails before the outputs are probed
     outputs = json_files(args.json) + ([Path(args.plot)] if args.plot else [])
-    check_outputs(outputs, folders=[args.cache] if args.cache else [],
-                  inputs=[source] if source.is_file() else [],
-                  input_trees=[data_dir] + ([noise] if noise else []) + ([source] if source.is_dir() else []))
-    result = ev.evaluate_kws(source, request, clips=clips, plot=args.plot,
-                             progress=human(args.json))
-    print(ev.format_result(result), file=human(args.json))
+    check_outputs(outputs, folders=[args.cache] if args.cache else [], inputs=ref.files,
+                  input_trees=[data_dir] + ([noise] if noise else []) + ref.folders)
+    result = evaluate_kws(ref, request, clips=clips, plot=args.plot, progress=human(args.json))
+    print(format_result(result), file=human(args.json))
     emit_json(result, args.json)
     return 0

@@ -15,7 +15,7 @@ by :func:`silence_window`) (:func:`keyword_task`).
 
 Splits: :func:`dataset_split` follows FSDD's convention (indices 0-4 of every speaker and
 label are the test set) and holds a stratified share of the rest out for validation;
-:func:`leave_one_speaker_out` tests on one whole speaker.
+:func:`leave_one_speaker_out` tests on one whole speaker (:func:`split_of`: either).
 
 Training windows: :func:`augment` places a clip in a fixed window with a random shift and
 gain and mixes a random noise segment (:mod:`tfdenoise.mixtures`' corpus and SNR rule) at a
@@ -166,6 +166,17 @@ def keyword_task(clips: Sequence[Clip], keywords: Sequence[str]) -> Task:
     return Task(keywords + (UNKNOWN, SILENCE), keywords)
 
 
+def task_for(labels: Sequence[str], keywords: Sequence[str] | None = None) -> Task:
+    """The task of a model whose class ``i`` is ``labels[i]``: a keyword task with ``keywords``
+    (a checkpoint's ``config.json`` says them) or, without them, when the labels end with
+    :data:`UNKNOWN` and :data:`SILENCE` (as :func:`keyword_task` makes them: a ``.tflite``
+    carries only its labels); else a closed task."""
+    labels = tuple(labels)
+    if not keywords and labels[-2:] == (UNKNOWN, SILENCE):
+        keywords = labels[:-2]
+    return Task(labels, tuple(keywords) if keywords else None)
+
+
 # -- splits --------------------------------------------------------------------------------
 
 def _check_fraction(valid_fraction: float) -> None:
@@ -211,6 +222,15 @@ def leave_one_speaker_out(clips: Sequence[Clip], speaker: str, valid_fraction: f
     test = [c for c in clips if c.speaker == speaker]
     train, valid = _hold_out([c for c in clips if c.speaker != speaker], valid_fraction, seed)
     return train, valid, test
+
+
+def split_of(clips: Sequence[Clip], speaker: str | None, valid_fraction: float = 0.1,
+             seed: int = 0) -> tuple[list[Clip], list[Clip], list[Clip]]:
+    """(train, valid, test): :func:`dataset_split` (``speaker`` None) or
+    :func:`leave_one_speaker_out` of ``speaker``."""
+    if speaker is None:
+        return dataset_split(clips, valid_fraction, seed)
+    return leave_one_speaker_out(clips, speaker, valid_fraction, seed)
 
 
 # -- audio ---------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ The named configs of the three KWS models (:data:`CNN_FEATURES`, :data:`DSCNN_FE
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +100,19 @@ class FeatureConfig:
     def num_frames(self, n_samples: int) -> int:
         """Frames of a signal of ``n_samples``: ``1 + (n - frame) // hop``, 0 if shorter."""
         return 0 if n_samples < self.frame else 1 + (n_samples - self.frame) // self.hop
+
+
+def feature_fields(cfg: FeatureConfig) -> dict[str, Any]:
+    """The fields of a FeatureConfig as plain JSON values (``FeatureConfig(**fields)`` rebuilds
+    it): what a KWS ``.tflite``'s metadata holds."""
+    return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in asdict(cfg).items()}
+
+
+def feature_summary(cfg: FeatureConfig) -> dict[str, Any]:
+    """:func:`feature_fields` with the derived sizes ``n_features`` and ``window_seconds``: what
+    a KWS checkpoint's ``config.json`` and :func:`tfdenoise.kws.layertable.describe` hold."""
+    return {**feature_fields(cfg), "n_features": cfg.n_features,
+            "window_seconds": round(cfg.window_seconds, 6)}
 
 
 # -- numpy ---------------------------------------------------------------------------------

@@ -10,10 +10,12 @@ of ~2,400 FSDD windows takes seconds, where a ``tf.data`` map of ``tf_features``
 would redo the FFTs inside every step.
 
 Adam on the cross-entropy of the logits (the layer before the softmax), learning rate
-log-linear from ``--lr`` to ``--lr-final`` (:func:`tfdenoise.train.learning_rate_at`, so a
-resumed run gets the rate the uninterrupted one would have had).  Validation each epoch: the
-held-out clips, centred in the window without noise (as :func:`tfdenoise.kws.evaluate.accuracy`
-scores the test split), plus, for a keyword task, a fixed set of silence windows.
+log-linear from ``--lr`` to ``--lr-final`` (:func:`tfdenoise.train.learning_rate_at`, the
+denoiser's schedule, so a resumed run gets the rate the uninterrupted one would have had).
+Validation each epoch: the held-out clips, centred in the window without noise (as
+:func:`tfdenoise.kws.evaluate.accuracy` scores the test split), plus, for a keyword task, a
+fixed set of silence windows.  The options and their checks are
+:mod:`tfdenoise.kws.train_config`'s.
 
 Run folder (every write temp-then-rename, so ``kill -9`` loses at most the running epoch)::
 
@@ -30,14 +32,11 @@ A checkpoint's ``config.json`` holds, besides the network and its labels, ``task
 from __future__ import annotations
 
 import json
-import math
-import numbers
-import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -47,135 +46,15 @@ from tfdenoise.fileio import check_outputs, write_json
 from tfdenoise.kws import data
 from tfdenoise.kws.data import Clip, Task
 from tfdenoise.kws.features import FeatureConfig, features
-from tfdenoise.kws.models import KwsModel, get_spec, read_kws_config, save_kws_checkpoint
+from tfdenoise.kws.layertable import get_spec
+from tfdenoise.kws.models import KwsModel, save_kws_checkpoint
+from tfdenoise.kws.train_config import KwsTrainConfig, check_resumable, make_task, split_clips
 from tfdenoise.models import CONFIG_FILE
 
-DATASET_SPLIT = "dataset"
-SPEAKER_PREFIX = "speaker:"
 VALID_SEED = 7_919  # + the run's seed: the fixed silence windows of the validation set
 
 
-@dataclass(frozen=True)
-class KwsTrainConfig:
-    """Everything that defines a KWS training run (saved as ``OUT/config.json``)."""
-
-    model: str
-    data: str
-    out: str
-    noise: str | None = None          # folder of noise recordings; None: no noise mixed in
-    epochs: int = 30
-    batch: int = 64
-    learning_rate: float = 1e-3
-    final_learning_rate: float | None = None  # None: constant learning_rate
-    keywords: tuple[str, ...] | None = None   # None: every label is a class (the 10 digits)
-    split: str = DATASET_SPLIT        # "dataset" (indices 0-4 = test) or "speaker:<name>"
-    snr_db: tuple[float, float] = (0.0, 20.0)
-    noise_prob: float = 0.8           # share of windows that get noise (when there is --noise)
-    shift_seconds: float = 0.1
-    gain_db: tuple[float, float] = (-10.0, 10.0)
-    silence_share: float = 0.25       # keyword task: extra noise-only windows, share of the clips
-    partial_share: float = 0.25       # keyword task: extra windows of a cut-off word (_unknown_)
-    seed: int = 0
-    windows_per_epoch: int = 0        # 0: one window per training clip
-    valid_fraction: float = 0.1
-    cache_dir: str | None = None      # decoded-audio cache; None: OUT/cache; "" disables it
-
-    def check(self) -> None:
-        """Raise a one-line :class:`InputError` naming the CLI option of the first value out
-        of range; reads no data and touches no file."""
-        def integer(option: str, value, low: int) -> None:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise InputError(f"{option} must be an integer >= {low}, got {value}")
-
-        def number(option: str, value, ok, wanted: str) -> None:
-            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                    or not math.isfinite(value) or not ok(value)):
-                raise InputError(f"{option} must be {wanted}, got {value}")
-
-        def pair(option: str, value, wanted: str) -> None:
-            if (not isinstance(value, (tuple, list)) or len(value) != 2
-                    or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                               and math.isfinite(v) for v in value) or value[0] > value[1]):
-                shown = " ".join(map(str, value)) if isinstance(value, (tuple, list)) else value
-                raise InputError(f"{option} must be two finite numbers LO HI ({wanted}) with LO <= HI, got {shown}")
-
-        try:
-            get_spec(self.model)
-        except InputError as exc:
-            raise InputError(f"--model: {exc}") from None
-        integer("--epochs", self.epochs, 1)
-        integer("--batch", self.batch, 1)
-        number("--lr", self.learning_rate, lambda v: 0 < v <= 1, "a number in (0, 1]")
-        if self.final_learning_rate is not None:
-            number("--lr-final", self.final_learning_rate, lambda v: 0 < v <= 1, "a number in (0, 1]")
-        if self.keywords is not None:
-            if not self.keywords:
-                raise InputError("--keywords needs at least one keyword (leave it out for the all-labels task)")
-            for k in self.keywords:
-                if not isinstance(k, str) or not k or k != k.strip():
-                    raise InputError(f"--keywords: {k!r} is not a label name")
-                if k in (data.UNKNOWN, data.SILENCE):
-                    raise InputError(f"--keywords: {k!r} is a reserved class name")
-            if len(set(self.keywords)) != len(self.keywords):
-                raise InputError(f"--keywords repeat: {' '.join(self.keywords)}")
-        split_speaker(self.split)
-        pair("--snr", self.snr_db, "dB")
-        number("--noise-prob", self.noise_prob, lambda v: 0 <= v <= 1, "a share in [0, 1]")
-        number("--shift", self.shift_seconds, lambda v: 0 <= v <= 1, "seconds in [0, 1]")
-        pair("--gain", self.gain_db, "dB")
-        number("--silence-share", self.silence_share, lambda v: 0 <= v <= 1, "a share in [0, 1]")
-        number("--partial-share", self.partial_share, lambda v: 0 <= v <= 1, "a share in [0, 1]")
-        integer("--seed", self.seed, 0)
-        integer("--windows-per-epoch", self.windows_per_epoch, 0)
-        number("--valid-fraction", self.valid_fraction, lambda v: 0 < v < 1,
-               "a share strictly between 0 and 1")
-
-    def to_json(self) -> dict:
-        out = asdict(self)
-        for k in ("keywords", "snr_db", "gain_db"):
-            if out[k] is not None:
-                out[k] = list(out[k])
-        return out
-
-
-def split_speaker(split: str) -> str | None:
-    """The held-out speaker of ``split`` (``speaker:<name>``), None for the dataset split;
-    a one-line :class:`InputError` naming ``--split`` for anything else."""
-    if split == DATASET_SPLIT:
-        return None
-    if isinstance(split, str) and split.startswith(SPEAKER_PREFIX) and split[len(SPEAKER_PREFIX):].strip():
-        return split[len(SPEAKER_PREFIX):].strip()
-    raise InputError(f"--split must be '{DATASET_SPLIT}' or '{SPEAKER_PREFIX}<name>', got {split!r}")
-
-
-def make_task(clips: Sequence[Clip], keywords: Sequence[str] | None) -> Task:
-    """The digits (all-labels) task, or a keyword task (unknown keywords: one InputError line
-    naming ``--keywords``)."""
-    if keywords is None:
-        return data.digits_task(clips)
-    try:
-        return data.keyword_task(clips, keywords)
-    except InputError as exc:
-        raise InputError(f"--keywords: {exc}") from None
-
-
-def split_clips(clips: Sequence[Clip], split: str, valid_fraction: float = 0.1,
-                seed: int = 0) -> tuple[list[Clip], list[Clip], list[Clip]]:
-    """(train, valid, test) of ``split`` (:func:`split_speaker`)."""
-    speaker = split_speaker(split)
-    try:
-        if speaker is None:
-            return data.dataset_split(clips, valid_fraction, seed)
-        return data.leave_one_speaker_out(clips, speaker, valid_fraction, seed)
-    except InputError as exc:
-        raise InputError(f"--split {split}: {exc}") from None
-
-
-def task_of(config: dict) -> Task:
-    """The :class:`Task` a KWS checkpoint's ``config.json`` was trained on."""
-    keywords = config.get("keywords")
-    return Task(tuple(config["labels"]), tuple(keywords) if keywords else None)
-
+# -- windows ---------------------------------------------------------------------------------
 
 def centred_windows(signals: Sequence[np.ndarray], cfg: FeatureConfig) -> np.ndarray:
     """Features ``[n, window_frames, n_features]`` of each signal centred in one window,
@@ -232,47 +111,7 @@ def partial_window(x: np.ndarray, rng: np.random.Generator, noise: mixtures.Corp
                         gain_db=tuple(config.gain_db), noise_prob=config.noise_prob)
 
 
-def _replace_folder(staged: Path, dest: Path) -> None:
-    """Rename the finished folder ``staged`` onto ``dest`` (old content kept until the swap)."""
-    old = dest.with_name(f".{dest.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(staged, dest)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def _save_last(model: KwsModel, optimizer, out: Path, meta: dict) -> None:
-    """``OUT/last`` with the optimizer state, atomically: a complete staged checkpoint
-    (:func:`save_kws_checkpoint` is atomic itself) gets its optimizer state, then is renamed."""
-    from tfdenoise.train import _save_optimizer
-
-    staged = out / ".last.staged"
-    if staged.exists():
-        shutil.rmtree(staged)
-    try:
-        save_kws_checkpoint(model, staged, meta)
-        _save_optimizer(optimizer, staged)
-        _replace_folder(staged, out / "last")
-    finally:
-        if staged.exists():
-            shutil.rmtree(staged)
-
-
-def check_resumable(config: KwsTrainConfig, task: Task) -> dict:
-    """``OUT/last``'s config, or a one-line error when it holds another network or task."""
-    out = Path(config.out)
-    saved = read_kws_config(out / "last")
-    new = get_spec(config.model).name.value
-    if saved["name"] != new:
-        raise InputError(f"run {out} was trained as {saved['name']}; --model {new} cannot resume it")
-    if tuple(saved["labels"]) != task.labels:
-        raise InputError(f"run {out} was trained on the classes {', '.join(saved['labels'])}; "
-                         f"this data and --keywords give {', '.join(task.labels)}")
-    return saved
-
+# -- steps -----------------------------------------------------------------------------------
 
 def _loss_and_steps(model: KwsModel, optimizer):
     """(train_step, eval_step) tf.functions: sparse cross-entropy on the logits."""
@@ -329,16 +168,41 @@ def prepare(config: KwsTrainConfig) -> tuple[Task, list[Clip], list[Clip], list[
     return task, train, valid, test
 
 
-def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1) -> Path:
-    """Train ``config.model``; returns the folder of the best checkpoint (``OUT/best``).
+def validation_set(signals: Sequence[np.ndarray], targets: np.ndarray, task: Task,
+                   config: KwsTrainConfig, noise: mixtures.Corpus | None,
+                   cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out clips centred in the window without noise and, for a keyword task, a
+    fixed set of noise-only windows (``silence_share`` x the clips, at least one) as
+    ``_silence_``: ``(features [n, T, F], targets [n])``, the same every epoch."""
+    x, y = centred_windows(signals, cfg), targets
+    if task.keywords is not None:
+        rng = np.random.default_rng(VALID_SEED + config.seed)
+        k = max(1, int(round(config.silence_share * len(signals))))
+        sil = feature_windows([data.silence_window(rng, noise, cfg.window_samples) for _ in range(k)], cfg)
+        x = np.concatenate([x, sil])
+        y = np.concatenate([y, np.full(k, task.target(data.SILENCE), np.int32)])
+    return x, y
 
-    Bad settings and inputs (ranges, an empty or unknown-layout folder, a keyword not in
-    the data, a split speaker not in it, a run to resume that holds another network) fail
-    with one line before any folder is created or TensorFlow is imported."""
-    task, train, valid, _ = prepare(config)
-    spec = get_spec(config.model)
+
+# -- the run ---------------------------------------------------------------------------------
+
+@dataclass
+class RunState:
+    """Where a run stands: the next epoch (0-based), the best ``(val_accuracy, -val_loss)`` so
+    far, the training seconds and the per-epoch history rows."""
+
+    epoch: int = 0
+    best: tuple[float, float] = (-np.inf, -np.inf)
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+def _open_run(config: KwsTrainConfig, task: Task, resume: bool) -> tuple[dict | None, Path | None]:
+    """Refuse an ``OUT`` that holds a run (without ``resume``) or none to resume, or whose run
+    is another network; probe the outputs.  Returns ``OUT/last``'s config (resume) and the
+    decoded-audio cache folder (None: no cache)."""
     out = Path(config.out)
-    last, best = out / "last", out / "best"
+    last = out / "last"
     if not resume and last.exists():
         raise InputError("already holds a training run; pass --resume to continue it "
                          "or choose another --out", out)
@@ -348,42 +212,100 @@ def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1) ->
     cache = out / "cache" if config.cache_dir is None else (Path(config.cache_dir) if config.cache_dir else None)
     reads = [config.data] + ([config.noise] if config.noise else [])
     check_outputs(folders=[out] + ([cache] if cache else []), input_trees=reads)
+    return saved, cache
 
+
+def _resume(model: KwsModel, optimizer, out: Path, saved: dict, verbose: int) -> RunState:
+    """Weights and optimizer state of ``OUT/last``, and where its run stood."""
+    from tfdenoise.train import _restore_optimizer
+
+    model.model.load_weights(str(out / "last" / "weights.h5"))
+    _restore_optimizer(optimizer, out / "last")
+    state = RunState(int(saved["epoch"]),
+                     (float(saved["best_val_accuracy"]), -float(saved["best_val_loss"])),
+                     float(saved.get("train_seconds", 0.0)))
+    if (out / "history.json").is_file():
+        state.history = json.loads((out / "history.json").read_text())[:state.epoch]
+    if verbose:
+        print(f"resuming {out} after epoch {state.epoch} (best val_accuracy {state.best[0]:.4f})")
+    return state
+
+
+def _fit_epoch(train_step, x: np.ndarray, y: np.ndarray, batch: int, verbose: int) -> tuple[float, float]:
+    """One pass of ``train_step`` over ``(x, y)`` in batches: mean loss and accuracy."""
+    from tfdenoise.keras import keras
+
+    steps = -(-len(y) // batch)
+    bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"]) if verbose else None
+    loss_sum = hits_sum = 0.0
+    for i in range(steps):
+        xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+        loss, hits = train_step(xb, yb)
+        loss_sum, hits_sum = loss_sum + float(loss) * len(yb), hits_sum + float(hits) * len(yb)
+        if bar:
+            seen = min((i + 1) * batch, len(y))
+            bar.update(i + 1, [("loss", loss_sum / seen), ("accuracy", hits_sum / seen)])
+    return loss_sum / len(y), hits_sum / len(y)
+
+
+def _train_epoch(epoch: int, config: KwsTrainConfig, optimizer, steps: tuple,
+                 make_windows: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]],
+                 valid: tuple[np.ndarray, np.ndarray], verbose: int) -> tuple[dict, float]:
+    """One epoch (0-based ``epoch``): its learning rate, fresh augmented windows, the steps and
+    validation.  Returns its history row and how many seconds it took."""
+    from tfdenoise.train import learning_rate_at
+
+    train_step, eval_step = steps
+    t0 = time.time()
+    lr = learning_rate_at(config, epoch)
+    optimizer.learning_rate.assign(lr)
+    x_tr, y_ep = make_windows(np.random.default_rng([config.seed, epoch]))
+    if verbose:
+        print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g}, {len(y_ep)} windows)")
+    loss, accuracy = _fit_epoch(train_step, x_tr, y_ep, config.batch, verbose)
+    val_loss, val_acc = _validate(eval_step, *valid, 256)
+    seconds = time.time() - t0
+    return {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy, "val_loss": val_loss,
+            "val_accuracy": val_acc, "lr": lr, "windows": int(len(y_ep)),
+            "seconds": round(seconds, 1)}, seconds
+
+
+def _checkpoint_meta(task: Task, config: KwsTrainConfig, state: RunState, run_config: dict) -> dict:
+    """What a checkpoint's ``config.json`` says besides the network: task, split, progress."""
+    return {"task": "digits" if task.keywords is None else "keywords",
+            "keywords": list(task.keywords) if task.keywords else None, "split": config.split,
+            "epoch": state.history[-1]["epoch"], "best_val_accuracy": state.best[0],
+            "best_val_loss": -state.best[1], "train_seconds": round(state.seconds, 1),
+            "training": run_config, "metrics": state.history[-1]}
+
+
+def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1) -> Path:
+    """Train ``config.model``; returns the folder of the best checkpoint (``OUT/best``).
+
+    Bad settings and inputs (ranges, an empty or unknown-layout folder, a keyword not in
+    the data, a split speaker not in it, a run to resume that holds another network) fail
+    with one line before any folder is created or TensorFlow is imported."""
+    task, train, valid, _ = prepare(config)
+    spec = get_spec(config.model)
+    out = Path(config.out)
+    saved, cache = _open_run(config, task, resume)
     # Decoding reads every file before anything is written: a bad clip fails with nothing made.
     signals_tr = data.load_clips(train, cache)
     signals_va = data.load_clips(valid, cache)
     noise = mixtures.load_corpus(config.noise, cache, progress=verbose > 0) if config.noise else None
 
     from tfdenoise.keras import keras
-    from tfdenoise.train import _restore_optimizer, learning_rate_at
+    from tfdenoise.train import _save_optimizer
 
     out.mkdir(parents=True, exist_ok=True)
     cfg = spec.features
     y_tr = task.targets(train)
-    x_va, y_va = centred_windows(signals_va, cfg), task.targets(valid)
-    if task.keywords is not None:
-        rng = np.random.default_rng(VALID_SEED + config.seed)
-        k = max(1, int(round(config.silence_share * len(valid))))
-        sil = feature_windows([data.silence_window(rng, noise, cfg.window_samples) for _ in range(k)], cfg)
-        x_va = np.concatenate([x_va, sil])
-        y_va = np.concatenate([y_va, np.full(k, task.target(data.SILENCE), np.int32)])
-
+    valid_set = validation_set(signals_va, task.targets(valid), task, config, noise, cfg)
     model = KwsModel(spec.name, labels=task.labels, seed=config.seed)
     optimizer = keras.optimizers.Adam(config.learning_rate)
     logits_model, train_step, eval_step = _loss_and_steps(model, optimizer)
     optimizer.build(logits_model.trainable_variables)
-    history: list[dict] = []
-    start_epoch, best_score, elapsed = 0, (-np.inf, -np.inf), 0.0
-    if resume:
-        model.model.load_weights(str(last / "weights.h5"))
-        _restore_optimizer(optimizer, last)
-        start_epoch, elapsed = int(saved["epoch"]), float(saved.get("train_seconds", 0.0))
-        best_score = (float(saved["best_val_accuracy"]), -float(saved["best_val_loss"]))
-        if (out / "history.json").is_file():
-            history = json.loads((out / "history.json").read_text())[:start_epoch]
-        if verbose:
-            print(f"resuming {out} after epoch {start_epoch} "
-                  f"(best val_accuracy {best_score[0]:.4f})")
+    state = _resume(model, optimizer, out, saved, verbose) if resume else RunState()
     run_config = config.to_json()
     write_json(out / CONFIG_FILE, run_config)
     if verbose:
@@ -391,44 +313,25 @@ def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1) ->
               f"classes {', '.join(task.labels)}; noise: "
               + (f"{noise.seconds / 3600:.2f} h" if noise is not None else "none"))
 
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.time()
-        lr = learning_rate_at(config, epoch)
-        optimizer.learning_rate.assign(lr)
-        rng = np.random.default_rng([config.seed, epoch])
-        x_tr, y_ep = epoch_windows(signals_tr, y_tr, task, config, cfg, noise, rng)
-        steps = -(-len(y_ep) // config.batch)
-        if verbose:
-            print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g}, {len(y_ep)} windows)")
-        bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"]) if verbose else None
-        loss_sum = hits_sum = 0.0
-        for i in range(steps):
-            xb, yb = x_tr[i * config.batch:(i + 1) * config.batch], y_ep[i * config.batch:(i + 1) * config.batch]
-            loss, hits = train_step(xb, yb)
-            loss_sum, hits_sum = loss_sum + float(loss) * len(yb), hits_sum + float(hits) * len(yb)
-            if bar:
-                seen = min((i + 1) * config.batch, len(y_ep))
-                bar.update(i + 1, [("loss", loss_sum / seen), ("accuracy", hits_sum / seen)])
-        val_loss, val_acc = _validate(eval_step, x_va, y_va, 256)
-        seconds = time.time() - t0
-        elapsed += seconds
-        row = {"epoch": epoch + 1, "loss": loss_sum / len(y_ep), "accuracy": hits_sum / len(y_ep),
-               "val_loss": val_loss, "val_accuracy": val_acc, "lr": lr, "windows": int(len(y_ep)),
-               "seconds": round(seconds, 1)}
-        history.append(row)
-        improved = (val_acc, -val_loss) > best_score
-        best_score = max(best_score, (val_acc, -val_loss))
-        meta = {"task": "digits" if task.keywords is None else "keywords",
-                "keywords": list(task.keywords) if task.keywords else None, "split": config.split,
-                "epoch": epoch + 1, "best_val_accuracy": best_score[0], "best_val_loss": -best_score[1],
-                "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row}
+    def make_windows(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return epoch_windows(signals_tr, y_tr, task, config, cfg, noise, rng)
+
+    for epoch in range(state.epoch, config.epochs):
+        row, seconds = _train_epoch(epoch, config, optimizer, (train_step, eval_step), make_windows,
+                                    valid_set, verbose)
+        state.seconds += seconds
+        state.history.append(row)
+        improved = (row["val_accuracy"], -row["val_loss"]) > state.best
+        state.best = max(state.best, (row["val_accuracy"], -row["val_loss"]))
+        meta = _checkpoint_meta(task, config, state, run_config)
         if improved:
-            save_kws_checkpoint(model, best, meta)
-        _save_last(model, optimizer, out, meta)
-        write_json(out / "history.json", history)
+            save_kws_checkpoint(model, out / "best", meta)
+        save_kws_checkpoint(model, out / "last", meta,  # the resume point, with the optimizer
+                            extra_writer=lambda folder: _save_optimizer(optimizer, folder))
+        write_json(out / "history.json", state.history)
         if verbose:
-            print(f"  loss={row['loss']:.4f} accuracy={row['accuracy']:.4f} val_loss={val_loss:.4f} "
-                  f"val_accuracy={val_acc:.4f} ({seconds:.1f} s)" + ("  [best]" if improved else ""))
-    if not best.exists():  # resumed a run that was already complete
-        shutil.copytree(last, best, ignore=shutil.ignore_patterns("optimizer"))
-    return best
+            print(f"  loss={row['loss']:.4f} accuracy={row['accuracy']:.4f} val_loss={row['val_loss']:.4f} "
+                  f"val_accuracy={row['val_accuracy']:.4f} ({seconds:.1f} s)" + ("  [best]" if improved else ""))
+    if not (out / "best").exists():  # resumed a run that was already complete
+        shutil.copytree(out / "last", out / "best", ignore=shutil.ignore_patterns("optimizer"))
+    return out / "best"
