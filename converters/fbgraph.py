@@ -124,12 +124,15 @@ def param_tensor(model_obj, t) -> bool:
     return t.type == 2 and q is not None and q.scale is not None and len(q.scale) > 0
 
 
-def param_bytes_by_layer(model_obj) -> dict[str, int]:
-    """Bytes of parameters per layer (each buffer counted once) plus ``"*"`` = total."""
+def param_bytes_by_layer(model_obj, op_layer: list[str | None] | None = None) -> dict[str, int]:
+    """Bytes of parameters per layer (each buffer counted once) plus ``"*"`` = total.
+
+    ``op_layer`` assigns each operator to a layer (default: the denoiser's :func:`op_layers`,
+    whose deployment layers are listed even when empty)."""
     sg = model_obj.subgraphs[0]
-    layers = op_layers(model_obj)
+    layers = op_layers(model_obj) if op_layer is None else op_layer
     seen: set[int] = set()
-    out = {name: 0 for name in DEPLOY_LAYERS}
+    out = {name: 0 for name in DEPLOY_LAYERS} if op_layer is None else {}
     out["*"] = 0
     for i, op in enumerate(sg.operators):
         for t in op.inputs:

@@ -154,27 +154,6 @@ def read_metadata(data: bytes, path: str | os.PathLike = "<bytes>") -> dict | No
 KWS_FAMILY = "kws"
 
 
-def param_bytes_of(model_obj, op_layer: list[str | None]) -> dict[str, int]:
-    """Bytes of parameters per layer (each buffer counted once) plus ``"*"`` = total, for any
-    op -> layer assignment (:func:`fbgraph.param_bytes_by_layer` knows only the denoiser's)."""
-    sg = model_obj.subgraphs[0]
-    seen: set[int] = set()
-    out: dict[str, int] = {"*": 0}
-    for i, op in enumerate(sg.operators):
-        for t in op.inputs:
-            if t < 0:
-                continue
-            ten = sg.tensors[t]
-            if ten.buffer in seen or not fbgraph.param_tensor(model_obj, ten):
-                continue
-            seen.add(ten.buffer)
-            n = len(model_obj.buffers[ten.buffer].data)
-            out["*"] += n
-            key = op_layer[i] or "*other"
-            out[key] = out.get(key, 0) + n
-    return out
-
-
 def build_kws_metadata(model_obj, *, model: str, precision: str, labels: list[str],
                        features: dict, hop_ms: float, layers: list[tuple[str, str]],
                        op_layer: list[str | None], calibration: dict | None,
@@ -184,7 +163,7 @@ def build_kws_metadata(model_obj, *, model: str, precision: str, labels: list[st
     ``layers`` are the deployment layers ``(name, kind)`` in graph order; ``op_layer`` the
     layer of every operator of subgraph 0 (op indices as they are in ``model_obj``).
     """
-    sizes = param_bytes_of(model_obj, op_layer)
+    sizes = fbgraph.param_bytes_by_layer(model_obj, op_layer)
     entries = []
     for name, kind in layers:
         ops = [i for i, l in enumerate(op_layer) if l == name]

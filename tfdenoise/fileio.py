@@ -120,6 +120,38 @@ def atomic_path(path: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
                     break
 
 
+@contextmanager
+def atomic_folder(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; swap it in for ``path`` if the block succeeds.
+
+    The old folder (if any) is renamed aside, the new one renamed in, the old one removed, so a
+    reader sees the old or the new folder, never a mix (checkpoints).  The folder gets the
+    permissions an ordinary ``mkdir`` would give; an OSError becomes an :class:`OutputError`.
+    """
+    import shutil
+
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        os.chmod(tmp, ordinary_mode(folder=True))  # mkdtemp's 0700 would hide it from other users
+        yield tmp
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old.exists():
+            shutil.rmtree(old)
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror or exc})", path) from None
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp)
+
+
 def _missing_folders(folder: Path) -> list[Path]:
     """The folders ``mkdir(parents=True)`` would create for ``folder``, deepest first."""
     out = []

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -24,7 +22,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.fileio import ordinary_mode
+from tfdenoise.fileio import atomic_folder
 from tfdenoise.stft import N_BINS
 from tfdenoise.vocab import VARIANT_SHAPES, VariantName
 
@@ -201,28 +199,13 @@ def save_checkpoint(model: TinyDenoiser, path: str | os.PathLike, extra: dict | 
 
     ``extra_writer(tmp_folder)`` may add files (e.g. optimizer state) before the rename.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    os.chmod(tmp, ordinary_mode(folder=True))  # mkdtemp's 0700 would hide it from other users
-    try:
+    with atomic_folder(path) as tmp:
         model.sequence.save_weights(str(tmp / WEIGHTS_FILE))
         config = {"variant": model.variant.name, **asdict(model.variant), **(extra or {})}
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         if extra_writer is not None:
             extra_writer(tmp)
-        old = path.with_name(f".{path.name}.old")
-        if path.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old.exists():
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return path
+    return Path(path)
 
 
 def read_config(path: str | os.PathLike) -> dict:

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.fileio import ordinary_mode
+from tfdenoise.fileio import atomic_folder
 from tfdenoise.kws.features import FeatureConfig, feature_summary
 from tfdenoise.kws.layertable import LayerSpec, Op, check_classes, count_layer, describe, get_spec
 from tfdenoise.models import CONFIG_FILE, WEIGHTS_FILE
@@ -230,11 +228,7 @@ def save_kws_checkpoint(model: KwsModel, path: str | os.PathLike, extra: dict | 
     clash = sorted(set(extra) & set(_CORE_KEYS))
     if clash:
         raise InputError(f"extra checkpoint keys {clash} are reserved")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    os.chmod(tmp, ordinary_mode(folder=True))
-    try:
+    with atomic_folder(path) as tmp:
         model.model.save_weights(str(tmp / WEIGHTS_FILE))
         config = {"family": FAMILY.value, "name": model.name.value, "n_classes": model.n_classes,
                   "labels": list(model.labels), "features": feature_summary(model.features),
@@ -242,18 +236,7 @@ def save_kws_checkpoint(model: KwsModel, path: str | os.PathLike, extra: dict | 
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         if extra_writer is not None:
             extra_writer(tmp)
-        old = path.with_name(f".{path.name}.old")
-        if path.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old.exists():
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return path
+    return Path(path)
 
 
 def read_kws_config(path: str | os.PathLike) -> dict:
