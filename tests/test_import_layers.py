@@ -1,6 +1,6 @@
 """The package layers: no module imports a layer above its own (static check of every import).
 
-    base        tfdenoise (the package root), errors, fileio, vocab, quiet: imports nothing of ours
+    base        tfdenoise (the package root), errors, fileio, vocab, quiet, checks: imports nothing of ours
     targets     tfdenoise.targets.*            -> base             (never TensorFlow)
     speech      audio, stft, models, modelref, data, mixtures, losses, metrics, keras,
                 train, pretrained, samples, kws.*  -> base
@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: package folder -> module prefix (converters/ and targets/ install as tfdenoise subpackages)
 FOLDERS = {"tfdenoise": "tfdenoise", "converters": "tfdenoise.converters", "targets": "tfdenoise.targets"}
 LAYERS = {
-    "base": ("tfdenoise", "tfdenoise.errors", "tfdenoise.fileio", "tfdenoise.vocab", "tfdenoise.quiet"),
+    "base": ("tfdenoise", "tfdenoise.errors", "tfdenoise.fileio", "tfdenoise.vocab", "tfdenoise.quiet",
+             "tfdenoise.checks"),
     "targets": ("tfdenoise.targets",),
     "speech": tuple(f"tfdenoise.{m}" for m in (
         "audio", "stft", "models", "modelref", "data", "mixtures", "losses", "metrics", "keras",

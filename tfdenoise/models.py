@@ -236,12 +236,18 @@ def load_checkpoint(path: str | os.PathLike) -> TinyDenoiser:
     path = Path(path)
     config = read_config(path)
     model = TinyDenoiser(get_variant(str(config.get("variant", "?"))))
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelError(f"checkpoint has no {WEIGHTS_FILE}", path)
-    try:
-        model.sequence.load_weights(str(weights))
-    except Exception as exc:  # h5py/keras raise many types for bad files
-        raise ModelError(f"corrupt or mismatched weights ({str(exc).splitlines()[0][:120]})",
-                         weights) from exc
+    load_weights(model.sequence, path)
     return model
+
+
+def load_weights(keras_model, folder: Path) -> None:
+    """Load ``folder/weights.h5`` into ``keras_model``; a missing, corrupt or mismatched file is
+    one :class:`ModelError` line naming it (shared by every checkpoint loader)."""
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelError(f"checkpoint has no {WEIGHTS_FILE}", folder)
+    try:
+        keras_model.load_weights(str(weights))
+    except Exception as exc:  # h5py/keras raise many types for bad files
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise ModelError(f"corrupt or mismatched weights ({first})", weights) from exc

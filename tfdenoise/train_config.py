@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from tfdenoise import SAMPLE_RATE, mixtures
+from tfdenoise.checks import check_integer, check_number
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.losses import RESOLUTIONS
 from tfdenoise.models import CONFIG_FILE, get_variant, read_config
@@ -61,34 +62,24 @@ class TrainConfig:
     def check(self) -> None:
         """Raise a one-line :class:`InputError` naming the CLI option of the first value
         out of range; reads no data and touches no file."""
-        def integer(option: str, value, low: int) -> None:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise InputError(f"{option} must be an integer >= {low}, got {value}")
-
-        def number(option: str, value, ok: bool, wanted: str) -> None:
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not ok:
-                raise InputError(f"{option} must be {wanted}, got {value}")
-
         try:
             get_variant(self.variant)
         except InputError as exc:
             raise InputError(f"--variant: {exc}") from None
-        integer("--epochs", self.epochs, 1)
-        integer("--batch", self.batch, 1)
-        lr, final = self.learning_rate, self.final_learning_rate
-        number("--lr", lr, 0 < lr <= 1, "a number in (0, 1]")
-        if final is not None:
-            number("--lr-final", final, 0 < final <= 1, "a number in (0, 1]")
-        seg = self.segment_seconds
-        number("--segment", seg, seg <= MAX_SEGMENT_SECONDS
-               and int(seg * SAMPLE_RATE) >= round(MIN_SEGMENT_SECONDS * SAMPLE_RATE),
+        check_integer("--epochs", self.epochs, 1)
+        check_integer("--batch", self.batch, 1)
+        check_number("--lr", self.learning_rate, lambda v: 0 < v <= 1, "a number in (0, 1]")
+        if self.final_learning_rate is not None:
+            check_number("--lr-final", self.final_learning_rate, lambda v: 0 < v <= 1, "a number in (0, 1]")
+        check_number("--segment", self.segment_seconds, lambda seg: seg <= MAX_SEGMENT_SECONDS
+                     and int(seg * SAMPLE_RATE) >= round(MIN_SEGMENT_SECONDS * SAMPLE_RATE),
                f"seconds in [{MIN_SEGMENT_SECONDS:g}, {MAX_SEGMENT_SECONDS:g}] (the loss's longest "
                f"STFT window is {MIN_SEGMENT_SECONDS * 1000:g} ms)")
-        integer("--segments-per-epoch", self.segments_per_epoch, 0)
-        number("--valid-fraction", self.valid_fraction, 0 < self.valid_fraction < 1,
-               "a share strictly between 0 and 1")
-        integer("--valid-pesq", self.valid_pesq, 0)
-        integer("valid_segments", self.valid_segments, 1)
+        check_integer("--segments-per-epoch", self.segments_per_epoch, 0)
+        check_number("--valid-fraction", self.valid_fraction, lambda v: 0 < v < 1,
+                     "a share strictly between 0 and 1")
+        check_integer("--valid-pesq", self.valid_pesq, 0)
+        check_integer("valid_segments", self.valid_segments, 1)
         if len(self.snr_db) != 2 or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in self.snr_db):
             raise InputError(f"--snr must be two finite numbers LO HI (dB), got {' '.join(map(str, self.snr_db))}")
         # The mixing options are checked by mixtures.Mixing; one at a time, to name the option.
@@ -98,10 +89,10 @@ class TrainConfig:
                 mixtures.Mixing(**kwargs)
             except InputError as exc:
                 raise InputError(f"{option}: {exc}") from None
-        number("--min-clean-snr", self.min_clean_snr, self.min_clean_snr >= 0, "a number of dB >= 0 (0: keep all)")
-        number("--compressed-loss (compressed loss weight)", self.compressed_loss, self.compressed_loss >= 0,
-               "a number >= 0 (0: off)")
-        integer("--seed", self.seed, 0)
+        check_number("--min-clean-snr", self.min_clean_snr, lambda v: v >= 0, "a number of dB >= 0 (0: keep all)")
+        check_number("--compressed-loss (compressed loss weight)", self.compressed_loss, lambda v: v >= 0,
+                     "a number >= 0 (0: off)")
+        check_integer("--seed", self.seed, 0)
 
 
 def read_run_config(run: str | os.PathLike) -> TrainConfig:

@@ -31,8 +31,8 @@ from tfdenoise.kws.det import DEFAULT_SUPPRESSION_S, FA_POINTS, det_curve, frr_a
 from tfdenoise.kws.models import KwsClassifier
 from tfdenoise.kws.stream import DEFAULT_HOURS, DEFAULT_STREAM_SNR_DB, build_stream, stream_probs
 from tfdenoise.kws.train import centred_windows
-from tfdenoise.kws.train_config import (DATASET_SPLIT, check_integer, check_number, check_pair,
-                                        split_clips, split_speaker)
+from tfdenoise.checks import check_integer, check_number, check_pair
+from tfdenoise.kws.train_config import DATASET_SPLIT, split_clips, split_speaker
 
 ALL_SPLITS = "all"
 

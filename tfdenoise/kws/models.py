@@ -26,7 +26,7 @@ from tfdenoise.errors import InputError, ModelError
 from tfdenoise.fileio import atomic_folder
 from tfdenoise.kws.features import FeatureConfig, feature_summary
 from tfdenoise.kws.layertable import LayerSpec, Op, check_classes, count_layer, describe, get_spec
-from tfdenoise.models import CONFIG_FILE, WEIGHTS_FILE
+from tfdenoise.models import CONFIG_FILE, WEIGHTS_FILE, load_weights
 from tfdenoise.vocab import KwsModelName, ModelFamily
 
 #: What ``config.json`` says to mark a keyword-spotting checkpoint (a denoiser's has "variant").
@@ -271,12 +271,5 @@ def load_kws_checkpoint(path: str | os.PathLike) -> KwsModel:
     path = Path(path)
     config = read_kws_config(path)
     model = KwsModel(config["name"], config["n_classes"], labels=config["labels"])
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelError(f"checkpoint has no {WEIGHTS_FILE}", path)
-    try:
-        model.model.load_weights(str(weights))
-    except Exception as exc:  # h5py/keras raise many types for bad files
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
-        raise ModelError(f"corrupt or mismatched weights ({first})", weights) from exc
+    load_weights(model.model, path)
     return model

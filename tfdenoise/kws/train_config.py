@@ -3,7 +3,7 @@
 :class:`KwsTrainConfig` is what a run folder's ``config.json`` holds; :meth:`KwsTrainConfig.check`
 validates every range (one-line :class:`~tfdenoise.errors.InputError` naming the CLI option)
 before data is read, a folder created or TensorFlow imported, with the range checks
-:func:`check_integer`, :func:`check_number` and :func:`check_pair` (``tfdenoise kws evaluate``'s
+the shared range checks of :mod:`tfdenoise.checks` (``tfdenoise kws evaluate``'s
 request uses them too).  The options that name clips: :func:`split_speaker` / :func:`split_clips`
 (``--split``) and :func:`make_task` (``--keywords``).  :func:`check_resumable` refuses to
 continue a run with another network or other classes (as :mod:`tfdenoise.train_config` does
@@ -11,12 +11,11 @@ for the denoiser).
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
+from tfdenoise.checks import check_integer, check_number, check_pair
 from tfdenoise.errors import InputError
 from tfdenoise.kws import data
 from tfdenoise.kws.data import Clip, Task
@@ -28,30 +27,6 @@ SPEAKER_PREFIX = "speaker:"
 
 
 # -- range checks ----------------------------------------------------------------------------
-
-def check_integer(option: str, value: object, low: int) -> None:
-    """One-line error naming ``option`` unless ``value`` is an integer >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise InputError(f"{option} must be an integer >= {low}, got {value}")
-
-
-def check_number(option: str, value: object, ok: Callable[[float], bool], wanted: str) -> None:
-    """One-line error naming ``option`` unless ``value`` is a finite number with ``ok(value)``
-    (``wanted`` says what that means, e.g. ``"a share in [0, 1]"``)."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or not ok(value)):
-        raise InputError(f"{option} must be {wanted}, got {value}")
-
-
-def check_pair(option: str, value: object, wanted: str) -> None:
-    """One-line error naming ``option`` unless ``value`` is two finite numbers LO <= HI
-    (``wanted``: their unit, e.g. ``"dB"``)."""
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                       and math.isfinite(v) for v in value) or value[0] > value[1]):
-        shown = " ".join(map(str, value)) if isinstance(value, (tuple, list)) else value
-        raise InputError(f"{option} must be two finite numbers LO HI ({wanted}) with LO <= HI, got {shown}")
-
 
 def _share(option: str, value: object) -> None:
     check_number(option, value, lambda v: 0 <= v <= 1, "a share in [0, 1]")
