@@ -137,7 +137,9 @@ def test_demo_smoke(cli, tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
     assert summary["gap9"]["realtime_ok"] is True
     assert summary["scores"]["mixed (.tflite)"]["pesq"] > summary["scores"]["noisy"]["pesq"]
-    assert "[4/4] GAP9 hardware report" in out and "/work/" not in out.splitlines()[0]
+    assert "[4/5] GAP9 hardware report" in out and "/work/" not in out.splitlines()[0]
+    assert "[5/5] keyword spotting" in out and summary["kws"]["stream"]["words"] > 0
+    assert summary["kws"]["accuracy"]["int8"] >= 0.8 and summary["kws"]["boards"]["stm32f767"]["realtime_ok"]
     assert (tmp_path / "demo" / "report").is_dir() and (tmp_path / "demo" / "phone_call.enhanced.wav").is_file()
 
 

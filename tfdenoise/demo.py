@@ -3,6 +3,7 @@
     default checkpoint -> export --mixed (.tflite, Keras equivalence check)
     -> evaluate FP32 Keras vs mixed .tflite vs noisy input on the bundled Valentini pairs
     -> enhance the bundled real noisy phone call -> GAP9 hardware report
+    -> keyword spotting: the shipped KWS model on bundled digits (:mod:`tfdenoise.demo_kws`)
 
 Every artefact lands in one output folder; :func:`run_demo` returns their paths and the
 measured numbers (also written as ``demo.json``).
@@ -33,6 +34,7 @@ def run_demo(out: str | Path, jobs: int | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Run the demo into ``out``; returns a JSON-able summary."""
     from tfdenoise.converters import export
+    from tfdenoise.demo_kws import run_kws_step
     from tfdenoise.targets import analyze
     from tfdenoise.targets.report import to_json, write_report
     from tfdenoise.enhance import enhance_files
@@ -44,7 +46,7 @@ def run_demo(out: str | Path, jobs: int | None = None,
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     ckpt = default_checkpoint()
-    log(f"[1/4] export {DEFAULT_VARIANT.upper()} ({shown(ckpt)}) to mixed FP16-INT8 .tflite")
+    log(f"[1/5] export {DEFAULT_VARIANT.upper()} ({shown(ckpt)}) to mixed FP16-INT8 .tflite")
     tfl = out / f"{DEFAULT_VARIANT}.mixed.tflite"
     exp = export(ckpt, "mixed", tfl)
     log(f"      {exp.path}: {exp.file_mb:.3f} MB file, {exp.param_mb:.3f} MB parameters, "
@@ -54,7 +56,7 @@ def run_demo(out: str | Path, jobs: int | None = None,
         log(f"      warning: {w}")
 
     pairs = samples.pairs_dir()
-    log(f"[2/4] validate on the {len(list((pairs / 'noisy').glob('*.wav')))} bundled Valentini test pairs")
+    log(f"[2/5] validate on the {len(list((pairs / 'noisy').glob('*.wav')))} bundled Valentini test pairs")
     fp32 = evaluate_pairs(pairs, str(ckpt), jobs=jobs)
     mixed = evaluate_pairs(pairs, str(tfl), jobs=jobs)
     rows = {"noisy": fp32["noisy_mean"], "fp32 (Keras)": fp32["mean"], "mixed (.tflite)": mixed["mean"]}
@@ -62,11 +64,11 @@ def run_demo(out: str | Path, jobs: int | None = None,
     for name, m in rows.items():
         log(f"      {name:16} {m['pesq']:8.3f} {m['stoi']:7.3f}")
 
-    log("[3/4] enhance the bundled real noisy phone call with the mixed .tflite")
+    log("[3/5] enhance the bundled real noisy phone call with the mixed .tflite")
     wav = enhance_files(samples.phone_call(), out / "phone_call.enhanced.wav", str(tfl), jobs=1)[0]
     log(f"      {wav}")
 
-    log("[4/4] GAP9 hardware report of the mixed .tflite")
+    log("[4/5] GAP9 hardware report of the mixed .tflite")
     report = analyze(tfl, board="gap9")
     written = write_report(report, out / "report")
     j = to_json(report)
@@ -74,6 +76,8 @@ def run_demo(out: str | Path, jobs: int | None = None,
         f"({j['mac_per_cycle']:.2f} MAC/cycle, L3 {j['l3']}), {j['energy_uj']:.1f} uJ, "
         f"{j['avg_power_mw_at_hop']:.2f} mW average at one inference per 6.25 ms hop: "
         f"{'keeps up with real time' if j['realtime_ok'] else 'NOT real time'}")
+    log("[5/5] keyword spotting: the shipped KWS model on bundled digits")
+    kws = run_kws_step(log)
     summary = {
         "variant": DEFAULT_VARIANT, "checkpoint": str(ckpt), "tflite": str(tfl),
         "param_mb": exp.param_mb, "max_mask_diff": exp.max_mask_diff,
@@ -81,6 +85,7 @@ def run_demo(out: str | Path, jobs: int | None = None,
         "report": {k: str(v) for k, v in written.items()},
         "gap9": {k: j[k] for k in ("latency_ms", "mac_per_cycle", "energy_uj",
                                    "avg_power_mw_at_hop", "realtime_ok", "vdd", "l3")},
+        "kws": kws,
         "seconds": round(time.time() - t0, 1),
     }
     write_json(out / "demo.json", summary)
