@@ -5,7 +5,8 @@
     speech      audio, stft, models, modelref, data, mixtures, losses, metrics, keras,
                 train, pretrained, samples, kws.*  -> base
     converters  tfdenoise.converters.*          -> base, speech, targets
-    app         enhance, evaluate, validation, sweep, demo, cli, commands.*   -> everything
+    app         enhance, evaluate, kws_evaluate, validation, sweep, demo, demo_kws, cli,
+                commands.*                     -> everything
 
 Imports inside functions count too (lazy imports are still dependencies).
 """
@@ -28,7 +29,8 @@ LAYERS = {
         "train", "train_config", "pretrained", "samples", "kws")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
-        "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "demo", "cli", "commands")),
+        "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "demo", "demo_kws", "cli",
+        "commands")),
 }
 ALLOWED = {"base": {"base"}, "targets": {"base", "targets"}, "speech": {"base", "speech"},
            "converters": {"base", "speech", "targets", "converters"}, "app": set(LAYERS)}
