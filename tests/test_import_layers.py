@@ -41,7 +41,8 @@ def layer_of(module: str) -> str | None:
     best, found = -1, None
     for layer, prefixes in LAYERS.items():
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > best:
+            # the package root names only itself: a new top-level module must be placed
+            if (module == p or (p != "tfdenoise" and module.startswith(p + "."))) and len(p) > best:
                 best, found = len(p), layer
     return found
 
