@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("run", help="training run folder (its config.json makes the mixtures)")
     ap.add_argument("checkpoints", nargs="+", help="checkpoint folders to score")
     ap.add_argument("--count", type=int, default=96, help="held-out mixtures of 4 s (default 96)")
