@@ -35,10 +35,7 @@ def run_demo(out: str | Path, jobs: int | None = None,
     """Run the demo into ``out``; returns a JSON-able summary."""
     from tfdenoise.converters import export
     from tfdenoise.demo_kws import run_kws_step
-    from tfdenoise.targets import analyze
-    from tfdenoise.targets.report import to_json, write_report
     from tfdenoise.enhance import enhance_files
-    from tfdenoise.evaluate import evaluate_pairs
     from tfdenoise.pretrained import DEFAULT_VARIANT, PRETRAINED_DIR, default_checkpoint
 
     out = Path(out)
@@ -55,27 +52,13 @@ def run_demo(out: str | Path, jobs: int | None = None,
     for w in exp.warnings:
         log(f"      warning: {w}")
 
-    pairs = samples.pairs_dir()
-    log(f"[2/5] validate on the {len(list((pairs / 'noisy').glob('*.wav')))} bundled Valentini test pairs")
-    fp32 = evaluate_pairs(pairs, str(ckpt), jobs=jobs)
-    mixed = evaluate_pairs(pairs, str(tfl), jobs=jobs)
-    rows = {"noisy": fp32["noisy_mean"], "fp32 (Keras)": fp32["mean"], "mixed (.tflite)": mixed["mean"]}
-    log(f"      {'':16} {'PESQ-WB':>8} {'STOI':>7}")
-    for name, m in rows.items():
-        log(f"      {name:16} {m['pesq']:8.3f} {m['stoi']:7.3f}")
+    rows = _scores(ckpt, tfl, jobs, log)
 
     log("[3/5] enhance the bundled real noisy phone call with the mixed .tflite")
     wav = enhance_files(samples.phone_call(), out / "phone_call.enhanced.wav", str(tfl), jobs=1)[0]
     log(f"      {wav}")
 
-    log("[4/5] GAP9 hardware report of the mixed .tflite")
-    report = analyze(tfl, board="gap9")
-    written = write_report(report, out / "report")
-    j = to_json(report)
-    log(f"      {j['latency_ms']:.3f} ms per inference at {j['vdd']} V / {j['freq_mhz']:.0f} MHz "
-        f"({j['mac_per_cycle']:.2f} MAC/cycle, L3 {j['l3']}), {j['energy_uj']:.1f} uJ, "
-        f"{j['avg_power_mw_at_hop']:.2f} mW average at one inference per 6.25 ms hop: "
-        f"{'keeps up with real time' if j['realtime_ok'] else 'NOT real time'}")
+    written, j = _gap9_report(tfl, out / "report", log)
     log("[5/5] keyword spotting: the shipped KWS model on bundled digits")
     kws = run_kws_step(log)
     summary = {
@@ -92,3 +75,34 @@ def run_demo(out: str | Path, jobs: int | None = None,
     log(f"outputs in {out}/: {tfl.name}, {wav.name}, report/ (Markdown, HTML, JSON), demo.json "
         f"[{summary['seconds']:.0f} s]")
     return summary
+
+
+def _scores(ckpt: Path, tfl: Path, jobs: int | None, log: Callable[[str], None]) -> dict:
+    """Step 2: PESQ-WB / STOI of the noisy input, the Keras model and the .tflite."""
+    from tfdenoise.evaluate import evaluate_pairs
+
+    pairs = samples.pairs_dir()
+    log(f"[2/5] validate on the {len(list((pairs / 'noisy').glob('*.wav')))} bundled Valentini test pairs")
+    fp32 = evaluate_pairs(pairs, str(ckpt), jobs=jobs)
+    mixed = evaluate_pairs(pairs, str(tfl), jobs=jobs)
+    rows = {"noisy": fp32["noisy_mean"], "fp32 (Keras)": fp32["mean"], "mixed (.tflite)": mixed["mean"]}
+    log(f"      {'':16} {'PESQ-WB':>8} {'STOI':>7}")
+    for name, m in rows.items():
+        log(f"      {name:16} {m['pesq']:8.3f} {m['stoi']:7.3f}")
+    return rows
+
+
+def _gap9_report(tfl: Path, folder: Path, log: Callable[[str], None]) -> tuple[dict, dict]:
+    """Step 4: the GAP9 report of the .tflite, written to ``folder``; (paths, JSON view)."""
+    from tfdenoise.targets import analyze
+    from tfdenoise.targets.report import to_json, write_report
+
+    log("[4/5] GAP9 hardware report of the mixed .tflite")
+    report = analyze(tfl, board="gap9")
+    written = write_report(report, folder)
+    j = to_json(report)
+    log(f"      {j['latency_ms']:.3f} ms per inference at {j['vdd']} V / {j['freq_mhz']:.0f} MHz "
+        f"({j['mac_per_cycle']:.2f} MAC/cycle, L3 {j['l3']}), {j['energy_uj']:.1f} uJ, "
+        f"{j['avg_power_mw_at_hop']:.2f} mW average at one inference per 6.25 ms hop: "
+        f"{'keeps up with real time' if j['realtime_ok'] else 'NOT real time'}")
+    return written, j
