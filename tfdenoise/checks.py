@@ -34,3 +34,12 @@ def check_pair(option: str, value: object, wanted: str) -> None:
                        and math.isfinite(v) for v in value) or value[0] > value[1]):
         shown = " ".join(map(str, value)) if isinstance(value, (tuple, list)) else value
         raise InputError(f"{option} must be two finite numbers LO HI ({wanted}) with LO <= HI, got {shown}")
+
+
+def check_schedule(epochs: object, batch: object, lr: object, lr_final: object | None) -> None:
+    """The options every training run has: ``--epochs``, ``--batch``, ``--lr``, ``--lr-final``."""
+    check_integer("--epochs", epochs, 1)
+    check_integer("--batch", batch, 1)
+    check_number("--lr", lr, lambda v: 0 < v <= 1, "a number in (0, 1]")
+    if lr_final is not None:
+        check_number("--lr-final", lr_final, lambda v: 0 < v <= 1, "a number in (0, 1]")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from tfdenoise import SAMPLE_RATE, mixtures
-from tfdenoise.checks import check_integer, check_number
+from tfdenoise.checks import check_integer, check_number, check_schedule
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.losses import RESOLUTIONS
 from tfdenoise.models import CONFIG_FILE, get_variant, read_config
@@ -66,11 +66,7 @@ class TrainConfig:
             get_variant(self.variant)
         except InputError as exc:
             raise InputError(f"--variant: {exc}") from None
-        check_integer("--epochs", self.epochs, 1)
-        check_integer("--batch", self.batch, 1)
-        check_number("--lr", self.learning_rate, lambda v: 0 < v <= 1, "a number in (0, 1]")
-        if self.final_learning_rate is not None:
-            check_number("--lr-final", self.final_learning_rate, lambda v: 0 < v <= 1, "a number in (0, 1]")
+        check_schedule(self.epochs, self.batch, self.learning_rate, self.final_learning_rate)
         check_number("--segment", self.segment_seconds, lambda seg: seg <= MAX_SEGMENT_SECONDS
                      and int(seg * SAMPLE_RATE) >= round(MIN_SEGMENT_SECONDS * SAMPLE_RATE),
                f"seconds in [{MIN_SEGMENT_SECONDS:g}, {MAX_SEGMENT_SECONDS:g}] (the loss's longest "

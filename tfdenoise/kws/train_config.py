@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-from tfdenoise.checks import check_integer, check_number, check_pair
+from tfdenoise.checks import check_integer, check_number, check_pair, check_schedule
 from tfdenoise.errors import InputError
 from tfdenoise.kws import data
 from tfdenoise.kws.data import Clip, Task
@@ -66,11 +66,7 @@ class KwsTrainConfig:
             get_spec(self.model)
         except InputError as exc:
             raise InputError(f"--model: {exc}") from None
-        check_integer("--epochs", self.epochs, 1)
-        check_integer("--batch", self.batch, 1)
-        check_number("--lr", self.learning_rate, lambda v: 0 < v <= 1, "a number in (0, 1]")
-        if self.final_learning_rate is not None:
-            check_number("--lr-final", self.final_learning_rate, lambda v: 0 < v <= 1, "a number in (0, 1]")
+        check_schedule(self.epochs, self.batch, self.learning_rate, self.final_learning_rate)
         if self.keywords is not None:
             _check_keywords(self.keywords)
         split_speaker(self.split)
