@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_pairs, synth_speech, write_wav
-from test_trust import temp_files, tree_hashes
+from trustkit import temp_files, tree_hashes
 
 SUFFIX = {"json": ".json", "md": ".md", "tflite": ".tflite", "wav": ".wav", "folder": ""}
 #: Output categories that alias an input of the command: the command must refuse them.
