@@ -30,7 +30,7 @@ def _whole_layers(order: Sequence[Layer], budget: int) -> frozenset[int]:
     chosen: set[int] = set()
     used = 0
     for layer in order:
-        need = sum(p.nbytes for p in layer.params if p.tensor not in chosen)
+        need = _align(sum(p.nbytes for p in layer.params if p.tensor not in chosen))
         if need and used + need <= budget:
             chosen.update(p.tensor for p in layer.params)
             used += need
@@ -48,9 +48,9 @@ def tensor_order(layers: Sequence[Layer], budget: int) -> frozenset[int]:
     used = 0
     for layer in layers:
         for p in layer.params:
-            if p.tensor not in chosen and used + p.nbytes <= budget:
+            if p.tensor not in chosen and used + _align(p.nbytes) <= budget:
                 chosen.add(p.tensor)
-                used += p.nbytes
+                used += _align(p.nbytes)
     return frozenset(chosen)
 
 
@@ -130,14 +130,14 @@ def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Bo
     param_bytes = sum(la.param_bytes for la in layers)
     param_elems = sum(la.param_elements for la in layers)
     all_params = frozenset(p.tensor for la in layers for p in la.params)
-    if arena + param_bytes <= budget:
+    if _align(arena) + sum(_align(la.param_bytes) for la in layers) <= budget:
         promoted = all_params
     else:
-        room = budget - arena - _stream_bytes(board, layers, frozenset())
+        room = budget - _align(arena) - _stream_bytes(board, layers, frozenset())
         promoted = POLICIES[policy](layers, room) if room > 0 else frozenset()
     stream = _stream_bytes(board, layers, promoted)
     buffers = _layout(act_buffers, arena, stream, layers, promoted)
-    while _end(buffers) > budget and promoted:  # per-buffer alignment can tip a full budget over
+    while _end(buffers) > budget and promoted:  # a guard: the policies count aligned buffers
         last = next(la for la in reversed(layers) if any(p.tensor in promoted for p in la.params))
         promoted = promoted - {p.tensor for p in last.params}
         stream = _stream_bytes(board, layers, promoted)

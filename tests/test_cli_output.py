@@ -154,3 +154,17 @@ def test_demo_end_to_end(tmp_path):
     assert s["fp32 (Keras)"]["pesq"] == pytest.approx(2.022, abs=0.002)
     assert s["mixed (.tflite)"]["pesq"] == pytest.approx(2.022, abs=0.002)
     assert s["mixed (.tflite)"]["stoi"] == pytest.approx(0.910, abs=0.002)
+
+
+def test_report_of_the_shipped_kws_folder_reads_its_int8_export(cli):
+    from tfdenoise.pretrained import kws_checkpoint
+
+    code, out, err = cli("report", kws_checkpoint(), "--target", "stm32f767", "--json", "-")
+    assert code == 0, err
+    j = _only_json(out)
+    assert j["model"].endswith("kws_dnn_int8.tflite") and j["hop_ms"] == 20 and j["realtime_ok"]
+
+
+def test_validate_table_refuses_checkpoint(cli, real_pairs, checkpoint):
+    code, out, err = cli("validate", "--table", checkpoint, "--checkpoint", checkpoint, "--pairs", real_pairs)
+    assert code == InputError.exit_code and err.count("\n") == 1 and "--checkpoint goes with" in err

@@ -27,15 +27,14 @@ def run_kws_step(log: Callable[[str], None]) -> dict:
     from tfdenoise.kws.evaluate import accuracy
     from tfdenoise.kws.stream import build_stream, stream_probs
     from tfdenoise.kws_evaluate import load_model
-    from tfdenoise.pretrained import kws_checkpoint
+    from tfdenoise.pretrained import kws_checkpoint, kws_tflite
     from tfdenoise.samples import SAMPLES_DIR
     from tfdenoise.targets import analyze
     from tfdenoise.targets.report import to_json
 
-    model, task, _ = load_model(None)
     folder = kws_checkpoint()
-    int8 = folder / "tflite" / f"{folder.name}_int8.tflite"
-    fp32 = folder / "tflite" / f"{folder.name}_fp32.tflite"
+    model, task, _ = load_model(folder)
+    int8, fp32 = kws_tflite(folder.name, "int8"), kws_tflite(folder.name, "fp32")
     clips = data.list_clips(SAMPLES_DIR / "kws")
     signals = data.load_clips(clips)
     keras_acc = accuracy(model, clips, task, signals)

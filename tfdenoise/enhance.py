@@ -20,7 +20,8 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 
 from tfdenoise import audio
-from tfdenoise.errors import BatchError, InputError, TfdenoiseError, show_warnings_as_lines, warn
+from tfdenoise.errors import (BatchError, InputError, TfdenoiseError, show_warnings_as_lines, warn,
+                              warning_prefix)
 from tfdenoise.fileio import check_outputs
 from tfdenoise.modelref import ModelRef, resolve
 from tfdenoise.stft import process_streaming
@@ -89,9 +90,9 @@ def enhance_signal(x: np.ndarray, model: StreamingModel, overrange: str = "warn"
 _WORKER_MODEL: Any = None
 
 
-def _init_worker(spec: str | None, loader: Callable[[str | None], Any]) -> None:
+def _init_worker(spec: str | None, loader: Callable[[str | None], Any], prefix: str = "tfdenoise") -> None:
     global _WORKER_MODEL
-    show_warnings_as_lines()
+    show_warnings_as_lines(prefix)  # the same prefix as the command's own warnings
     # Workers share the machine: one TensorFlow thread each avoids oversubscription.
     for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -141,7 +142,7 @@ def _pool_map(fn, items, spec, loader, jobs, bar) -> list[Any]:
     ctx = multiprocessing.get_context("spawn")  # fork after TensorFlow init can deadlock
     results: list[Any] = [None] * len(items)
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(spec, loader)) as pool:
+                             initargs=(spec, loader, warning_prefix())) as pool:
         futures = {pool.submit(_call_with_model, fn, item): i for i, item in enumerate(items)}
         pending = set(futures)
         while pending:
@@ -170,12 +171,15 @@ def _enhance_file(model: StreamingModel, job: tuple[Path, Path, str]
         return src, dst, exc
 
 
-def plan_outputs(inputs: str | os.PathLike, out: str | os.PathLike) -> list[tuple[Path, Path]]:
+def plan_outputs(inputs: str | os.PathLike, out: str | os.PathLike, model: ModelRef | None = None
+                 ) -> list[tuple[Path, Path]]:
     """``(input, output)`` wav paths: a file to a file (or into a folder), a folder to a folder.
 
     Outputs are always 16 kHz PCM16 ``.wav``; a folder's layout is mirrored below ``out``,
-    which must not lie inside the input folder (a rerun would enhance its own outputs).
+    which must not lie inside the input folder (a rerun would enhance its own outputs), nor
+    overwrite or land inside what ``model`` reads (checked once, before any work).
     """
+    model_files, model_folders = (model.files, model.folders) if model is not None else ([], [])
     src, out = Path(inputs), Path(out)
     if src.is_file():
         if out.is_dir() or not out.suffix:
@@ -184,7 +188,7 @@ def plan_outputs(inputs: str | os.PathLike, out: str | os.PathLike) -> list[tupl
             dst = out
         else:
             raise InputError("output file must end in .wav", out)
-        check_outputs([dst], inputs=[src])
+        check_outputs([dst], inputs=[src, *model_files], input_trees=model_folders)
         return [(src, dst)]
     if not src.exists():
         raise InputError("no such input file or folder", src)
@@ -200,7 +204,7 @@ def plan_outputs(inputs: str | os.PathLike, out: str | os.PathLike) -> list[tupl
             raise InputError(f"would be written twice (also from {seen[dst].name})", dst)
         seen[dst] = f
         jobs.append((f, dst))
-    check_outputs([d for _, d in jobs], [out], input_trees=[src])
+    check_outputs([d for _, d in jobs], [out], inputs=model_files, input_trees=[src, *model_folders])
     return jobs
 
 
@@ -217,8 +221,7 @@ def enhance_files(inputs: str | os.PathLike, out: str | os.PathLike,
     if overrange not in OVERRANGE:
         raise InputError(f"--overrange must be one of {', '.join(OVERRANGE)}, got {overrange!r}")
     ref = resolve(model_spec)
-    plan = plan_outputs(inputs, out)
-    check_outputs([d for _, d in plan], inputs=ref.files, input_trees=ref.folders)
+    plan = plan_outputs(inputs, out, ref)
     warn_if_random(ref)
     done = map_with_model(_enhance_file, [(s, d, overrange) for s, d in plan], str(ref.path),
                           jobs=jobs, desc="enhance")

@@ -78,21 +78,34 @@ def warn(message: str) -> None:
     warnings.warn(message, TfdenoiseWarning, stacklevel=2)
 
 
+_WARNING_PREFIX: list[str] = ["tfdenoise"]
+
+
 def show_warnings_as_lines(prefix: str = "tfdenoise") -> None:
     """Print every :class:`TfdenoiseWarning` as one line ``<prefix>: warning: <message>`` on stderr.
 
-    Installed by the CLI and by worker processes; other warnings keep Python's format.
+    Installed by the CLI and by worker processes; installing it again only changes the prefix
+    (no wrapper around a wrapper); other warnings keep Python's format.
     """
     import sys
     import warnings
 
+    _WARNING_PREFIX[0] = prefix
+    if getattr(warnings.showwarning, "_tfdenoise", False):
+        return
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, TfdenoiseWarning):
-            print(f"{prefix}: warning: {message}", file=sys.stderr, flush=True)
+            print(f"{_WARNING_PREFIX[0]}: warning: {message}", file=sys.stderr, flush=True)
         else:
             default(message, category, filename, lineno, file, line)
 
+    show._tfdenoise = True
     warnings.showwarning = show
     warnings.simplefilter("default", TfdenoiseWarning)
+
+
+def warning_prefix() -> str:
+    """The prefix of warning lines in this process (``tfdenoise`` before the CLI sets one)."""
+    return _WARNING_PREFIX[0]

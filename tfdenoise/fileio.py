@@ -72,6 +72,7 @@ def check_outputs(files: Iterable[PathLike] = (), folders: Iterable[PathLike] = 
     """
     ins = [_canon(p) for p in inputs]
     trees = [_canon(p) for p in input_trees]
+    probed: set[Path] = set()
     for shown, is_folder in [(f, False) for f in files] + [(d, True) for d in folders]:
         out = _canon(shown)
         for i in ins:
@@ -85,7 +86,10 @@ def check_outputs(files: Iterable[PathLike] = (), folders: Iterable[PathLike] = 
             raise OutputError("exists and is not a folder", shown)
         if out.exists() and not is_folder and not out.is_file():
             raise OutputError("exists and is not a regular file", shown)
-        _probe_writable(out if is_folder else out.parent, shown)
+        where = out if is_folder else out.parent
+        if where not in probed:
+            _probe_writable(where, shown)
+            probed.add(where)
 
 
 @contextmanager
@@ -142,7 +146,12 @@ def atomic_folder(path: PathLike) -> Iterator[Path]:
             if old.exists():
                 shutil.rmtree(old)
             os.replace(path, old)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old.exists() and not path.exists():
+                os.replace(old, path)  # the old folder comes back
+            raise
         if old.exists():
             shutil.rmtree(old)
     except OSError as exc:

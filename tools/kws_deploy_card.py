@@ -21,7 +21,7 @@ SECTION = "## Deployment"
 def measure(data: str, noise: str | None) -> dict:
     from tfdenoise.kws.evaluate import EvalRequest
     from tfdenoise.kws_evaluate import evaluate_kws
-    from tfdenoise.pretrained import kws_checkpoint
+    from tfdenoise.pretrained import kws_checkpoint, kws_tflite
     from tfdenoise.targets import analyze
     from tfdenoise.targets.boards import available_boards
     from tfdenoise.targets.report import to_json
@@ -29,12 +29,12 @@ def measure(data: str, noise: str | None) -> dict:
     folder = kws_checkpoint()
     request = EvalRequest(data=data, noise=noise, cache_dir="runs/cache")
     rows = {}
-    for name, spec in (("keras", folder), ("fp32", folder / "tflite" / f"{folder.name}_fp32.tflite"),
-                       ("int8", folder / "tflite" / f"{folder.name}_int8.tflite")):
+    for name, spec in (("keras", folder), ("fp32", kws_tflite(folder.name, "fp32")),
+                       ("int8", kws_tflite(folder.name, "int8"))):
         r = evaluate_kws(spec, request, progress=sys.stderr)
         rows[name] = {"accuracy": r["accuracy"], "frr_at_fa_per_hour": r["det"]["frr_at_fa_per_hour"],
                       "file_bytes": None if name == "keras" else Path(spec).stat().st_size}
-    int8 = folder / "tflite" / f"{folder.name}_int8.tflite"
+    int8 = kws_tflite(folder.name, "int8")
     boards = {}
     for board in available_boards():
         j = to_json(analyze(int8, board=board))

@@ -66,12 +66,11 @@ def _add_models(kws) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from tfdenoise.errors import InputError
+    from tfdenoise.checks import check_integer
     from tfdenoise.fileio import check_outputs
     from tfdenoise.kws.layertable import MODELS, describe
 
-    if args.classes < 2:
-        raise InputError(f"--classes must be an integer >= 2, got {args.classes}")
+    check_integer("--classes", args.classes, 2)
     check_outputs(json_files(args.json))
     rows = [describe(name, args.classes) for name in MODELS]
     out = human(args.json)

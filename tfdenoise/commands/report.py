@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfdenoise.commands import HelpFormatter
-from tfdenoise.commands._common import STDOUT, add_json, emit_json, human, json_files
+from tfdenoise.commands._common import add_json, emit_json, human, json_files
 
 EXAMPLE = """example:
   tfdenoise report                                   # the shipped default model on gap9
@@ -68,12 +68,12 @@ def run(args) -> int:
     outputs = list(report_paths(model, board.name, args.out).values()) if args.out else []
     check_outputs(outputs + json_path, inputs=[model, Path(board.path)])
     report = analyze(model, board=board, vdd=args.vdd, l3=args.l3, policy=args.policy)
-    written = write_report(report, args.out, json_path[0] if json_path else None)
+    written = write_report(report, args.out)
+    emit_json(to_json(report), args.json)
     out = human(args.json)
     print(to_markdown(report), file=out)
-    for p in written.values():
+    for p in [*written.values(), *json_path]:
         print(f"wrote {p}", file=out)
-    emit_json(to_json(report), STDOUT if args.json == STDOUT else None)
     if not report.fits:
         raise DoesNotFitError(f"does not fit {board.name}: "
                               + "; ".join(list(report.memory.reasons) + [str(t.l1_overflow) for t in
@@ -87,7 +87,7 @@ def model_file(spec: str | None, precision: str) -> Path:
     """The .tflite a report reads: a file, or the shipped export of a variant (default model)."""
     from tfdenoise.errors import InputError
     from tfdenoise.modelref import resolve
-    from tfdenoise.pretrained import tflite
+    from tfdenoise.pretrained import kws_tflite, tflite
 
     ref = resolve(spec)
     if ref.is_tflite:
@@ -95,6 +95,8 @@ def model_file(spec: str | None, precision: str) -> Path:
     if not ref.pretrained:
         raise InputError("report reads a .tflite file; export the checkpoint first "
                          "(tfdenoise export CHECKPOINT -o MODEL.tflite)", ref.path)
+    if ref.is_kws:  # the shipped KWS model: its full-INT8 export unless --precision fp32
+        return kws_tflite(ref.path.name, "fp32" if precision == "fp32" else "int8")
     return tflite(ref.variant, precision)
 
 

@@ -44,6 +44,8 @@ def run(args) -> int:
 
     if (args.model is None) == (args.table is None):
         raise InputError("give either MODEL.tflite or --table MODEL")
+    if args.table is not None and args.checkpoint is not None:
+        raise InputError("--checkpoint goes with MODEL.tflite; --table MODEL exports and scores MODEL itself")
     list_pairs(args.pairs)
     refs = [resolve(s) for s in (args.model, args.table) if s is not None]
     if args.model is not None or args.checkpoint is not None:

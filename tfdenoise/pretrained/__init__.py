@@ -77,3 +77,12 @@ def kws_checkpoint(name: str = DEFAULT_KWS_MODEL) -> Path:
         raise ModelError(f"the KWS model {name} is not shipped (missing {', '.join(missing)}); "
                          "pass --model CHECKPOINT|MODEL.tflite", path)
     return path
+
+
+def kws_tflite(name: str = DEFAULT_KWS_MODEL, precision: str = "int8") -> Path:
+    """The shipped ``.tflite`` of a KWS model (``fp32`` or ``int8``); one-line ModelError if absent."""
+    path = kws_checkpoint(name) / "tflite" / f"{name}_{precision}.tflite"
+    if not path.is_file():
+        raise ModelError(f"no shipped {precision} export of {name}; create one with "
+                         "`tfdenoise export`", path)
+    return path
