@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -80,7 +81,7 @@ def build(name: str | KwsModelName, n_classes: int, seed: int | None = None):
 
 # -- the inference interface ---------------------------------------------------------------------
 
-class KwsClassifier:
+class KwsClassifier(ABC):
     """A keyword-spotting model as evaluation and streaming see it: one decision per window of
     feature frames.
 
@@ -104,9 +105,9 @@ class KwsClassifier:
     def n_features(self) -> int:
         return self.features.n_features
 
+    @abstractmethod
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities ``[n, n_classes]`` (float32) of windows ``[n, window_frames, n_features]``."""
-        raise NotImplementedError
 
     def offline_probs(self, features: np.ndarray, batch: int = 256) -> np.ndarray:
         """Classify every window of ``features [T, n_features]``: ``[T - window_frames + 1, n_classes]``.

@@ -29,12 +29,9 @@ start=(); [[ -d runs/gru128/last ]] && start=(--resume)   # a fresh run, or its 
 # best by PESQ on 32 held-out mixtures (epoch 84, 1.902). On 96 fresh held-out mixtures of
 # real noise (tools/heldout_scores.py runs/gru128_rc ... --synthetic-noise 0): 1.857 vs 1.728
 # for epoch 29.
-[[ -d runs/gru128_rc ]] || { mkdir -p runs/gru128_rc.tmp && cp -r runs/gru128/best runs/gru128_rc.tmp/last \
-    && mv runs/gru128_rc.tmp runs/gru128_rc; }
+fork_best runs/gru128 runs/gru128_rc
 "$TFDENOISE" train --variant gru128 --speech "$DATA/speech" --noise "$DATA/noise" --batch 32 --seed 0 \
-    --cache runs/cache --out runs/gru128_rc --resume --epochs 90 --lr 3e-4 --lr-final 3e-5 \
-    --segment 2.0 --segments-per-epoch 2048 --snr 0 15 --snr-level active --exclude-noise 'voice/*' \
-    --synthetic-noise 0.4 --compressed-loss 3 --valid-pesq 32
+    --cache runs/cache --out runs/gru128_rc --resume --epochs 90 --lr 3e-4 --lr-final 3e-5 "${SECOND_PHASE[@]}"
 
 # Ship runs/gru128_rc/best: replaces tfdenoise/pretrained/gru128 (weights, the six .tflite
 # exports, MODEL_CARD.md and card.json measured on the bundled test pairs; `git diff`

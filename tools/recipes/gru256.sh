@@ -29,12 +29,9 @@ start=(); [[ -d runs/gru256/last ]] && start=(--resume)   # a fresh run, or its 
 # mixtures (epoch 35, 1.864). On 96 fresh held-out mixtures of real noise: 1.765 vs 1.643 for
 # epoch 4. Ran as: --epochs 40 --lr 3e-4 --lr-final 3e-5, stopped after epoch 35 (session
 # end); --lr-final below is the rate that schedule gave epoch 35.
-[[ -d runs/gru256_rc ]] || { mkdir -p runs/gru256_rc.tmp && cp -r runs/gru256/best runs/gru256_rc.tmp/last \
-    && mv runs/gru256_rc.tmp runs/gru256_rc; }
+fork_best runs/gru256 runs/gru256_rc
 "$TFDENOISE" train --variant gru256 --speech "$DATA/speech" --noise "$DATA/noise" --batch 32 --seed 0 \
-    --cache runs/cache --out runs/gru256_rc --resume --epochs 35 --lr 3e-4 --lr-final 4.03e-5 \
-    --segment 2.0 --segments-per-epoch 2048 --snr 0 15 --snr-level active --exclude-noise 'voice/*' \
-    --synthetic-noise 0.4 --compressed-loss 3 --valid-pesq 32
+    --cache runs/cache --out runs/gru256_rc --resume --epochs 35 --lr 3e-4 --lr-final 4.03e-5 "${SECOND_PHASE[@]}"
 
 # Ship runs/gru256_rc/best: replaces tfdenoise/pretrained/gru256 (weights, the six .tflite
 # exports, MODEL_CARD.md and card.json measured on the bundled test pairs). The shipped card's
