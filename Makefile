@@ -10,10 +10,11 @@ PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: demo test test-all bench clean-venv
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt requirements-nodeps.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
