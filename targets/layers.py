@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 
+from tfdenoise.targets.geometry import op_geometry
 from tfdenoise.targets.graph import Graph, Operator, Subgraph
 from tfdenoise.targets.types import Layer, ParamTensor
 from tfdenoise.vocab import LayerKind, Precision
@@ -251,11 +252,17 @@ def _make_layer(sg: Subgraph, g: dict, index: int, weight_deq: dict[int, int], f
     if kind == LayerKind.GENERIC and not ew:
         ew = sum(sg.tensors[t].size for o in ops for t in sg.operators[o].outputs if t >= 0)
     name = g["name"] or _keras_name(sg, ops, params) or kind
+    geometry = next((geo for o in ops if (geo := op_geometry(sg, sg.operators[o], _filter_of(sg, sg.operators[o], weight_deq)))), None)
     return Layer(index=index, name=name, kind=kind, precision=precision, ops=tuple(ops), macs=int(macs),
                  params=tuple(params[k] for k in sorted(params)), inputs=tuple(inputs), outputs=tuple(outputs),
                  in_elems=sum(sg.tensors[i].size for i in inputs), out_elems=sum(sg.tensors[o].size for o in outputs),
                  act_elems=int(act), ew_elems=int(ew), units=int(units), estimate=estimate, note=g["note"],
-                 dequant_elems=int(dequant))
+                 dequant_elems=int(dequant), geometry=geometry)
+
+
+def _filter_of(sg: Subgraph, op: Operator, weight_deq: dict[int, int]):
+    """The constant filter of a conv op (through a weight DEQUANTIZE), or None."""
+    return _const_of(sg, op.inputs[1], weight_deq) if len(op.inputs) > 1 else None
 
 
 def _hybrid_weight_elems(sg: Subgraph, op: Operator, weight_deq: dict[int, int]) -> int:

@@ -89,6 +89,35 @@ class ParamTensor:
 
 
 @dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes of a convolution-like operator (NHWC), read from its tensors (targets/geometry.py).
+
+    conv: out_ch filters of k_h x k_w x in_ch; depthwise: one k_h x k_w filter per output channel
+    (out_ch = in_ch x depth multiplier); pool: a k_h x k_w window per output element.
+    """
+
+    op: str             # TFLite opcode of the operator (CONV_2D, DEPTHWISE_CONV_2D, ...)
+    in_h: int
+    in_w: int
+    in_ch: int
+    out_h: int
+    out_w: int
+    out_ch: int
+    k_h: int
+    k_w: int
+
+    @property
+    def outputs(self) -> int:
+        """Output elements: out_h x out_w x out_ch."""
+        return self.out_h * self.out_w * self.out_ch
+
+    @property
+    def patch(self) -> int:
+        """Input elements (= MACs or window reads) behind one output element."""
+        return self.k_h * self.k_w * (self.in_ch if self.op in ("CONV_2D", "TRANSPOSE_CONV") else 1)
+
+
+@dataclass(frozen=True)
 class Layer:
     """One kernel the MCU runs: a group of TFLite operators with a cost-model kind."""
 
@@ -109,6 +138,7 @@ class Layer:
     estimate: bool = False     # True: generic estimate, not a calibrated kernel model
     note: str = ""
     dequant_elems: int = 0     # hybrid only: INT8/INT4 weight elements converted to float per inference
+    geometry: ConvGeometry | None = None   # conv / depthwise / pooling layers: shapes of the main op
 
     @property
     def param_bytes(self) -> int:
