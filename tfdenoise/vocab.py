@@ -119,3 +119,23 @@ DEPLOY_LAYERS: tuple[str, ...] = ("fc_in", "rnn_0", "rnn_1", "fc_mid", "fc_out")
 #: Keras layers that exist only before folding, mapped to the layer they fold into.
 FOLDED: dict[str, str] = {"bn_in": "fc_in", "relu_in": "fc_in",
                           "bn_mid": "fc_mid", "relu_mid": "fc_mid"}
+
+
+class CodePrecision(StrEnum):
+    """Number format of a Cortex-M kernel's inner loop (docs/design.md §9-§10): what the MAC
+    instruction works on, whatever the file stores."""
+
+    FP32 = "fp32"  # single-precision FPU: one VMLA/VFMA per MAC, no SIMD
+    Q15 = "q15"    # 16-bit fixed point: SMLAD does two 16 x 16 MACs per instruction
+    INT8 = "int8"  # CMSIS-NN s8: weights widened to 16 bits with SXTAB16, then SMLAD
+
+
+class LoopStrategy(StrEnum):
+    """How a kernel loops over a (sparse) weight tensor: the variants the STM32F7 paper compares
+    (Wang & Li 2022, arXiv 2208.02765; docs/design.md §9), priced by targets/strategies.py."""
+
+    DENSE = "dense"                # the dense kernel loop, SIMD where the precision has it: zeros cost the same
+    SCALAR = "scalar"              # the same loop without SIMD: one MAC instruction per weight
+    SKIP_ZERO = "skip-zero"        # scalar loop, a test and branch per weight, the MAC only for nonzeros
+    SKIP_ROW = "skip-row"          # a test per weight row (vector), the dense loop on the non-empty rows
+    WEIGHT_FIRST = "weight-first"  # weight loop outermost: one test per weight skips every MAC that uses it
