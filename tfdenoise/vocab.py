@@ -139,3 +139,19 @@ class LoopStrategy(StrEnum):
     SKIP_ZERO = "skip-zero"        # scalar loop, a test and branch per weight, the MAC only for nonzeros
     SKIP_ROW = "skip-row"          # a test per weight row (vector), the dense loop on the non-empty rows
     WEIGHT_FIRST = "weight-first"  # weight loop outermost: one test per weight skips every MAC that uses it
+
+
+class PruneMethod(StrEnum):
+    """How ``tfdenoise prune`` removes weights (docs/design.md §9; tfdenoise/prune.py)."""
+
+    UNSTRUCTURED = "unstructured"  # the smallest-magnitude weights of each tensor, anywhere
+    M_BY_N = "2:4"                 # 2 zeros in every 4 consecutive weights along the input axis
+    BLOCK = "block"                # whole R x C blocks of each rank-2 kernel (--block RxC)
+    STRUCTURED = "structured"      # whole units / filters: the layers really shrink
+
+
+class PruneSchedule(StrEnum):
+    """How the sparsity of unstructured / block pruning grows during fine-tuning."""
+
+    CONSTANT = "constant"      # the target from the first step (tfmot ConstantSparsity)
+    POLYNOMIAL = "polynomial"  # 0 -> target over the first half of the steps (tfmot PolynomialDecay)
