@@ -21,7 +21,8 @@ layer-norm and peephole vectors are rank 1 and excluded).  Each is viewed as `ou
 and the statistics the loop strategies need (targets/types.WeightSparsity): zero weights, all-
 zero rows and outputs, 2:4 compliance (groups of 4 consecutive weights along the input axis with
 at most 2 nonzeros; the last group of a row is shorter), zero <-> nonzero switches between
-neighbours along each row (what a per-weight branch sees), and all-zero blocks of BLOCKS on the
+neighbours along each row (what a per-weight branch sees) and between consecutive rows in
+output-major order (what a per-row branch sees), and all-zero blocks of BLOCKS on the
 [outputs, inputs] matrix.
 
 `sparsify(graph, sparsity, structure)` writes a variant of the graph's weight data in which a
@@ -157,6 +158,7 @@ def tensor_sparsity(t: Tensor, depthwise: bool = False) -> WeightSparsity:
     groups = _padded(rows2d, 1, 4).reshape(outputs * per_out, -1, 4)
     nonzero_per_group = (~groups).sum(axis=2)
     m2 = mask.reshape(outputs, per_out * row_len)
+    zero_rows = mask.all(axis=2)                      # [outputs, rows_per_output]
     blocks = []
     for bh, bw in BLOCKS:
         p = _padded(m2, bh, bw)
@@ -165,9 +167,10 @@ def tensor_sparsity(t: Tensor, depthwise: bool = False) -> WeightSparsity:
     return WeightSparsity(
         tensor=t.index, name=t.name, dtype=t.dtype, shape=tuple(t.shape), elements=int(mask.size),
         zeros=int(mask.sum()), outputs=outputs, rows=outputs * per_out, row_len=row_len,
-        zero_rows=int(rows2d.all(axis=1).sum()), zero_outputs=int(m2.all(axis=1).sum()),
+        zero_rows=int(zero_rows.sum()), zero_outputs=int(m2.all(axis=1).sum()),
         mn_groups=int(nonzero_per_group.size), mn_ok=int((nonzero_per_group <= 2).sum()),
-        switches=int((rows2d[:, 1:] != rows2d[:, :-1]).sum()), blocks=tuple(blocks))
+        switches=int((rows2d[:, 1:] != rows2d[:, :-1]).sum()),
+        row_switches=int((zero_rows.reshape(-1)[1:] != zero_rows.reshape(-1)[:-1]).sum()), blocks=tuple(blocks))
 
 
 def weight_tensors(sg: Subgraph, layer: Layer) -> list[tuple[Tensor, bool]]:

@@ -356,6 +356,7 @@ class WeightSparsity:
     mn_groups: int            # groups of 4 consecutive weights along the input axis
     mn_ok: int                # groups with at most 2 nonzeros (2:4 compliant)
     switches: int             # zero <-> nonzero changes between neighbours along each row
+    row_switches: int = 0     # zero-row <-> nonzero-row changes between consecutive rows (output-major)
     blocks: tuple[tuple[tuple[int, int], int, int], ...] = ()
 
     @property

@@ -81,6 +81,7 @@ def test_statistics_counted_by_hand():
     assert (s.mn_groups, s.mn_ok) == (6, 5)               # only [5, 6, 7, 0] has 3 nonzeros
     # switches along each row: row 0: 1|0,0|2,2|0,0|3,3|0,0|4 = 6; row 1: 0; row 2: 7|0, 0|8 = 2
     assert s.switches == 8
+    assert s.row_switches == 2            # rows: nonzero, zero, nonzero
     blocks = {shape: (n, z) for shape, n, z in s.blocks}
     assert blocks[(1, 2)] == (12, 5)      # row 0: none; row 1: 4; row 2: [0, 0]
     assert blocks[(1, 4)] == (6, 2)       # row 1 twice
@@ -98,6 +99,7 @@ def test_conv_rows_are_kernel_rows():
     s = tensor_sparsity(tensor(w))
     assert (s.outputs, s.rows, s.row_len) == (2, 6, 2)
     assert (s.zero_rows, s.zero_outputs, s.zeros) == (4, 1, 8)
+    assert s.row_switches == 3              # rows in order: nonzero, zero, nonzero | zero, zero, zero
 
 
 def test_layer_sparsity_skips_the_bias():
