@@ -1,8 +1,9 @@
 """Board description files (`targets/boards/*.toml`) -> validated `Board`.
 
 Every constant is written as `{ value = ..., unit = "...", source = "..." }`. `SCHEMA` below
-lists each key with the units it accepts and its allowed range; a file may `inherits =
-"other"` and override any subset (deep merge). Errors raise BoardError naming file and key.
+lists each key with the units it accepts and its allowed range (`OPTIONAL`: the keys a board
+may leave out); a file may `inherits = "other"` and override any subset (deep merge). Errors
+raise BoardError naming file and key.
 """
 from __future__ import annotations
 
@@ -51,6 +52,20 @@ SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
     "features.fft_cycles": (("cycle/(point*stage)",), 0, 1000),
     "features.log_cycles": (("cycle/elem",), 0, 10000),
     "features.overhead_cycles": (("cycle",), 0, None),
+    "features.sqrt_cycles": (("cycle/elem",), 0, 10000),
+}
+#: Keys a board may leave out: without them the model has no kernel for those layers and
+#: prices them by the generic estimate (targets/cnn_kernels.py: the 8-core CNN kernels).
+OPTIONAL: dict[str, tuple[tuple[str, ...], float, float | None]] = {
+    "kernels.int8_conv_loop_macs": (("MAC",), 1, None),
+    "kernels.int8_conv_loop_cycles": (("cycle",), 1, None),
+    "kernels.int8_dw_loop_macs": (("MAC",), 1, None),
+    "kernels.int8_dw_loop_cycles": (("cycle",), 1, None),
+    "kernels.im2col_cycles": (("cycle/B",), 0, 1000),
+    "kernels.requant_cycles": (("cycle/elem",), 0, 1000),
+    "kernels.pool_max_cycles": (("cycle/elem",), 0, 1000),
+    "kernels.pool_avg_cycles": (("cycle/elem",), 0, 1000),
+    "kernels.div_cycles": (("cycle",), 0, 1000),
 }
 L3_SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
     "size": (("B",), 1, None),
@@ -141,9 +156,14 @@ def _build(raw: dict[str, Any], path: Path) -> Board:
         if entry is None:
             raise BoardError(f"missing key {key!r}", path)
         constants[key] = _constant(path, key, entry, spec)
+    for key, spec in OPTIONAL.items():
+        section, name = key.split(".")
+        entry = raw.get(section, {}).get(name) if isinstance(raw.get(section), dict) else None
+        if entry is not None:
+            constants[key] = _constant(path, key, entry, spec)
     for section in ("compute", "kernels", "memory", "overhead", "power", "features"):
         for name in raw.get(section, {}):
-            if f"{section}.{name}" not in SCHEMA:
+            if f"{section}.{name}" not in SCHEMA and f"{section}.{name}" not in OPTIONAL:
                 raise BoardError(f"unknown key '{section}.{name}'", path)
     ops = []
     for i, op in enumerate(raw.get("operating_points", [])):
