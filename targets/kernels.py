@@ -11,8 +11,12 @@ Matrix part (FC, LSTM, GRU, generic conv), outer loop over output features split
     stall(prec)     = 1 for INT8, else 1 + fpu_contention * max(0, cores/fpus - 1)
                       (4 FPUs shared by 8 cores -> 1 + fpu_contention; FP16, FP32 and hybrid)
     t_mac           = ceil(macs / (cores * macs_per_loop)) * loop_cycles * stall
-    generic kinds   (conv, depthwise, batch matmul without a tuned kernel):
+    generic kinds   (conv, depthwise, pooling, softmax without a kernel on the board):
                       t_mac(FC loop) / generic_efficiency
+    CNN kernels     (conv, depthwise, max/avg pooling, softmax on a board with the optional
+                     CNN constants, e.g. gap9): t_mac + t_ew of those layers are replaced by
+                     targets/cnn_kernels.py (im2col + 4x2 matrix loop, depthwise loop, pooling
+                     windows, softmax), t_act and t_deq are added as below
 
 Element-wise part, also split on cores:
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import math
 
+from tfdenoise.targets import cnn_kernels
 from tfdenoise.targets.types import Board, Layer
 from tfdenoise.vocab import LayerKind, Precision
 
@@ -73,15 +78,19 @@ def mac_cycles(board: Board, layer: Layer) -> float:
     return cycles
 
 
+def act_elem_cycles(board: Board, precision: str) -> float:
+    """Cycles of one sigmoid/tanh/exp on one core at `precision`."""
+    if precision == Precision.INT8:
+        return board.c("kernels.act_int8_cycles")
+    per = board.c("kernels.act_fp16_cycles") * fpu_stall(board, precision)
+    if precision in (Precision.FP32, Precision.HYBRID):
+        per *= board.c("kernels.fp16_mac_ratio") / board.c("kernels.fp32_mac_ratio")
+    return per
+
+
 def act_cycles(board: Board, layer: Layer) -> float:
     """t_act: sigmoid/tanh/exp (LUT in INT8, vectorised approximation in FP16, FP32 for FP32 and hybrid)."""
-    if layer.precision == Precision.INT8:
-        per = board.c("kernels.act_int8_cycles")
-    else:
-        per = board.c("kernels.act_fp16_cycles") * fpu_stall(board, layer.precision)
-        if layer.precision in (Precision.FP32, Precision.HYBRID):
-            per *= board.c("kernels.fp16_mac_ratio") / board.c("kernels.fp32_mac_ratio")
-    return layer.act_elems * per / board.c("compute.cores")
+    return layer.act_elems * act_elem_cycles(board, layer.precision) / board.c("compute.cores")
 
 
 def ew_cycles(board: Board, layer: Layer) -> float:
@@ -99,5 +108,9 @@ def dequant_cycles(board: Board, layer: Layer) -> float:
 
 def core_cycles(board: Board, layer: Layer) -> float:
     """t_core = t_mac + t_act + t_ew + t_deq for the whole layer."""
+    if cnn_kernels.has_kernel(board, layer):  # CNN kernel replaces t_mac (and the pool/softmax t_ew)
+        ew = ew_cycles(board, layer) if layer.kind in (LayerKind.CONV, LayerKind.DEPTHWISE_CONV) else 0.0
+        return cnn_kernels.cnn_cycles(board, layer) + act_cycles(board, layer) + ew + \
+            dequant_cycles(board, layer)
     return mac_cycles(board, layer) + act_cycles(board, layer) + ew_cycles(board, layer) + \
         dequant_cycles(board, layer)
