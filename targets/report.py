@@ -5,6 +5,7 @@ import html
 import json
 from pathlib import Path
 
+from tfdenoise.targets.strategy_report import strategies_html, strategies_json, strategies_markdown
 from tfdenoise.targets.types import Report
 from tfdenoise.fileio import write_text
 
@@ -49,6 +50,7 @@ def to_json(r: Report) -> dict:
                     for b in m.buffers],
         "board_constants": {k: {"value": c.value, "unit": c.unit, "source": c.source}
                             for k, c in r.board.constants.items()},
+        **({"strategies": strategies_json(r.strategies)} if r.strategies else {}),
     }
 
 
@@ -120,6 +122,8 @@ def to_markdown(r: Report) -> str:
              "| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _summary(j)]
     lines += ["", "## Layers", "", "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(j)]
+    if r.strategies:
+        lines += [""] + strategies_markdown(r.strategies)
     if j["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in j["warnings"]]
     lines += ["", "Cost model: docs/design.md §5 (targets/schedule.py, targets/kernels.py); board constants and their "
@@ -153,6 +157,7 @@ table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padd
 <table>{summary}</table>
 <h2>Layers</h2><table><tr>{head}</tr>{rows}</table>
 {f'<h2>Warnings</h2><ul>{warn}</ul>' if warn else ''}
+{strategies_html(r.strategies) if r.strategies else ''}
 <h2>Figures</h2>{figs}
 <p>Cost model: docs/design.md §5; board constants with units and sources: {e(r.board.path)}</p>
 </body></html>

@@ -311,6 +311,8 @@ class Report:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: feature extraction per hop (keyword-spotting files only; None: not part of the decision)
     features: FeatureCost | None = None
+    #: loop strategies for sparse weights (`report --strategy`, Cortex-M boards; targets/strategies.py)
+    strategies: "StrategyPricing | None" = None
 
     @property
     def decision_ms(self) -> float:
@@ -413,3 +415,39 @@ class LayerSparsity:
                 if tuple(s) == tuple(shape):
                     n, z = n + blocks, z + zero
         return z / n if n else 0.0
+
+
+@dataclass(frozen=True)
+class StrategyCycles:
+    """Cycles of one layer with weights under one loop strategy and code precision
+    (targets/strategies.py)."""
+
+    layer: str
+    strategy: str
+    precision: str        # code precision: fp32 | q15 | int8
+    cycles: int
+    macs: int             # MACs executed (the skipping strategies execute only the kept ones)
+    tests: int            # zero tests (compare + branch) executed
+    mispredicts: int      # of those, branches modeled as mispredicted
+
+
+@dataclass(frozen=True)
+class StrategyPricing:
+    """Every (loop strategy, code precision) of one model on one Cortex-M board."""
+
+    model: str
+    board: str
+    freq_mhz: float
+    strategies: tuple[str, ...]
+    precisions: tuple[str, ...]
+    layers: tuple[StrategyCycles, ...]              # layers with weights only
+    other_cycles: dict[str, int]                    # code precision -> layers without weights
+    sparsity: dict[str, LayerSparsity] = field(default_factory=dict)
+
+    def cycles(self, strategy: str, precision: str) -> int:
+        """Whole inference: the weight layers under `strategy` plus the other layers."""
+        return self.other_cycles[precision] + sum(
+            c.cycles for c in self.layers if c.strategy == strategy and c.precision == precision)
+
+    def latency_ms(self, strategy: str, precision: str) -> float:
+        return self.cycles(strategy, precision) / (self.freq_mhz * 1e3)
