@@ -3,7 +3,7 @@
     base        tfdenoise (the package root), errors, fileio, vocab, quiet, checks: imports nothing of ours
     targets     tfdenoise.targets.*            -> base             (never TensorFlow)
     speech      audio, stft, models, modelref, data, mixtures, losses, metrics, keras,
-                train, pretrained, samples, kws.*  -> base
+                train, pretrained, samples, kws.*, qat, qat_layers, qat_train  -> base
     converters  tfdenoise.converters.*          -> base, speech, targets
     app         enhance, evaluate, kws_evaluate, validation, sweep, demo, demo_kws, cli,
                 commands.*                     -> everything
@@ -26,7 +26,7 @@ LAYERS = {
     "targets": ("tfdenoise.targets",),
     "speech": tuple(f"tfdenoise.{m}" for m in (
         "audio", "stft", "models", "modelref", "data", "mixtures", "losses", "metrics", "keras",
-        "train", "train_config", "pretrained", "samples", "kws")),
+        "train", "train_config", "pretrained", "samples", "kws", "qat", "qat_layers", "qat_train")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
         "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "demo", "demo_kws", "cli",

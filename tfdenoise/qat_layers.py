@@ -1,0 +1,417 @@
+"""Sub-8-bit QAT, the Keras side (docs/design.md §8): tfmot quantizers for dense and conv
+layers, our own recurrent layers, BatchNorm folding, and the network trained in QAT.
+
+* Dense / Conv2D / DepthwiseConv2D go through tensorflow-model-optimization: a
+  :class:`KernelConfig` (``QuantizeConfig``) hands the kernel to :class:`TanhWeightQuantizer`
+  (stage 1 and 2) and, in stage 2, the bias to :class:`BiasQuantizer` and the activation of a
+  sigmoid / softmax layer to a pre-activation quantizer, inside ``QuantizeWrapperV2``.
+* tfmot has no LSTM/GRU QAT (its issue 1114): :class:`QuantizedRNN` runs the Keras LSTM
+  (gates i, f, c, o) or GRU (``reset_after``: z, r, h) equations with the tanh-grid kernel and
+  recurrent kernel, and in stage 2 the 8-bit bias, the int8 hidden state and the int16
+  power-of-two cell state of TFLite's integer LSTM (:mod:`tfdenoise.qat`).
+* :class:`ActQuant`: stage-2 8-bit fake quantization where a full-INT8 file holds an int8
+  tensor (the network input, after each kernel layer and its ReLU, the logits; a sigmoid's
+  output on TFLite's fixed [0, 255/256] grid): min / max tracked as an exponential moving
+  average (first batch: its own range).
+
+The QAT network (:func:`qat_network`) shares every weight variable with the plain network it
+is built from, so checkpoints keep the plain layout and hold the latent float weights; each
+BatchNormalization after a kernel is folded into it first (:func:`fold_batchnorm`: the BN
+becomes the identity and stops training), so the grid the layer trains on is the grid the
+folded file stores.  A checkpoint's ``config.json`` ``"qat"`` entry (:func:`qat_record`) says
+which layers are quantized to how many bits; :func:`apply_grid` turns its latent weights into
+the grid values every consumer (evaluate, export) sees.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+
+from tfdenoise.errors import ModelError
+from tfdenoise.keras import keras, tf
+from tfdenoise import qat
+from tfdenoise.vocab import QuantGroup
+
+Q = tfmot.quantization.keras
+#: Decay of the activation ranges' moving average per training step.
+EMA_DECAY = 0.99
+#: TFLite's int8 LOGISTIC output grid: scale 1/256, zero point -128.
+SIGMOID_RANGE = (0.0, 255.0 / 256.0)
+KERNEL_LAYERS = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+RNN_LAYERS = {keras.layers.LSTM: "lstm", keras.layers.GRU: "gru"}
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """One quantized weight tensor: layer, attribute, width and grouping."""
+
+    layer: str
+    weight: str            # kernel | recurrent_kernel | depthwise_kernel
+    bits: int
+    group: QuantGroup
+    gates: int = 1
+
+
+# -- tfmot quantizers ------------------------------------------------------------------------
+
+class TanhWeightQuantizer(Q.quantizers.Quantizer):
+    """Stage-1 weights: tanh transform, symmetric ``bits`` grid, straight-through gradient."""
+
+    def __init__(self, bits: int, group: str = QuantGroup.TENSOR, gates: int = 1) -> None:
+        self.bits, self.group, self.gates = qat.check_bits(bits, "weight bits"), QuantGroup(group), int(gates)
+
+    def build(self, tensor_shape, name, layer):
+        return {}
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        return qat.tanh_quantize(inputs, self.bits, self.group, self.gates)
+
+    def get_config(self):
+        return {"bits": self.bits, "group": str(self.group), "gates": self.gates}
+
+
+class BiasQuantizer(Q.quantizers.Quantizer):
+    """Stage-2 biases: symmetric linear 8-bit, step max|b| / 127."""
+
+    def build(self, tensor_shape, name, layer):
+        return {}
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        return qat.linear_quantize(inputs, qat.ACT_BITS)
+
+    def get_config(self):
+        return {}
+
+
+class EmaRangeQuantizer(Q.quantizers.Quantizer):
+    """Stage-2 activations: 8-bit over [min, max], tracked as a moving average while training
+    (the first batch sets them); ``fixed`` pins the range (a sigmoid's TFLite output grid)."""
+
+    def __init__(self, fixed: Sequence[float] | None = None) -> None:
+        self.fixed = None if fixed is None else (float(fixed[0]), float(fixed[1]))
+
+    def build(self, tensor_shape, name, layer):
+        lo, hi = self.fixed or (0.0, 0.0)
+        return {"min": layer.add_weight(f"{name}_min", shape=(), trainable=False,
+                                        initializer=keras.initializers.Constant(lo)),
+                "max": layer.add_weight(f"{name}_max", shape=(), trainable=False,
+                                        initializer=keras.initializers.Constant(hi)),
+                "seen": layer.add_weight(f"{name}_seen", shape=(), trainable=False,
+                                         initializer=keras.initializers.Constant(1.0 if self.fixed else 0.0))}
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        lo, hi = weights["min"], weights["max"]
+        if training and self.fixed is None:
+            b_lo = tf.minimum(tf.reduce_min(inputs), 0.0)
+            b_hi = tf.maximum(tf.reduce_max(inputs), 0.0)
+            first = weights["seen"] < 0.5
+            decay = tf.where(first, 0.0, EMA_DECAY)
+            lo = lo.assign(decay * lo + (1.0 - decay) * tf.stop_gradient(b_lo))
+            hi = hi.assign(decay * hi + (1.0 - decay) * tf.stop_gradient(b_hi))
+            with tf.control_dependencies([lo, hi]):
+                weights["seen"].assign(1.0)
+        hi = tf.maximum(hi, lo + 1e-6)
+        return tf.quantization.fake_quant_with_min_max_vars(inputs, lo, hi, num_bits=qat.ACT_BITS)
+
+    def get_config(self):
+        return {"fixed": self.fixed}
+
+
+class KernelConfig(Q.QuantizeConfig):
+    """QuantizeConfig of a dense / conv layer: the kernel on the tanh grid; in stage 2 also
+    the bias (8-bit linear) and a sigmoid / softmax activation's input (8-bit)."""
+
+    def __init__(self, bits: int, stage: int, group: str, weight: str = "kernel", gates: int = 1) -> None:
+        self.bits, self.stage, self.group, self.weight, self.gates = bits, stage, group, weight, gates
+
+    def get_weights_and_quantizers(self, layer):
+        out = [(getattr(layer, self.weight), TanhWeightQuantizer(self.bits, self.group, self.gates))]
+        if self.stage == 2 and getattr(layer, "bias", None) is not None:
+            out.append((layer.bias, BiasQuantizer()))
+        return out
+
+    def get_activations_and_quantizers(self, layer):
+        name = getattr(layer.activation, "__name__", "")
+        if self.stage == 2 and name in ("sigmoid", "softmax", "tanh"):
+            return [(layer.activation, EmaRangeQuantizer())]
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        setattr(layer, self.weight, quantize_weights[0])
+        if len(quantize_weights) > 1:
+            layer.bias = quantize_weights[1]
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        if quantize_activations:
+            layer.activation = quantize_activations[0]
+
+    def get_output_quantizers(self, layer):
+        return []
+
+    def get_config(self):
+        return {"bits": self.bits, "stage": self.stage, "group": str(self.group),
+                "weight": self.weight, "gates": self.gates}
+
+
+class ActQuant(keras.layers.Layer):
+    """Stage-2 fake quantization of one activation tensor (:class:`EmaRangeQuantizer`)."""
+
+    def __init__(self, fixed: Sequence[float] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.quantizer = EmaRangeQuantizer(fixed)
+
+    def build(self, input_shape):
+        self.qvars = self.quantizer.build(input_shape, "act", self)
+        super().build(input_shape)
+
+    def call(self, x, training=None):
+        training = bool(keras.backend.learning_phase()) if training is None else training
+        return self.quantizer(x, training, self.qvars)
+
+    def range(self) -> list[float]:
+        return [float(self.qvars["min"].numpy()), float(self.qvars["max"].numpy())]
+
+    def set_range(self, lo: float, hi: float) -> None:
+        self.qvars["min"].assign(lo)
+        self.qvars["max"].assign(hi)
+        self.qvars["seen"].assign(1.0)
+
+
+# -- recurrent layers ------------------------------------------------------------------------
+
+class QuantizedRNN(keras.layers.Layer):
+    """An LSTM or GRU (``return_sequences``) computed from the variables of a plain Keras layer
+    with quantized kernels: :mod:`tfdenoise.qat` stage 1 / 2 (see the module docstring)."""
+
+    def __init__(self, plain, bits: int, stage: int, **kwargs) -> None:
+        super().__init__(name=f"qat_{plain.name}", **kwargs)
+        self.kind = RNN_LAYERS[type(plain)]
+        self.units, self.bits, self.stage = plain.units, bits, stage
+        cell = plain.cell
+        self.kernel, self.recurrent_kernel, self.bias = cell.kernel, cell.recurrent_kernel, cell.bias
+        self._trainable_weights = [cell.kernel, cell.recurrent_kernel, cell.bias]
+
+    def quantized(self) -> tuple:
+        spec = rnn_spec(self.kind, "kernel", self.bits)
+        k = qat.tanh_quantize(self.kernel, self.bits, spec.group, spec.gates)
+        r = qat.tanh_quantize(self.recurrent_kernel, self.bits, spec.group, spec.gates)
+        b = qat.linear_quantize(self.bias) if self.stage == 2 else tf.convert_to_tensor(self.bias)
+        return k, r, b
+
+    def call(self, x):
+        k, r, b = self.quantized()
+        stage2 = self.stage == 2
+        batch = tf.shape(x)[0]
+        zeros = tf.zeros([batch, self.units], x.dtype)
+        if self.kind == "lstm":
+            xw = tf.transpose(tf.einsum("btf,fg->btg", x, k) + b, [1, 0, 2])
+
+            def step(state, zx):
+                h, c = state
+                i, f, g, o = tf.split(zx + tf.matmul(h, r), 4, axis=-1)
+                c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+                c = qat.pot16_quantize(c) if stage2 else c
+                h = tf.sigmoid(o) * tf.tanh(c)
+                return (qat.state_quantize(h) if stage2 else h), c
+
+            hs, _ = tf.scan(step, xw, initializer=(zeros, zeros))
+        else:
+            xw = tf.transpose(tf.einsum("btf,fg->btg", x, k) + b[0], [1, 0, 2])
+
+            def step(h, zx):
+                x_z, x_r, x_h = tf.split(zx, 3, axis=-1)
+                h_z, h_r, h_h = tf.split(tf.matmul(h, r) + b[1], 3, axis=-1)
+                z, rr = tf.sigmoid(x_z + h_z), tf.sigmoid(x_r + h_r)
+                h = z * h + (1.0 - z) * tf.tanh(x_h + rr * h_h)
+                return qat.state_quantize(h) if stage2 else h
+
+            hs = tf.scan(step, xw, initializer=zeros)
+        return tf.transpose(hs, [1, 0, 2])
+
+
+def rnn_spec(kind: str, weight: str, bits: int, layer: str = "") -> QuantSpec:
+    """LSTM weights: one step per gate (the fused op's per-gate tensors); GRU: per tensor."""
+    if kind == "lstm":
+        return QuantSpec(layer, weight, bits, QuantGroup.GATES, 4)
+    return QuantSpec(layer, weight, bits, QuantGroup.TENSOR, 1)
+
+
+def kernel_spec(layer, bits: int) -> QuantSpec:
+    """The quantized weight of a dense / conv / depthwise layer and its grouping."""
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return QuantSpec(layer.name, "depthwise_kernel", bits, QuantGroup.DEPTHWISE)
+    if isinstance(layer, keras.layers.Conv2D):
+        return QuantSpec(layer.name, "kernel", bits, QuantGroup.CHANNEL)
+    return QuantSpec(layer.name, "kernel", bits, QuantGroup.TENSOR)
+
+
+def layer_specs(layer, bits: int) -> list[QuantSpec]:
+    """Every quantized weight of one plain layer (empty for layers without weight matrices)."""
+    if type(layer) in RNN_LAYERS:
+        kind = RNN_LAYERS[type(layer)]
+        return [rnn_spec(kind, w, bits, layer.name) for w in ("kernel", "recurrent_kernel")]
+    if isinstance(layer, KERNEL_LAYERS):
+        return [kernel_spec(layer, bits)]
+    return []
+
+
+# -- BatchNorm folding and the QAT network ----------------------------------------------------
+
+def fold_batchnorm(kernel_layer, bn) -> None:
+    """Fold inference-mode ``bn`` into ``kernel_layer`` (kernel scaled per output channel, bias
+    shifted), then make ``bn`` the identity and stop training it.  Idempotent."""
+    gamma, beta, mean, var = (np.asarray(w, np.float32) for w in bn.get_weights())
+    inv = gamma / np.sqrt(var + np.float32(bn.epsilon))
+    w, b = kernel_layer.get_weights()
+    axis_shape = (1, 1, -1, 1) if isinstance(kernel_layer, keras.layers.DepthwiseConv2D) else (-1,)
+    w = (w * inv.reshape(axis_shape) if len(axis_shape) == 4 else w * inv).astype(np.float32)
+    kernel_layer.set_weights([w, ((b - mean) * inv + beta).astype(np.float32)])
+    one = np.float32(1.0)
+    ident_var = one - np.float32(bn.epsilon)
+    while ident_var + np.float32(bn.epsilon) != one:  # var + eps must be exactly 1 in float32
+        ident_var = np.nextafter(ident_var, np.float32(2.0))
+    n = gamma.shape[0]
+    bn.set_weights([np.ones(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32),
+                    np.full(n, ident_var, np.float32)])
+    bn.trainable = False
+
+
+def _shared_clone(layer):
+    """A copy of a built dense / conv ``layer`` whose weights are ``layer``'s variables (tfmot's
+    wrapper rewrites its layer's attributes while it runs; the plain layer stays untouched)."""
+    clone = type(layer).from_config({**layer.get_config(), "name": layer.name})
+    clone.build(layer.input_shape)
+    for attr in ("kernel", "depthwise_kernel", "bias"):
+        if getattr(layer, attr, None) is not None:
+            setattr(clone, attr, getattr(layer, attr))
+    clone._trainable_weights = list(layer.trainable_weights)  # noqa: SLF001 (share, not copy)
+    clone._non_trainable_weights = []  # noqa: SLF001
+    return clone
+
+
+def plan_bits(net, default: int, rules: Sequence[tuple[str, int]] = ()) -> dict[str, int]:
+    """Weight width of every layer of ``net`` with weight matrices."""
+    return {la.name: qat.bits_for(la.name, default, rules) for la in net.layers if layer_specs(la, 8)}
+
+
+def qat_network(net, bits: dict[str, int], stage: int):
+    """The QAT model of the plain chain model ``net`` (every layer fed by the one before),
+    sharing its weights; BatchNorms after kernels must already be folded."""
+    x = inp = keras.Input(net.input_shape[1:], name=net.layers[0].name)
+    if stage == 2:
+        x = ActQuant(name="qat_input")(x)
+    layers = net.layers[1:]
+    for i, layer in enumerate(layers):
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.trainable:
+            continue  # folded: the identity
+        if type(layer) in RNN_LAYERS:
+            x = QuantizedRNN(layer, bits[layer.name], stage)(x)
+        elif isinstance(layer, KERNEL_LAYERS):
+            spec = kernel_spec(layer, bits[layer.name])
+            cfg = KernelConfig(spec.bits, stage, str(spec.group), spec.weight)
+            x = Q.QuantizeWrapperV2(_shared_clone(layer), cfg)(x)
+        else:
+            x = layer(x)
+        if stage == 2 and _ends_int8_tensor(layer, nxt):
+            act = getattr(getattr(layer, "activation", None), "__name__", "")
+            x = ActQuant(SIGMOID_RANGE if act == "sigmoid" else None, name=f"qat_act_{layer.name}")(x)
+    return keras.Model(inp, x, name=f"{net.name}_qat{stage}")
+
+
+def _ends_int8_tensor(layer, nxt) -> bool:
+    """Whether a full-INT8 file holds an int8 tensor after ``layer``: after a kernel (unless a
+    BN or ReLU folds into it next), after the ReLU that ends a kernel group."""
+    folds_next = isinstance(nxt, (keras.layers.BatchNormalization, keras.layers.ReLU))
+    if isinstance(layer, KERNEL_LAYERS):
+        return not folds_next
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return not isinstance(nxt, keras.layers.ReLU)
+    return isinstance(layer, keras.layers.ReLU)
+
+
+def fold_network(net) -> list[str]:
+    """Fold every BatchNormalization that directly follows a kernel layer of ``net``; returns
+    the folded BN names."""
+    folded = []
+    for prev, layer in zip(net.layers, net.layers[1:]):
+        if isinstance(layer, keras.layers.BatchNormalization) and isinstance(prev, KERNEL_LAYERS):
+            fold_batchnorm(prev, layer)
+            folded.append(layer.name)
+    return folded
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+def qat_record(net, qnet, bits: dict[str, int], stage: int) -> dict:
+    """The ``config.json`` ``"qat"`` entry: stage, bits and grouping per quantized weight, and
+    the stage-2 activation ranges (which the next run restores)."""
+    specs = [s for la in net.layers for s in layer_specs(la, bits.get(la.name, 8)) if la.name in bits]
+    return {"stage": int(stage), "weights": "latent", "bits": dict(bits),
+            "tensors": [{"layer": s.layer, "weight": s.weight, "bits": s.bits, "group": str(s.group),
+                         "gates": s.gates} for s in specs],
+            "act_ranges": {la.name: la.range() for la in qnet.layers if isinstance(la, ActQuant)}}
+
+
+def restore_ranges(qnet, record: dict | None) -> int:
+    """Set the activation ranges of ``qnet`` from a checkpoint's ``"qat"`` entry; returns how many."""
+    ranges = (record or {}).get("act_ranges") or {}
+    n = 0
+    for la in qnet.layers:
+        if isinstance(la, ActQuant) and la.name in ranges:
+            la.set_range(*ranges[la.name])
+            n += 1
+    return n
+
+
+def check_record(record: object, where: object) -> dict:
+    """A checkpoint's ``"qat"`` entry, checked (one-line :class:`ModelError` otherwise)."""
+    if not isinstance(record, dict) or record.get("stage") not in qat.STAGES or \
+            not isinstance(record.get("tensors"), list):
+        raise ModelError("bad \"qat\" entry in config.json (needs stage 1|2 and tensors)", where)
+    for t in record["tensors"]:
+        if not isinstance(t, dict) or t.get("bits") not in qat.WEIGHT_BITS or \
+                t.get("group") not in tuple(QuantGroup) or not isinstance(t.get("layer"), str):
+            raise ModelError(f"bad \"qat\" tensor entry {t!r:.80}", where)
+    return record
+
+
+def apply_grid(keras_model, record: dict, where: object = "") -> dict[tuple[str, str], dict]:
+    """Replace the latent weights named in ``record`` by their grid values (what training used)
+    and return ``{(layer, weight): {"k", "steps", "bits", "group", "gates"}}`` for the exporter."""
+    check_record(record, where)
+    grids = {}
+    for t in record["tensors"]:
+        try:
+            layer = keras_model.get_layer(t["layer"])
+        except ValueError:
+            raise ModelError(f"\"qat\" names layer {t['layer']!r}, which the network lacks", where) from None
+        var = getattr(layer.cell if hasattr(layer, "cell") else layer, t["weight"], None)
+        if var is None:
+            raise ModelError(f"layer {t['layer']} has no {t['weight']}", where)
+        group, gates = QuantGroup(t["group"]), int(t.get("gates", 1))
+        k, steps = qat.grid_of(var.numpy(), int(t["bits"]), group, gates)
+        var.assign(qat.grid_values(k, steps, group, gates))
+        grids[(t["layer"], t["weight"])] = {"k": k, "steps": steps, "bits": int(t["bits"]),
+                                            "group": group, "gates": gates}
+    return grids
+
+
+def quantized_weights(qnet) -> dict[tuple[str, str], np.ndarray]:
+    """What the training graph of ``qnet`` multiplies with, per ``(layer, weight)``: the tanh-grid
+    values of its current latent weights (for tests of export bit-exactness)."""
+    out = {}
+    for la in qnet.layers:
+        if isinstance(la, QuantizedRNN):
+            k, r, _ = la.quantized()
+            name = re.sub(r"^qat_", "", la.name)
+            out[(name, "kernel")], out[(name, "recurrent_kernel")] = np.asarray(k), np.asarray(r)
+        elif isinstance(la, Q.QuantizeWrapperV2):
+            for var, quantizer, qvars in la._weight_vars:  # noqa: SLF001 (tfmot's own list)
+                if isinstance(quantizer, TanhWeightQuantizer):
+                    out[(la.layer.name, la.quantize_config.weight)] = np.asarray(quantizer(var, False, qvars))
+    return out
