@@ -1,4 +1,5 @@
-"""Feature extraction per hop on the MCU (keyword spotting, docs/design.md §7): pure functions.
+"""Signal processing per hop on the MCU: KWS features (docs/design.md §7) and the denoiser's
+STFT / inverse STFT (docs/design.md §1): pure functions.
 
 A keyword-spotting file (``tfdenoise`` metadata with ``"family": "kws"``) classifies the last
 ``window_frames`` feature frames once per feature hop, so every decision first computes ONE
@@ -28,8 +29,26 @@ Board constants (``[features]`` in targets/boards/*.toml, each with unit and sou
 
 The real-time verdict of a KWS file compares ``latency + feature time`` (one decision) with
 the feature hop; the average power at one decision per hop adds the feature energy
-``core_power * t_features`` (no parameter-memory traffic).  Files without KWS metadata get no
-feature cost and keep the denoiser's hop (docs/design.md §1).
+``core_power * t_features`` (no parameter-memory traffic).
+
+Denoiser files (``tfdenoise`` metadata with a ``variant`` and no other family, as ``tfdenoise
+export`` writes them) run, per 6.25 ms hop around the network (docs/design.md §1, the
+constants of tfdenoise.vocab / tfdenoise.stft: frame F = 400, n_fft N = 512, B = N/2 + 1 = 257
+bins), in FP32 with the same ``[features]`` constants:
+
+    front end  shift in the new hop, Hann window (F MACs), real FFT of N points,
+               |X| = sqrt(re^2 + im^2) of the B bins (2B MACs + B square roots)
+    back end   gains x complex spectrum (2B MACs), inverse real FFT of N points, synthesis
+               window (F MACs), overlap-add of the frame (F adds, counted as MACs), emit a hop
+               (the steady-state 1 / sum(window^2) = 1 / 1.5 folds into the synthesis window)
+    t_fft      = 2 * fft_cycles * N * log2(N) / cores           (forward + inverse)
+    MACs       = 3F + 4B
+    t_mac      = MACs / (cores * fc_rate)
+    t_sqrt     = B * sqrt_cycles / cores
+    cycles     = t_fft + t_mac + t_sqrt + 2 * overhead_cycles    (two passes: before and after the
+                                                               network, each with its call / fork)
+The verdict then compares ``network + front/back end`` with the hop, energy and average power
+add it as for KWS.  Files of neither family (no ``tfdenoise`` metadata) get no cost here.
 """
 from __future__ import annotations
 
@@ -38,7 +57,7 @@ from typing import Any
 
 from tfdenoise.targets.kernels import fpu_stall
 from tfdenoise.targets.types import Board, FeatureCost, OperatingPoint
-from tfdenoise.vocab import Precision
+from tfdenoise.vocab import FRAME, HOP_MS, N_BINS, N_FFT, ModelFamily, Precision
 
 #: Feature-config fields the cost needs, and their kinds (the metadata holds every field of
 #: tfdenoise.kws.features.FeatureConfig).
@@ -118,3 +137,29 @@ def feature_cost(board: Board, op: OperatingPoint, cfg: dict[str, Any]) -> Featu
                        ms=cycles / (op.freq_mhz * 1e3), fft_cycles=int(round(fft)),
                        mac_cycles=int(round(mac)), log_cycles=int(round(log)),
                        overhead_cycles=int(round(overhead)), macs=int(macs), mel_weights=int(mel))
+
+
+def is_denoiser(meta: dict | None) -> bool:
+    """True for a denoiser file's metadata (a ``variant``, no family other than the denoiser's)."""
+    return isinstance(meta, dict) and isinstance(meta.get("variant"), str) and \
+        meta.get("family", ModelFamily.DENOISER.value) == ModelFamily.DENOISER.value
+
+
+def denoiser_macs(frame: int = FRAME, n_fft: int = N_FFT) -> int:
+    """Multiply-accumulates of the STFT front end + inverse-STFT back end per hop: 3F + 4B."""
+    return 3 * frame + 4 * (n_fft // 2 + 1)
+
+
+def denoiser_cost(board: Board, op: OperatingPoint) -> FeatureCost:
+    """Cycles and time of the denoiser's STFT + inverse STFT per hop on ``board`` at ``op``."""
+    cores = board.c("compute.cores")
+    fft = 2 * board.c("features.fft_cycles") * N_FFT * math.log2(N_FFT) / cores
+    macs = denoiser_macs()
+    mac = macs / (cores * fc_rate(board))
+    sqrt = N_BINS * board.c("features.sqrt_cycles") / cores
+    overhead = 2 * board.c("features.overhead_cycles")
+    cycles = int(math.ceil(fft + mac + sqrt + overhead))
+    return FeatureCost(kind="stft", n_fft=N_FFT, hop_ms=HOP_MS, cycles=cycles, ms=cycles / (op.freq_mhz * 1e3),
+                       fft_cycles=int(round(fft)), mac_cycles=int(round(mac)), log_cycles=0,
+                       overhead_cycles=int(round(overhead)), macs=int(macs), mel_weights=0,
+                       sqrt_cycles=int(round(sqrt)))

@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from tfdenoise.targets.boards import load_board
-from tfdenoise.targets.features import feature_cost, kws_features, hop_ms as feature_hop_ms
+from tfdenoise.targets.cnn_kernels import has_kernel
+from tfdenoise.targets.features import denoiser_cost, feature_cost, is_denoiser, kws_features, hop_ms as feature_hop_ms
 from tfdenoise.targets.graph import Graph
 from tfdenoise.targets.layers import group_layers
 from tfdenoise.targets.memory import DEFAULT_POLICY, plan_memory
@@ -18,7 +19,7 @@ from tfdenoise.vocab import HOP_MS
 from tfdenoise.targets.reader import read_tflite
 from tfdenoise.targets.schedule import schedule
 from tfdenoise.targets.tiling import tile_layer
-from tfdenoise.targets.types import Board, Layer, MemoryPlan, Report, Schedule
+from tfdenoise.targets.types import Board, FeatureCost, Layer, MemoryPlan, Report, Schedule
 from tfdenoise.errors import ModelError
 
 
@@ -28,7 +29,9 @@ def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None =
 
     `hop_ms` (the real-time budget of one decision) defaults to the file's: the feature hop of a
     keyword-spotting file (its metadata), else the denoiser's 6.25 ms.  A KWS file's decision
-    also computes one feature frame (targets/features.py), priced on the board.
+    also computes one feature frame, a denoiser file's hop its STFT and inverse STFT
+    (targets/features.py), priced on the board.  Layers a board kernel prices
+    (targets/cnn_kernels.py) lose the generic-estimate flag and warning.
     """
     board = board if isinstance(board, Board) else load_board(board)
     op = board.operating_point(vdd)
@@ -36,7 +39,7 @@ def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None =
     feat_cfg, feat_problem = kws_features(meta)
     if hop_ms is None:
         hop_ms = _file_hop_ms(meta, feat_cfg)
-    layers, warnings = group_layers(graph)
+    layers, warnings = _kernel_priced(board, *group_layers(graph))
     _check_layers(graph, layers)
     plan = plan_memory(layers, {t.index: t.size for t in graph.main.tensors}, board, l3, policy)
     _check_memory(layers, plan)
@@ -46,12 +49,14 @@ def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None =
     power = estimate_power(board, op, plan, sched, hop_ms)
     features = None
     if feat_cfg is not None:
-        features, power = _with_features(board, op, power, sched.latency_ms, feat_cfg)
+        features, power = _with_features(board, op, power, sched.latency_ms, feature_cost(board, op, feat_cfg))
+    elif is_denoiser(meta):
+        features, power = _with_features(board, op, power, sched.latency_ms, denoiser_cost(board, op))
     warnings = list(warnings)
     if feat_problem:
         warnings.append(f"feature extraction not priced: {feat_problem}")
     warnings += [f"does not fit: {r}" for r in plan.reasons]
-    warnings += [f"layer {t.layer}: one weight row does not fit the L1 tile" for t in tilings if not t.fits_l1]
+    warnings += [f"layer {t.layer} does not fit L1: {t.l1_overflow}" for t in tilings if not t.fits_l1]
     if len(graph.main.operators) == 0:
         warnings.append("model has no operators")
     if meta.get("random_weights"):
@@ -73,16 +78,25 @@ def _file_hop_ms(meta: dict, feat_cfg: dict | None) -> float:
     return HOP_MS
 
 
-def _with_features(board: Board, op, power, latency_ms: float, cfg: dict):
-    """The feature cost of one hop, and the power estimate with its energy in the average:
+def _with_features(board: Board, op, power, latency_ms: float, cost: FeatureCost):
+    """The per-hop signal-processing cost, and the power estimate with its energy in the average:
     P_avg = (E_inference + P_core * t_features + P_sleep * (hop - latency - t_features)) / hop."""
-    cost = feature_cost(board, op, cfg)
     e_feat = core_power_mw(board, op) * cost.ms  # mW * ms = uJ
     busy = latency_ms + cost.ms
     hop = power.hop_ms
     energy = power.energy_uj + e_feat
     avg = (energy + power.sleep_mw * (hop - busy)) / hop if busy <= hop else energy / busy
     return replace(cost, energy_uj=e_feat), replace(power, avg_power_mw_at_hop=avg)
+
+
+def _kernel_priced(board: Board, layers: tuple[Layer, ...], warnings: tuple[str, ...]):
+    """Layers a kernel of `board` prices are no estimate: flag cleared, warning dropped."""
+    priced = {la.name for la in layers if la.estimate and has_kernel(board, la)}
+    if not priced:
+        return layers, warnings
+    kept = tuple(w for w in warnings if not (w.endswith("generic estimate") and
+                                              any(w.startswith(f"layer {n} (") for n in priced)))
+    return tuple(replace(la, estimate=False) if la.name in priced else la for la in layers), kept
 
 
 def analyze(path: str | Path, board: Board | str = "gap9", vdd: float | None = None,

@@ -21,7 +21,8 @@ def to_json(r: Report) -> dict:
         "l2_bytes_used": m.l2_bytes_used, "l2_budget": m.l2_budget, "activation_bytes": m.activation_bytes,
         "stream_buffer_bytes": m.stream_buffer_bytes,
         "power_mw": round(p.power_mw, 3), "core_power_mw": round(p.core_mw, 3), "l3_power_mw": round(p.l3_mw, 3),
-        "energy_uj": round(p.energy_uj, 3), "avg_power_mw_at_hop": round(p.avg_power_mw_at_hop, 3),
+        "energy_uj": round(p.energy_uj, 3), "decision_energy_uj": round(r.decision_energy_uj, 3),
+        "avg_power_mw_at_hop": round(p.avg_power_mw_at_hop, 3),
         "sleep_power_mw": p.sleep_mw, "hop_ms": p.hop_ms,
         "feature_cycles": r.features.cycles if r.features else 0,
         "feature_ms": round(r.features.ms, 4) if r.features else 0.0,
@@ -55,14 +56,20 @@ def to_json(r: Report) -> dict:
 
 
 def _features_json(r: Report) -> dict | None:
-    """Feature extraction per hop of a keyword-spotting file (None for other files)."""
+    """Signal processing per hop: a KWS file's feature frame, a denoiser file's STFT + inverse
+    STFT (kind "stft"); None for other files."""
     f = r.features
     if f is None:
         return None
     return {"kind": f.kind, "n_fft": f.n_fft, "hop_ms": f.hop_ms, "cycles": f.cycles, "ms": round(f.ms, 5),
             "fft_cycles": f.fft_cycles, "mac_cycles": f.mac_cycles, "log_cycles": f.log_cycles,
-            "overhead_cycles": f.overhead_cycles, "macs": f.macs, "mel_weights": f.mel_weights,
-            "energy_uj": round(f.energy_uj, 4)}
+            "sqrt_cycles": f.sqrt_cycles, "overhead_cycles": f.overhead_cycles, "macs": f.macs,
+            "mel_weights": f.mel_weights, "energy_uj": round(f.energy_uj, 4)}
+
+
+def _stft(j: dict) -> bool:
+    """The report's per-hop processing is the denoiser's STFT + inverse STFT."""
+    return bool(j.get("features")) and j["features"]["kind"] == "stft"
 
 
 def _rows(j: dict) -> list[list[str]]:
@@ -70,7 +77,10 @@ def _rows(j: dict) -> list[list[str]]:
              f"{la['mac_per_cycle']:.2f}", la["bound"], la["params_in"], str(la["n_tiles"]),
              "estimate" if la["estimate"] else ""] for la in j["layers"]]
     f = j.get("features")
-    if f:  # one new feature frame per hop, before the network runs (targets/features.py)
+    if f and _stft(j):  # the denoiser's STFT front end and inverse-STFT back end (targets/features.py)
+        rows.append(["STFT + inverse STFT per hop", "stft", "fp32", f"{f['macs']:,}", f"{f['cycles']:,}",
+                     f"{f['ms']:.3f}", "", "compute", "-", "-", f"2 x FFT {f['n_fft']}"])
+    elif f:  # one new feature frame per hop, before the network runs (targets/features.py)
         rows.insert(0, ["feature extraction per hop", f["kind"], "fp32", f"{f['macs']:,}", f"{f['cycles']:,}",
                         f"{f['ms']:.3f}", "", "compute", "-", "-", "FFT " + f"{f['n_fft']}"])
     return rows
@@ -83,6 +93,10 @@ def _verdict(j: dict) -> str:
     over = [f"{o['what']} exceed {o['memory']} by {o['over_by_bytes']:,} B" for o in j["overflows"]]
     fit = "fits" if j["fits"] else "DOES NOT FIT (" + "; ".join(over or j["fit_reasons"]) + ")"
     rt = "keeps up with" if j["realtime_ok"] else "does NOT keep up with"
+    if _stft(j):
+        return (f"{fit}; {j['decision_ms']:.3f} ms per hop (inference {j['latency_ms']:.3f} ms + STFT / inverse "
+                f"STFT {j['feature_ms']:.3f} ms), {rt} the {j['hop_ms']:g} ms hop "
+                f"(margin {j['realtime_margin_ms']:+.3f} ms)")
     if j.get("features"):
         return (f"{fit}; {j['decision_ms']:.3f} ms per decision (inference {j['latency_ms']:.3f} ms + feature "
                 f"extraction {j['feature_ms']:.3f} ms), {rt} the {j['hop_ms']:g} ms feature hop "
@@ -100,15 +114,29 @@ def _summary(j: dict) -> list[tuple[str, str]]:
             ("L2 used", f"{j['l2_bytes_used']:,} / {j['l2_budget']:,} B (activations {j['activation_bytes']:,} B, "
                         f"streaming buffer {j['stream_buffer_bytes']:,} B)"),
             ("power running", f"{j['power_mw']:.1f} mW (SoC {j['core_power_mw']:.1f} + L3 {j['l3_power_mw']:.1f})"),
-            ("energy / inference", f"{j['energy_uj']:.1f} uJ"),
-            ("average power at 1 decision / hop (features included)" if j.get("features") else
+            ("energy / inference", f"{j['energy_uj']:.1f} uJ"), *_decision_energy(j),
+            ("average power at 1 hop (STFT + network + inverse STFT)" if _stft(j) else
+             "average power at 1 decision / hop (features included)" if j.get("features") else
              "average power at 1 inference / hop", f"{j['avg_power_mw_at_hop']:.2f} mW (sleep {j['sleep_power_mw']} mW)")]
+
+
+def _decision_energy(j: dict) -> list[tuple[str, str]]:
+    if not _stft(j):
+        return []
+    return [("energy / hop (STFT + network + inverse STFT)",
+             f"{j['decision_energy_uj']:.1f} uJ (STFT / inverse STFT {j['features']['energy_uj']:.1f} uJ)")]
 
 
 def _feature_summary(j: dict) -> list[tuple[str, str]]:
     f = j.get("features")
     if not f:
         return []
+    if _stft(j):
+        return [("STFT + inverse STFT per hop",
+                 f"{f['cycles']:,} cycles = {f['ms']:.3f} ms (2 real FFTs of {f['n_fft']}: {f['fft_cycles']:,} + "
+                 f"windows/magnitude/mask/overlap-add {f['mac_cycles']:,} + square roots {f['sqrt_cycles']:,} + "
+                 f"overhead {f['overhead_cycles']:,} cycles; targets/features.py)"),
+                ("hop (network + STFT / inverse STFT)", f"{j['decision_ms']:.3f} ms per {j['hop_ms']:g} ms hop")]
     return [("feature extraction per hop",
              f"{f['cycles']:,} cycles = {f['ms']:.3f} ms ({f['kind']}, FFT {f['n_fft']}: FFT {f['fft_cycles']:,} + "
              f"window/power/mel/DCT {f['mac_cycles']:,} + log {f['log_cycles']:,} + overhead "

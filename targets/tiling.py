@@ -7,6 +7,22 @@
     N_tiles    = max(1, ceil(param_bytes / (tile_cap - io)))   or ceil((params + io) / tile_cap)
     A layer whose single weight row (in_features x element bytes) exceeds the parameter room
     does not fit L1 (fits_l1 = False).
+Conv and depthwise layers with a geometry (DORY-style, docs/design.md §5 double buffering) tile
+output channels and output rows instead: a tile of co_t channels x h_t rows holds
+
+    weights    co_t * param_bytes / c_out                     (filters + bias / scales)
+    input      rows(h_t) * W_i * c_t * b      rows(h) = min(H_i, (h - 1) * stride_h + k_h)
+                                              (the halo of k_h - stride_h rows; c_t = c_in for
+                                              conv, co_t / depth multiplier for depthwise)
+    output     h_t * W_o * co_t * b
+    tile_cap   = (L1_usable - buffers) / 2   buffers = per-core im2col buffers, not double
+               buffered (conv: cores * 2 pixels * k_h k_w c_in * b; depthwise: cores * k_w * H_i * b)
+    N_tiles    = ceil(c_out / co_t) * ceil(H_o / h_t), the fewest tiles that fit tile_cap
+               (co_t a multiple of 4 channels, h_t >= 1 row); stride_h = the smallest s with
+               ceil(H_i / s) = H_o ('same') or ceil((H_i - k_h + 1) / s) = H_o ('valid').
+    L2 -> L1   weights once (a channel tile stays while its row tiles run) + the input of every
+               tile (re-read per channel tile for conv) + every output once
+A layer whose smallest tile (one output row x 4 channels) exceeds tile_cap does not fit L1.
 Tiles split into a streamed group (parameters read L3 -> L2 at run time) and a resident
 group (promoted), in proportion to their bytes, so that `schedule` can apply
 `t = N_tiles * max(t_L3->L2, t_L2->L1, t_core)` per group. Boards without L1
@@ -16,8 +32,13 @@ from __future__ import annotations
 
 import math
 
-from tfdenoise.targets.types import ACT_BYTES, Board, Layer, MemoryPlan, Overflow, TileGroup, Tiling
+from typing import NamedTuple
+
+from tfdenoise.targets.types import ACT_BYTES, Board, ConvGeometry, Layer, MemoryPlan, Overflow, TileGroup, Tiling
 from tfdenoise.vocab import LayerKind
+
+#: Output channels per conv tile step (the 4 channels of one matrix-loop block).
+CHANNEL_STEP = 4
 
 
 def l1_usable(board: Board) -> int:
@@ -48,8 +69,16 @@ def tile_layer(board: Board, layer: Layer, plan: MemoryPlan) -> Tiling:
     cap = l1_usable(board) // 2
     has_l1 = board.c("memory.l1_size") > 0 and cap > 0
     fits, row, room = True, 0, 0
+    tile = min(cap, layer.param_bytes + io) if has_l1 else 0
+    over = None
     if not has_l1:
         n_total = 1
+    elif is_conv_tiled(layer):
+        conv = conv_tiles(board, layer)
+        n_total, io, tile, fits = conv.n_tiles, conv.l2_bytes - layer.param_bytes, conv.tile_bytes, conv.fits
+        if not fits:
+            over = Overflow("the L1 tile", f"the smallest tile (1 output row x {conv.co_t} channels with "
+                                           f"its input rows and weights) of {layer.name}", conv.tile_bytes, conv.cap)
     elif layer.param_bytes == 0:
         n_total = max(1, math.ceil(io / cap))
     else:
@@ -59,6 +88,8 @@ def tile_layer(board: Board, layer: Layer, plan: MemoryPlan) -> Tiling:
         fits = row <= room
         n_total = max(1, math.ceil(layer.param_bytes / room)) if keep_io else \
             max(1, math.ceil((layer.param_bytes + io) / cap))
+        if not fits:
+            over = Overflow("the L1 tile", f"one weight row of {layer.name}", row, room)
     groups = []
     if layer.param_bytes == 0:
         groups.append(TileGroup(n_total, 0, io // n_total if has_l1 else 0, layer.macs // n_total))
@@ -73,8 +104,6 @@ def tile_layer(board: Board, layer: Layer, plan: MemoryPlan) -> Tiling:
             share = pbytes / layer.param_bytes
             l2 = (pbytes + io * share) / n if has_l1 else 0
             groups.append(TileGroup(n, int(pbytes / n) if l3 else 0, int(l2), int(layer.macs * share / n)))
-    tile = min(cap, layer.param_bytes + io) if has_l1 else 0
-    over = None if fits else Overflow("the L1 tile", f"one weight row of {layer.name}", row, room)
     return Tiling(layer.name, tile, tuple(groups), fits, over)
 
 
@@ -84,3 +113,79 @@ def _row_bytes(layer: Layer) -> int:
     if rows <= 0:
         rows = max(1, layer.out_elems)
     return math.ceil(layer.param_bytes / rows)
+
+
+class ConvTiles(NamedTuple):
+    """The L1 tiling of one conv / depthwise layer (see the module header)."""
+
+    co_t: int          # output channels per tile
+    h_t: int           # output rows per tile
+    n_tiles: int
+    tile_bytes: int    # one tile: weights + input rows (halo included) + output rows
+    l2_bytes: int      # L2 -> L1 and L1 -> L2 bytes of the whole layer
+    cap: int           # L1 bytes one tile may use (double buffered)
+    fits: bool
+
+
+def is_conv_tiled(layer: Layer) -> bool:
+    """Conv and depthwise layers with a geometry tile by channels x rows."""
+    g = layer.geometry
+    return g is not None and layer.kind in (LayerKind.CONV, LayerKind.DEPTHWISE_CONV) and \
+        g.op in ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+def stride_h(g: ConvGeometry) -> int:
+    """Row stride that maps in_h to out_h ('same' or 'valid' padding); 1 when none does."""
+    for s in range(1, max(1, g.in_h) + 1):
+        if math.ceil(g.in_h / s) == g.out_h or math.ceil(max(1, g.in_h - g.k_h + 1) / s) == g.out_h:
+            return s
+    return 1
+
+
+def conv_tiles(board: Board, layer: Layer) -> ConvTiles:
+    """The fewest channel x row tiles of a conv / depthwise layer that fit the L1 tile cap."""
+    g, b = layer.geometry, ACT_BYTES.get(layer.precision, 4)
+    depthwise = layer.kind == LayerKind.DEPTHWISE_CONV
+    cores = board.c("compute.cores")
+    buffers = cores * (g.k_w * g.in_h if depthwise else 2 * g.k_h * g.k_w * g.in_ch) * b
+    cap = max(0, (l1_usable(board) - buffers) // 2)
+    mult = max(1, g.out_ch // max(1, g.in_ch)) if depthwise else 1
+    s = stride_h(g)
+    w_ch = layer.param_bytes / max(1, g.out_ch)
+
+    def in_rows(h: int) -> int:
+        return min(g.in_h, (h - 1) * s + g.k_h)
+
+    def in_ch(co: int) -> int:
+        return math.ceil(co / mult) if depthwise else g.in_ch
+
+    def size(co: int, h: int) -> int:
+        return int(math.ceil(co * w_ch + in_rows(h) * g.in_w * in_ch(co) * b + h * g.out_w * co * b))
+
+    step = min(CHANNEL_STEP, g.out_ch)
+    best = None
+    for co in sorted({min(g.out_ch, math.ceil(g.out_ch / n / step) * step) for n in range(1, g.out_ch + 1)},
+                     reverse=True):
+        h = _largest(lambda r: size(co, r) <= cap, g.out_h)
+        if h == 0:
+            continue
+        n = math.ceil(g.out_ch / co) * math.ceil(g.out_h / h)
+        if best is None or n < best[2]:
+            best = (co, h, n)
+    co, h, n = best or (step, 1, math.ceil(g.out_ch / step) * g.out_h)
+    n_c, n_h = math.ceil(g.out_ch / co), math.ceil(g.out_h / h)
+    reads = n_h * in_rows(h) * g.in_w * (g.in_ch * n_c if not depthwise else g.in_ch) * b
+    l2 = layer.param_bytes + reads + g.outputs * b
+    return ConvTiles(co, h, n, size(co, h), int(l2), cap, best is not None)
+
+
+def _largest(ok, hi: int) -> int:
+    """The largest r in [1, hi] with ok(r) (ok monotone decreasing), 0 if none."""
+    lo, top = 0, hi
+    while lo < top:
+        mid = (lo + top + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            top = mid - 1
+    return lo

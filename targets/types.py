@@ -279,9 +279,10 @@ class PowerEstimate:
 
 @dataclass(frozen=True)
 class FeatureCost:
-    """One new feature frame per hop of a keyword-spotting file (targets/features.py)."""
+    """Signal processing around the network per hop (targets/features.py): one new feature frame
+    of a keyword-spotting file, or the denoiser's STFT front end and inverse-STFT back end."""
 
-    kind: str              # logmel | mfcc
+    kind: str              # logmel | mfcc (KWS) | stft (denoiser: analysis + synthesis)
     n_fft: int
     hop_ms: float          # the feature hop: one decision per hop
     cycles: int
@@ -293,6 +294,7 @@ class FeatureCost:
     macs: int
     mel_weights: int       # nonzero mel filterbank weights (MACs of the filterbank)
     energy_uj: float = 0.0  # core power x feature time (set by the pipeline)
+    sqrt_cycles: int = 0   # denoiser: square roots of the STFT magnitudes
 
 
 @dataclass(frozen=True)
@@ -309,15 +311,22 @@ class Report:
     power: PowerEstimate
     warnings: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
-    #: feature extraction per hop (keyword-spotting files only; None: not part of the decision)
+    #: signal processing per hop: a KWS file's feature frame, a denoiser file's STFT + inverse
+    #: STFT (None: files of neither family, only the network is priced)
     features: FeatureCost | None = None
     #: loop strategies for sparse weights (`report --strategy`, Cortex-M boards; targets/strategies.py)
     strategies: "StrategyPricing | None" = None
 
     @property
     def decision_ms(self) -> float:
-        """Time of one decision: the inference plus, for KWS files, one new feature frame."""
+        """Time of one decision (hop): the inference plus the file's per-hop signal processing
+        (a KWS feature frame, or the denoiser's STFT front end + inverse-STFT back end)."""
         return self.schedule.latency_ms + (self.features.ms if self.features else 0.0)
+
+    @property
+    def decision_energy_uj(self) -> float:
+        """Energy of one decision: the inference plus the per-hop signal processing."""
+        return self.power.energy_uj + (self.features.energy_uj if self.features else 0.0)
 
     @property
     def realtime_ok(self) -> bool:
