@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -232,12 +232,22 @@ def load_denoiser(spec: "str | os.PathLike | ModelRef | None" = None) -> TinyDen
 
 
 def load_checkpoint(path: str | os.PathLike) -> TinyDenoiser:
-    """Rebuild the variant named in ``config.json`` and load its weights."""
+    """Rebuild the variant named in ``config.json`` (:func:`checkpoint_variant`) and load its weights."""
     path = Path(path)
     config = read_config(path)
-    model = TinyDenoiser(get_variant(str(config.get("variant", "?"))))
+    model = TinyDenoiser(checkpoint_variant(config, path))
     load_weights(model.sequence, path)
     return model
+
+
+def checkpoint_variant(config: dict, path: str | os.PathLike) -> Variant:
+    """The variant a checkpoint's ``config.json`` names, with the RNN ``units`` it records when
+    they differ from the variant's (a structurally pruned model, ``tfdenoise prune``)."""
+    variant = get_variant(str(config.get("variant", "?")))
+    units = config.get("units", variant.units)
+    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        raise ModelError(f"bad units {units!r} in {CONFIG_FILE}", Path(path))
+    return variant if units == variant.units else replace(variant, units=units)
 
 
 def load_weights(keras_model, folder: Path) -> None:

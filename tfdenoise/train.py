@@ -42,9 +42,40 @@ from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, load_checkp
 from tfdenoise.train_config import TrainConfig, check_resumable
 
 
-def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights: LossWeights = LossWeights()):
+class TrainHook:
+    """A change to a training loop, given to :func:`train` or
+    :func:`tfdenoise.kws.train.train_kws` (fine-tuning under pruning: :mod:`tfdenoise.prune`).
+    This base class is plain training.
+
+    Both trainers build the network with :attr:`units` (None: as configured), load ``last/``
+    into it when resuming, then train the Keras model :meth:`start` returns (it must share the
+    network's weights); after each epoch's steps they call :meth:`epoch_end` and add what it
+    returns to both checkpoints' ``config.json``, and an epoch is a candidate for ``best/`` only
+    while :meth:`at_target` holds.
+    """
+
+    #: the network's shape: RNN units of a denoiser, ``{layer: units}`` of a KWS network
+    units: int | dict[str, int] | None = None
+
+    def start(self, model, steps_per_epoch: int, epochs: int, resumed: dict | None):
+        """The Keras model the steps train, given the network's (``model``); ``resumed`` is
+        ``last/config.json`` when resuming, else None."""
+        return model
+
+    def epoch_end(self) -> dict:
+        """Entries for the checkpoints' ``config.json`` after an epoch's steps."""
+        return {}
+
+    def at_target(self) -> bool:
+        """Whether the network is what the run is meant to produce (may become ``best/``)."""
+        return True
+
+
+def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights: LossWeights = LossWeights(),
+                      net=None):
     """Keras training wrapper: noisy waveform -> masked STFT -> iSTFT -> enhanced waveform,
-    trained on ``losses.enhancement_loss`` with ``weights``.
+    trained on ``losses.enhancement_loss`` with ``weights``; ``net`` is the Keras model of the
+    gains (default ``denoiser.sequence``; a :class:`TrainHook` may give one sharing its weights).
 
     Built inside a function so that importing this module does not import TensorFlow.
     """
@@ -55,7 +86,7 @@ def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights: LossWeights 
     class _Enhancer(keras.Model):
         def __init__(self) -> None:
             super().__init__(name=f"{denoiser.variant.name}_enhancer")
-            self.net = denoiser.sequence
+            self.net = denoiser.sequence if net is None else net
             self.tracker = {k: keras.metrics.Mean(name=k) for k in ("loss", "l1", "sc", "mag", "comp")}
 
         @property
@@ -231,13 +262,17 @@ def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike]
     return [_validation_scores(m, pairs) for m in models]
 
 
-def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
-    """Train ``config.variant``; returns the folder of the best checkpoint.
+def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: TrainHook | None = None) -> Path:
+    """Train ``config.variant``; returns the folder of the best checkpoint.  ``hook`` changes
+    the network and what is trained (:class:`TrainHook`; pruning's fine-tuning).
 
     Bad settings fail (:meth:`TrainConfig.check`, :func:`check_resumable`) before any
     data is read, any folder is created or TensorFlow is imported."""
     config.check()
+    hook = hook or TrainHook()
     variant = get_variant(config.variant)
+    if hook.units is not None:
+        variant = replace(variant, units=int(hook.units))
     mixing = config.mixing
     out = Path(config.out)
     last, best = out / "last", out / "best"
@@ -247,7 +282,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     if resume and not last.exists():
         raise ModelError("nothing to resume (no last/ checkpoint)", out)
     if resume:
-        check_resumable(config)
+        check_resumable(config, variant)
     reads = [p for p in (config.speech, config.noise, config.valid_pairs) if p]
     check_outputs(folders=[out] + ([config.cache_dir] if config.cache_dir else []),
                   input_trees=reads)
@@ -269,12 +304,14 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
     length = int(seg * SAMPLE_RATE)
     denoiser = TinyDenoiser(variant, seed=config.seed)
-    model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    model.optimizer.build(denoiser.sequence.trainable_variables)
-    if resume:
-        state = read_config(last)
+    state = read_config(last) if resume else None
+    if state is not None:
         denoiser.sequence.load_weights(str(last / "weights.h5"))
+    net = hook.start(denoiser.sequence, steps, config.epochs, state)
+    model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss), net)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.optimizer.build(net.trainable_variables)
+    if state is not None:
         _restore_optimizer(model.optimizer, last)
         start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
         if state.get("score_name", "val_loss") != score_name:  # selection metric changed
@@ -302,8 +339,9 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
                               seed=config.seed * 100_003 + epoch, mixing=mixing)
         if verbose:
             print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g})")
-        row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose),
-               **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
+        row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose)}
+        extra = hook.epoch_end()
+        row = {**row, **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
                "lr": lr, "segments": steps * config.batch, "segment_s": seg,
                **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude", "synthetic_noise",
                                                "min_clean_snr", "compressed_loss")}}
@@ -315,10 +353,10 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1) -> Path:
         elapsed += time.time() - t0
         row["seconds"] = round(time.time() - t0, 1)
         history.append(row)
-        improved = score < best_score
-        best_score = min(best_score, score)
+        improved = score < best_score and hook.at_target()
+        best_score = min(best_score, score) if hook.at_target() else best_score
         meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": score_name,
-                "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row}
+                "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row, **extra}
         if improved:
             save_checkpoint(denoiser, best, meta)
         save_checkpoint(denoiser, last, meta, extra_writer=lambda d: _save_optimizer(model.optimizer, d))

@@ -18,7 +18,7 @@ from tfdenoise import SAMPLE_RATE, mixtures
 from tfdenoise.checks import check_integer, check_number, check_schedule
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.losses import RESOLUTIONS
-from tfdenoise.models import CONFIG_FILE, get_variant, read_config
+from tfdenoise.models import CONFIG_FILE, Variant, checkpoint_variant, get_variant, read_config
 from tfdenoise.vocab import FRAME
 
 #: Shortest training segment: the longest STFT window of the loss (1200 samples, 75 ms; it
@@ -104,17 +104,24 @@ def read_run_config(run: str | os.PathLike) -> TrainConfig:
         raise InputError(f"unreadable run {CONFIG_FILE} ({exc})", path) from exc
 
 
-def check_resumable(config: TrainConfig) -> None:
+def check_resumable(config: TrainConfig, variant: Variant | None = None) -> None:
     """Raise a one-line :class:`InputError` if ``config`` cannot continue the run in
-    ``config.out`` (its ``last/`` checkpoint holds another network); reads only ``last/config.json``."""
+    ``config.out`` (its ``last/`` checkpoint holds another network than ``variant``, by default
+    ``config.variant``'s); reads only ``last/config.json``."""
     out = Path(config.out)
     saved = read_config(out / "last")
     name = saved.get("variant", saved.get("training", {}).get("variant"))
     try:
-        old = get_variant(str(name))
+        old = checkpoint_variant({**saved, "variant": name}, out / "last")
     except InputError:
         raise ModelError(f"last/{CONFIG_FILE} names no known variant ({name!r})", out) from None
-    new = get_variant(config.variant)
+    new = variant or get_variant(config.variant)
     if (old.name, old.cell, old.units) != (new.name, new.cell, new.units):
-        raise InputError(f"run {out} was trained as {old.name.upper()}; "
-                         f"--variant {new.name.upper()} cannot resume it")
+        raise InputError(f"run {out} was trained as {_label(old)}; "
+                         f"--variant {_label(new)} cannot resume it")
+
+
+def _label(variant: Variant) -> str:
+    """``LSTM128``, or ``LSTM128 with 96 units`` for a structurally pruned one."""
+    name = variant.name.upper()
+    return name if variant.units == get_variant(variant.name).units else f"{name} with {variant.units} units"

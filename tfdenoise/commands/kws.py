@@ -98,11 +98,6 @@ def _add_train(kws) -> None:
                                    "noise segment at a random SNR. Every option is checked before any\n"
                                    "data is read.")
     p.add_argument("--model", required=True, help="network: dnn, cnn or dscnn")
-    _add_folders(p, f"clips folder (<label>_<speaker>_<index>.wav|flac, or <label>/<clip>.wav); "
-                    f"default: {DEFAULT_DATA} when it exists",
-                 f"folder of noise recordings mixed into the training windows (e.g. {SHARED_NOISE}); "
-                 "without it the clips are only shifted and scaled (keyword task: white-noise "
-                 "silence windows)")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder (best/, last/, history.json)")
     p.add_argument("--keywords", nargs="+", default=None, metavar="LABEL",
                    help="keyword task: these labels are classes, every other label is _unknown_, "
@@ -110,37 +105,80 @@ def _add_train(kws) -> None:
     p.add_argument("--split", default=d.split, metavar="dataset|speaker:NAME",
                    help="'dataset': indices 0-4 are the test set (FSDD's convention); 'speaker:NAME': "
                         "leave speaker NAME out")
-    p.add_argument("--epochs", type=int, default=d.epochs, metavar="N", help="epochs to train, >= 1")
-    p.add_argument("--batch", type=int, default=d.batch, metavar="N", help="windows per step, >= 1")
-    p.add_argument("--lr", type=float, default=d.learning_rate, help="Adam learning rate, in (0, 1]")
-    p.add_argument("--lr-final", type=float, default=None,
-                   help="learning rate of the last epoch, in (0, 1] (log-linear decay; default: constant --lr)")
-    p.add_argument("--snr", type=float, nargs=2, default=d.snr_db, metavar=("LO", "HI"),
-                   help="SNR range in dB of the noise mixed in, LO <= HI")
-    p.add_argument("--noise-prob", type=float, default=d.noise_prob, metavar="SHARE",
-                   help="share of training windows that get noise, in [0, 1]")
-    p.add_argument("--shift", type=float, default=d.shift_seconds, metavar="SECONDS",
-                   help="largest random time shift of a clip in its window, in [0, 1]")
-    p.add_argument("--gain", type=float, nargs=2, default=d.gain_db, metavar=("LO", "HI"),
-                   help="random gain range in dB, LO <= HI")
-    p.add_argument("--silence-share", type=float, default=d.silence_share, metavar="SHARE",
-                   help="keyword task: noise-only windows per epoch, as a share of the clips, in [0, 1]")
-    p.add_argument("--partial-share", type=float, default=d.partial_share, metavar="SHARE",
-                   help="keyword task: windows holding only the start or end (20-50 %%) of a word, "
-                        "trained as _unknown_, as a share of the clips, in [0, 1]")
-    p.add_argument("--windows-per-epoch", type=int, default=d.windows_per_epoch, metavar="N",
-                   help="training windows per epoch, >= 0 (0: one per training clip)")
-    p.add_argument("--valid-fraction", type=float, default=d.valid_fraction, metavar="SHARE",
-                   help="share of the non-test clips held out for validation (stratified by label), in (0, 1)")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed, >= 0")
-    p.add_argument("--cache", metavar="DIR", help="folder caching decoded audio (default: OUT/cache; '' disables)")
+    add_data_options(p)
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from OUT/last (same --model)")
     p.add_argument("--quiet", action="store_true", help="print no progress")
     p.set_defaults(func=run_train)
 
 
+def add_data_options(p, defaults: bool = True, shared: bool = True) -> None:
+    """The data and schedule options of a KWS training run (``kws train``; ``prune`` with
+    ``defaults=False``: every default None, left to :class:`~tfdenoise.kws.train_config.KwsTrainConfig`
+    by :func:`config_from_args`, and ``shared=False``: without the options the denoiser's
+    training options already define, ``--noise --epochs --batch --lr --lr-final --snr
+    --valid-fraction --seed --cache``)."""
+    from tfdenoise.kws.train_config import KwsTrainConfig
+
+    c = KwsTrainConfig(model="dnn", data="", out="")
+
+    def d(value):
+        return value if defaults else None
+
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help=f"clips folder (<label>_<speaker>_<index>.wav|flac, or <label>/<clip>.wav); "
+                        f"default: {DEFAULT_DATA} when it exists")
+    if shared:
+        p.add_argument("--noise", default=None, metavar="DIR",
+                       help=f"folder of noise recordings mixed into the training windows (e.g. {SHARED_NOISE}); "
+                            "without it the clips are only shifted and scaled (keyword task: white-noise "
+                            "silence windows)")
+        p.add_argument("--epochs", type=int, default=d(c.epochs), metavar="N", help="epochs to train, >= 1")
+        p.add_argument("--batch", type=int, default=d(c.batch), metavar="N", help="windows per step, >= 1")
+        p.add_argument("--lr", type=float, default=d(c.learning_rate), help="Adam learning rate, in (0, 1]")
+        p.add_argument("--lr-final", type=float, default=None,
+                       help="learning rate of the last epoch, in (0, 1] (log-linear decay; default: constant --lr)")
+        p.add_argument("--snr", type=float, nargs=2, default=d(c.snr_db), metavar=("LO", "HI"),
+                       help="SNR range in dB of the noise mixed in, LO <= HI")
+    p.add_argument("--noise-prob", type=float, default=d(c.noise_prob), metavar="SHARE",
+                   help="share of training windows that get noise, in [0, 1]")
+    p.add_argument("--shift", type=float, default=d(c.shift_seconds), metavar="SECONDS",
+                   help="largest random time shift of a clip in its window, in [0, 1]")
+    p.add_argument("--gain", type=float, nargs=2, default=d(c.gain_db), metavar=("LO", "HI"),
+                   help="random gain range in dB, LO <= HI")
+    p.add_argument("--silence-share", type=float, default=d(c.silence_share), metavar="SHARE",
+                   help="keyword task: noise-only windows per epoch, as a share of the clips, in [0, 1]")
+    p.add_argument("--partial-share", type=float, default=d(c.partial_share), metavar="SHARE",
+                   help="keyword task: windows holding only the start or end (20-50 %%) of a word, "
+                        "trained as _unknown_, as a share of the clips, in [0, 1]")
+    p.add_argument("--windows-per-epoch", type=int, default=d(c.windows_per_epoch), metavar="N",
+                   help="training windows per epoch, >= 0 (0: one per training clip)")
+    if shared:
+        p.add_argument("--valid-fraction", type=float, default=d(c.valid_fraction), metavar="SHARE",
+                       help="share of the non-test clips held out for validation (stratified by label), in (0, 1)")
+        p.add_argument("--seed", type=int, default=d(c.seed), help="random seed, >= 0")
+        p.add_argument("--cache", metavar="DIR", help="folder caching decoded audio (default: OUT/cache; '' disables)")
+
+
+#: option dest -> KwsTrainConfig field, for the options :func:`add_data_options` adds
+DATA_FIELDS = {"noise": "noise", "epochs": "epochs", "batch": "batch", "lr": "learning_rate",
+               "lr_final": "final_learning_rate", "snr": "snr_db", "noise_prob": "noise_prob",
+               "shift": "shift_seconds", "gain": "gain_db", "silence_share": "silence_share",
+               "partial_share": "partial_share", "windows_per_epoch": "windows_per_epoch",
+               "valid_fraction": "valid_fraction", "seed": "seed", "cache": "cache_dir"}
+
+
+def config_from_args(args: argparse.Namespace, model: str, out: str, **fields):
+    """The :class:`~tfdenoise.kws.train_config.KwsTrainConfig` of the parsed options (those left
+    None take the config's defaults; ``--data`` its default folder) and ``fields``."""
+    from tfdenoise.kws.train_config import KwsTrainConfig
+
+    given = {DATA_FIELDS[k]: tuple(v) if isinstance(v, list) else v
+             for k, v in vars(args).items() if k in DATA_FIELDS and v is not None}
+    return KwsTrainConfig(model=model, data=default_data(args.data), out=out, **{**given, **fields})
+
+
 def _add_folders(p, data_help: str, noise_help: str) -> None:
-    """``--data`` (the clips) and ``--noise`` (noise recordings) of train and evaluate."""
+    """``--data`` (the clips) and ``--noise`` (noise recordings) of evaluate."""
     p.add_argument("--data", default=None, metavar="DIR", help=data_help)
     p.add_argument("--noise", default=None, metavar="DIR", help=noise_help)
 
@@ -159,17 +197,9 @@ def default_data(given: str | None) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     from tfdenoise.kws.train import train_kws
-    from tfdenoise.kws.train_config import KwsTrainConfig
 
-    config = KwsTrainConfig(
-        model=args.model.lower(), data=default_data(args.data), out=args.out, noise=args.noise,
-        epochs=args.epochs, batch=args.batch, learning_rate=args.lr, final_learning_rate=args.lr_final,
-        keywords=tuple(args.keywords) if args.keywords else None, split=args.split,
-        snr_db=tuple(args.snr), noise_prob=args.noise_prob, shift_seconds=args.shift,
-        gain_db=tuple(args.gain), silence_share=args.silence_share,
-        partial_share=args.partial_share, seed=args.seed,
-        windows_per_epoch=args.windows_per_epoch, valid_fraction=args.valid_fraction,
-        cache_dir=args.cache)
+    config = config_from_args(args, args.model.lower(), args.out,
+                              keywords=tuple(args.keywords) if args.keywords else None, split=args.split)
     best = train_kws(config, resume=args.resume, verbose=0 if args.quiet else 1)
     print(f"best checkpoint: {best}")
     return 0

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -63,20 +64,43 @@ def _keras_layer(spec: LayerSpec, shape: tuple[int, ...], layers):
     raise AssertionError(op)
 
 
-def build(name: str | KwsModelName, n_classes: int, seed: int | None = None):
-    """The Keras model of one network: ``[batch, window_frames, n_features]`` -> probabilities."""
+def build(name: str | KwsModelName, n_classes: int, seed: int | None = None,
+          units: Mapping[str, int] | None = None):
+    """The Keras model of one network: ``[batch, window_frames, n_features]`` -> probabilities.
+    ``units`` overrides the units / filters of named layers (a structurally pruned network:
+    :func:`check_units`)."""
     from tfdenoise.keras import keras, layers
 
     spec = get_spec(name)
     n_classes = check_classes(n_classes)
+    units = check_units(spec.name, n_classes, units)
     if seed is not None:
         keras.utils.set_random_seed(seed)
     inp = keras.Input(spec.input_shape, name="features")
     x, shape = inp, spec.input_shape
     for layer in spec.layers(n_classes):
+        if layer.name in units:
+            layer = replace(layer, units=units[layer.name])
         x = _keras_layer(layer, shape, layers)(x)
         shape = count_layer(layer, shape)[0]
     return keras.Model(inp, x, name=f"kws_{spec.name.value}")
+
+
+def check_units(name: str | KwsModelName, n_classes: int, units: Mapping[str, int] | None) -> dict[str, int]:
+    """``units`` as a dict (empty for None): each key a dense or conv layer of the network other
+    than ``logits``, each value an integer >= 1 (one-line :class:`InputError` otherwise)."""
+    if not units:
+        return {}
+    if not isinstance(units, Mapping):
+        raise InputError(f"units must map layer names to unit counts, got {units!r}")
+    rows = {r.name: r for r in get_spec(name).layers(n_classes)}
+    for layer, n in units.items():
+        row = rows.get(layer)
+        if row is None or row.op not in (Op.DENSE, Op.CONV) or layer == "logits":
+            raise InputError(f"units: {layer!r} is not a dense or conv layer of {name} with prunable units")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise InputError(f"units of {layer} must be an integer >= 1, got {n!r}")
+    return {k: int(v) for k, v in units.items()}
 
 
 # -- the inference interface ---------------------------------------------------------------------
@@ -141,7 +165,8 @@ class KwsModel(KwsClassifier):
     """One keyword-spotting network, its class labels and the Keras model (``model``)."""
 
     def __init__(self, name: str | KwsModelName, n_classes: int | None = None,
-                 labels: Sequence[str] | None = None, seed: int | None = None) -> None:
+                 labels: Sequence[str] | None = None, seed: int | None = None,
+                 units: Mapping[str, int] | None = None) -> None:
         self.spec = get_spec(name)
         if labels is not None:
             labels = [str(x) for x in labels]
@@ -157,7 +182,9 @@ class KwsModel(KwsClassifier):
         if labels is None:
             labels = [f"class_{i}" for i in range(n_classes)]
         self.labels: list[str] = labels
-        self.model = build(self.spec.name, n_classes, seed=seed)
+        #: layers whose units differ from the layer table's (a structurally pruned network)
+        self.units: dict[str, int] = check_units(self.spec.name, n_classes, units)
+        self.model = build(self.spec.name, n_classes, seed=seed, units=self.units)
         self._predict_fn = None
 
     @property
@@ -169,7 +196,9 @@ class KwsModel(KwsClassifier):
         return self.spec.features
 
     def describe(self) -> dict:
-        return {**describe(self.spec.name, self.n_classes), "labels": list(self.labels)}
+        """The layer table's counts (of the unpruned network), the labels and any ``units`` overrides."""
+        return {**describe(self.spec.name, self.n_classes), "labels": list(self.labels),
+                **({"units": dict(self.units)} if self.units else {})}
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities ``[n, n_classes]`` of windows ``[n, window_frames, n_features]``."""
@@ -214,7 +243,7 @@ class KwsStream:
 
 # -- checkpoints -------------------------------------------------------------------------------
 
-_CORE_KEYS = ("family", "name", "n_classes", "labels", "features")
+_CORE_KEYS = ("family", "name", "n_classes", "labels", "features", "units")
 
 
 def save_kws_checkpoint(model: KwsModel, path: str | os.PathLike, extra: dict | None = None,
@@ -233,7 +262,7 @@ def save_kws_checkpoint(model: KwsModel, path: str | os.PathLike, extra: dict | 
         model.model.save_weights(str(tmp / WEIGHTS_FILE))
         config = {"family": FAMILY.value, "name": model.name.value, "n_classes": model.n_classes,
                   "labels": list(model.labels), "features": feature_summary(model.features),
-                  **extra}
+                  **({"units": model.units} if model.units else {}), **extra}
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
         if extra_writer is not None:
             extra_writer(tmp)
@@ -264,6 +293,10 @@ def read_kws_config(path: str | os.PathLike) -> dict:
     saved = config.get("features")
     if saved != feature_summary(spec.features):
         raise ModelError(f"feature config does not match model {spec.name}'s", cfg)
+    try:
+        check_units(spec.name, n, config.get("units"))
+    except InputError as exc:
+        raise ModelError(str(exc), cfg) from None
     return config
 
 
@@ -271,6 +304,6 @@ def load_kws_checkpoint(path: str | os.PathLike) -> KwsModel:
     """Rebuild the network named in ``config.json`` and load its weights."""
     path = Path(path)
     config = read_kws_config(path)
-    model = KwsModel(config["name"], config["n_classes"], labels=config["labels"])
+    model = KwsModel(config["name"], config["n_classes"], labels=config["labels"], units=config.get("units"))
     load_weights(model.model, path)
     return model

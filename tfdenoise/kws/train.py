@@ -50,6 +50,7 @@ from tfdenoise.kws.layertable import get_spec
 from tfdenoise.kws.models import KwsModel, save_kws_checkpoint
 from tfdenoise.kws.train_config import KwsTrainConfig, check_resumable, make_task, split_clips
 from tfdenoise.models import CONFIG_FILE
+from tfdenoise.train import TrainHook
 
 VALID_SEED = 7_919  # + the run's seed: the fixed silence windows of the validation set
 
@@ -99,6 +100,14 @@ def epoch_windows(signals: Sequence[np.ndarray], targets: np.ndarray, task: Task
     return x[perm], y[perm]
 
 
+def epoch_size(config: KwsTrainConfig, task: Task, n_clips: int) -> int:
+    """How many windows :func:`epoch_windows` makes per epoch from ``n_clips`` training clips."""
+    n = config.windows_per_epoch or n_clips
+    if task.keywords is None:
+        return n
+    return n + int(round(config.silence_share * n)) + int(round(config.partial_share * n))
+
+
 def partial_window(x: np.ndarray, rng: np.random.Generator, noise: mixtures.Corpus | None,
                    window_samples: int, config: KwsTrainConfig) -> np.ndarray:
     """A window holding only the first or last 20-50 % of clip ``x`` (cut off by the window's
@@ -113,13 +122,19 @@ def partial_window(x: np.ndarray, rng: np.random.Generator, noise: mixtures.Corp
 
 # -- steps -----------------------------------------------------------------------------------
 
-def _loss_and_steps(model: KwsModel, optimizer):
+def logits_model(model: KwsModel):
+    """The network up to its logits (the layer before the softmax), sharing its layers."""
+    from tfdenoise.keras import keras
+
+    return keras.Model(model.model.input, model.model.get_layer("logits").output)
+
+
+def _loss_and_steps(logits_model, input_shape: tuple[int, int], optimizer):
     """(train_step, eval_step) tf.functions: sparse cross-entropy on the logits."""
     from tfdenoise.keras import keras, tf
 
-    logits_model = keras.Model(model.model.input, model.model.get_layer("logits").output)
     xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    spec = [tf.TensorSpec((None, *model.spec.input_shape), tf.float32), tf.TensorSpec((None,), tf.int32)]
+    spec = [tf.TensorSpec((None, *input_shape), tf.float32), tf.TensorSpec((None,), tf.int32)]
 
     @tf.function(input_signature=spec)
     def train_step(x, y):
@@ -137,7 +152,7 @@ def _loss_and_steps(model: KwsModel, optimizer):
         hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32))
         return xent(y, logits) * tf.cast(tf.shape(y)[0], tf.float32), hits
 
-    return logits_model, train_step, eval_step
+    return train_step, eval_step
 
 
 def _validate(eval_step, x: np.ndarray, y: np.ndarray, batch: int) -> tuple[float, float]:
@@ -250,9 +265,11 @@ def _fit_epoch(train_step, x: np.ndarray, y: np.ndarray, batch: int, verbose: in
 
 def _train_epoch(epoch: int, config: KwsTrainConfig, optimizer, steps: tuple,
                  make_windows: Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]],
-                 valid: tuple[np.ndarray, np.ndarray], verbose: int) -> tuple[dict, float]:
-    """One epoch (0-based ``epoch``): its learning rate, fresh augmented windows, the steps and
-    validation.  Returns its history row and how many seconds it took."""
+                 valid: tuple[np.ndarray, np.ndarray], verbose: int,
+                 hook: TrainHook) -> tuple[dict, float, dict]:
+    """One epoch (0-based ``epoch``): its learning rate, fresh augmented windows, the steps,
+    ``hook.epoch_end`` and validation.  Returns its history row, how many seconds it took and
+    the hook's checkpoint entries."""
     from tfdenoise.train import learning_rate_at
 
     train_step, eval_step = steps
@@ -263,11 +280,12 @@ def _train_epoch(epoch: int, config: KwsTrainConfig, optimizer, steps: tuple,
     if verbose:
         print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g}, {len(y_ep)} windows)")
     loss, accuracy = _fit_epoch(train_step, x_tr, y_ep, config.batch, verbose)
+    extra = hook.epoch_end()
     val_loss, val_acc = _validate(eval_step, *valid, 256)
     seconds = time.time() - t0
     return {"epoch": epoch + 1, "loss": loss, "accuracy": accuracy, "val_loss": val_loss,
             "val_accuracy": val_acc, "lr": lr, "windows": int(len(y_ep)),
-            "seconds": round(seconds, 1)}, seconds
+            "seconds": round(seconds, 1)}, seconds, extra
 
 
 def _checkpoint_meta(task: Task, config: KwsTrainConfig, state: RunState, run_config: dict) -> dict:
@@ -279,8 +297,10 @@ def _checkpoint_meta(task: Task, config: KwsTrainConfig, state: RunState, run_co
             "training": run_config, "metrics": state.history[-1]}
 
 
-def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1) -> Path:
+def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1,
+              hook: TrainHook | None = None) -> Path:
     """Train ``config.model``; returns the folder of the best checkpoint (``OUT/best``).
+    ``hook`` changes the network and what is trained (:class:`tfdenoise.train.TrainHook`).
 
     Bad settings and inputs (ranges, an empty or unknown-layout folder, a keyword not in
     the data, a split speaker not in it, a run to resume that holds another network) fail
@@ -297,15 +317,19 @@ def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1) ->
     from tfdenoise.keras import keras
     from tfdenoise.train import _save_optimizer
 
+    hook = hook or TrainHook()
     out.mkdir(parents=True, exist_ok=True)
     cfg = spec.features
     y_tr = task.targets(train)
     valid_set = validation_set(signals_va, task.targets(valid), task, config, noise, cfg)
-    model = KwsModel(spec.name, labels=task.labels, seed=config.seed)
+    model = KwsModel(spec.name, labels=task.labels, seed=config.seed, units=hook.units)
     optimizer = keras.optimizers.Adam(config.learning_rate)
-    logits_model, train_step, eval_step = _loss_and_steps(model, optimizer)
-    optimizer.build(logits_model.trainable_variables)
+    net = logits_model(model)
+    optimizer.build(net.trainable_variables)
     state = _resume(model, optimizer, out, saved, verbose) if resume else RunState()
+    steps = -(-epoch_size(config, task, len(train)) // config.batch)
+    net = hook.start(net, steps, config.epochs, saved)
+    train_step, eval_step = _loss_and_steps(net, spec.input_shape, optimizer)
     run_config = config.to_json()
     write_json(out / CONFIG_FILE, run_config)
     if verbose:
@@ -317,13 +341,14 @@ def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1) ->
         return epoch_windows(signals_tr, y_tr, task, config, cfg, noise, rng)
 
     for epoch in range(state.epoch, config.epochs):
-        row, seconds = _train_epoch(epoch, config, optimizer, (train_step, eval_step), make_windows,
-                                    valid_set, verbose)
+        row, seconds, extra = _train_epoch(epoch, config, optimizer, (train_step, eval_step), make_windows,
+                                           valid_set, verbose, hook)
         state.seconds += seconds
         state.history.append(row)
-        improved = (row["val_accuracy"], -row["val_loss"]) > state.best
-        state.best = max(state.best, (row["val_accuracy"], -row["val_loss"]))
-        meta = _checkpoint_meta(task, config, state, run_config)
+        score = (row["val_accuracy"], -row["val_loss"])
+        improved = score > state.best and hook.at_target()
+        state.best = max(state.best, score) if hook.at_target() else state.best
+        meta = {**_checkpoint_meta(task, config, state, run_config), **extra}
         if improved:
             save_kws_checkpoint(model, out / "best", meta)
         save_kws_checkpoint(model, out / "last", meta,  # the resume point, with the optimizer
