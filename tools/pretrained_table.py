@@ -23,7 +23,7 @@ def main() -> int:
     from tfdenoise.pretrained import PRETRAINED_DIR, tflite
 
     print(f"| model | epochs | PESQ-WB fp32 | PESQ-WB mixed | STOI mixed | mixed MB | GAP9 mixed @ {args.vdd} V: ms "
-          "| MAC/cycle | uJ/inference | avg mW @ 6.25 ms hop |")
+          "| MAC/cycle | uJ/inference | avg mW @ 6.25 ms hop (with STFT / iSTFT) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     noisy = None
     for name in VARIANTS:
