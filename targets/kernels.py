@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 
-from tfdenoise.targets import cnn_kernels
+from tfdenoise.targets import cnn_kernels, cortexm, neon
 from tfdenoise.targets.types import Board, Layer
 from tfdenoise.vocab import LayerKind, Precision
 
@@ -108,9 +108,20 @@ def dequant_cycles(board: Board, layer: Layer) -> float:
 
 def core_cycles(board: Board, layer: Layer) -> float:
     """t_core = t_mac + t_act + t_ew + t_deq for the whole layer."""
+    if board.core:  # a core file: Cortex-M (targets/cortexm.py) or Cortex-A NEON (targets/neon.py) kernels
+        c = (cortexm.core_cycles if board.core_family == "cortex-m" else neon.core_cycles)(board, layer)
+        if c is not None:
+            return c
     if cnn_kernels.has_kernel(board, layer):  # CNN kernel replaces t_mac (and the pool/softmax t_ew)
         ew = ew_cycles(board, layer) if layer.kind in (LayerKind.CONV, LayerKind.DEPTHWISE_CONV) else 0.0
         return cnn_kernels.cnn_cycles(board, layer) + act_cycles(board, layer) + ew + \
             dequant_cycles(board, layer)
     return mac_cycles(board, layer) + act_cycles(board, layer) + ew_cycles(board, layer) + \
         dequant_cycles(board, layer)
+
+
+def core_has_kernel(board: Board, layer: Layer) -> bool:
+    """True when the board's core file model (Cortex-M / Cortex-A) prices `layer` itself."""
+    if not board.core:
+        return False
+    return (cortexm.core_cycles if board.core_family == "cortex-m" else neon.core_cycles)(board, layer) is not None

@@ -130,7 +130,7 @@ def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Bo
     param_bytes = sum(la.param_bytes for la in layers)
     param_elems = sum(la.param_elements for la in layers)
     all_params = frozenset(p.tensor for la in layers for p in la.params)
-    if _align(arena) + sum(_align(la.param_bytes) for la in layers) <= budget:
+    if policy != "none" and _align(arena) + sum(_align(la.param_bytes) for la in layers) <= budget:
         promoted = all_params
     else:
         room = budget - _align(arena) - _stream_bytes(board, layers, frozenset())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tfdenoise.targets.boards import load_board
 from tfdenoise.targets.cnn_kernels import has_kernel
+from tfdenoise.targets.kernels import core_has_kernel
 from tfdenoise.targets.features import denoiser_cost, feature_cost, is_denoiser, kws_features, hop_ms as feature_hop_ms
 from tfdenoise.targets.graph import Graph
 from tfdenoise.targets.layers import group_layers
@@ -24,7 +25,8 @@ from tfdenoise.errors import ModelError
 
 
 def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None = None,
-                  l3: str | None = None, policy: str = DEFAULT_POLICY, hop_ms: float | None = None) -> Report:
+                  l3: str | None = None, policy: str | None = None, hop_ms: float | None = None,
+                  freq_mhz: float | None = None) -> Report:
     """Model `graph` on `board` at supply `vdd` with parameters in `l3`.
 
     `hop_ms` (the real-time budget of one decision) defaults to the file's: the feature hop of a
@@ -34,7 +36,8 @@ def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None =
     (targets/cnn_kernels.py) lose the generic-estimate flag and warning.
     """
     board = board if isinstance(board, Board) else load_board(board)
-    op = board.operating_point(vdd)
+    op = board.operating_point(vdd, freq_mhz)
+    policy = policy or board.default_policy or DEFAULT_POLICY
     meta = graph.tfdenoise_metadata() or {}
     feat_cfg, feat_problem = kws_features(meta)
     if hop_ms is None:
@@ -91,7 +94,7 @@ def _with_features(board: Board, op, power, latency_ms: float, cost: FeatureCost
 
 def _kernel_priced(board: Board, layers: tuple[Layer, ...], warnings: tuple[str, ...]):
     """Layers a kernel of `board` prices are no estimate: flag cleared, warning dropped."""
-    priced = {la.name for la in layers if la.estimate and has_kernel(board, la)}
+    priced = {la.name for la in layers if la.estimate and (has_kernel(board, la) or core_has_kernel(board, la))}
     if not priced:
         return layers, warnings
     kept = tuple(w for w in warnings if not (w.endswith("generic estimate") and
@@ -100,9 +103,9 @@ def _kernel_priced(board: Board, layers: tuple[Layer, ...], warnings: tuple[str,
 
 
 def analyze(path: str | Path, board: Board | str = "gap9", vdd: float | None = None,
-            l3: str | None = None, policy: str = DEFAULT_POLICY) -> Report:
+            l3: str | None = None, policy: str | None = None, freq_mhz: float | None = None) -> Report:
     """Read a .tflite file and model it (the `targets` front door)."""
-    return analyze_graph(read_tflite(path), board, vdd, l3, policy)
+    return analyze_graph(read_tflite(path), board, vdd, l3, policy, freq_mhz=freq_mhz)
 
 
 def _check_layers(graph: Graph, layers: tuple[Layer, ...]) -> None:

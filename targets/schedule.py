@@ -22,12 +22,16 @@ import math
 from typing import Sequence
 
 from tfdenoise.targets.kernels import core_cycles
+from tfdenoise.targets import cortexm
+from tfdenoise.targets.cores import is_cortex_m
 from tfdenoise.targets.types import Board, Layer, LayerTiming, MemoryPlan, OperatingPoint, Schedule, Tiling
 from tfdenoise.vocab import LayerKind
 
 
 def time_layer(board: Board, op: OperatingPoint, plan: MemoryPlan, layer: Layer, tiling: Tiling) -> LayerTiming:
     """Cycles of one layer at operating point `op` under memory plan `plan`."""
+    if is_cortex_m(board):  # one core waiting on its own flash reads: targets/cortexm.py
+        return cortexm.time_layer(board, op, plan, layer, tiling)
     b3 = board.l3[plan.l3].bytes_per_cycle(op.freq_mhz)
     b2 = board.c("memory.dma_l2_l1") * board.c("memory.dma_efficiency")
     t_core_total = core_cycles(board, layer)

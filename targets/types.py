@@ -6,6 +6,7 @@ The board description (`Board`, loaded by `targets.boards`) is an input of every
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,21 +62,30 @@ class Board:
     l3: dict[str, L3Memory]
     default_l3: str
     constants: dict[str, Constant] = field(default_factory=dict)
+    core: str = ""            # core file (targets/boards/cores/<core>.toml), "" for gap9-style boards
+    core_family: str = ""     # cortex-m (targets/cortexm.py) | cortex-a (targets/neon.py) | ""
+    default_policy: str = ""  # L2 promotion policy when none is asked for ("" = memory.DEFAULT_POLICY)
 
     def c(self, key: str) -> Any:
         """Value of constant `key` (e.g. "memory.l2_budget")."""
         return self.constants[key].value
 
-    def operating_point(self, vdd: float | None) -> OperatingPoint:
-        if vdd is None:
-            return self.operating_points[0]
-        for op in self.operating_points:
-            if abs(op.vdd - vdd) < 1e-6:
-                return op
+    def operating_point(self, vdd: float | None, freq_mhz: float | None = None) -> OperatingPoint:
+        """The operating point at supply `vdd` (default: the board's first), run at `freq_mhz`
+        (default: the point's own clock, which is also the highest allowed at that supply)."""
         from tfdenoise.errors import InputError
 
-        known = ", ".join(f"{op.vdd:g}" for op in self.operating_points)
-        raise InputError(f"board {self.name} has no operating point at {vdd:g} V (known: {known})")
+        op = self.operating_points[0] if vdd is None else \
+            next((o for o in self.operating_points if abs(o.vdd - vdd) < 1e-6), None)
+        if op is None:
+            known = ", ".join(f"{o.vdd:g}" for o in self.operating_points)
+            raise InputError(f"board {self.name} has no operating point at {vdd:g} V (known: {known})")
+        if freq_mhz is None:
+            return op
+        if not (math.isfinite(freq_mhz) and 0 < freq_mhz <= op.freq_mhz):
+            raise InputError(f"--freq {freq_mhz:g} MHz is outside board {self.name}'s range at "
+                             f"{op.vdd:g} V (0 < f <= {op.freq_mhz:g} MHz)")
+        return OperatingPoint(op.vdd, float(freq_mhz))
 
 
 @dataclass(frozen=True)

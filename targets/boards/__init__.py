@@ -67,6 +67,30 @@ OPTIONAL: dict[str, tuple[tuple[str, ...], float, float | None]] = {
     "kernels.pool_avg_cycles": (("cycle/elem",), 0, 1000),
     "kernels.div_cycles": (("cycle",), 0, 1000),
 }
+#: The core file a board names with ``core = "<name>"`` (targets/boards/cores/<name>.toml:
+#: instruction timings of targets/cores.py), loaded as constants ``core.<key>``.
+CORE_DIR = BOARD_DIR / "cores"
+CORE_SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
+    **{f"issue.{k}": (("instr/cycle",), 0.5, 8) for k in
+       ("width", "mac_slots", "dsp_slots", "shift_slots", "load_slots", "fp_slots")},
+    **{f"cycles.{k}": (("cycle",), 0, 100) for k in
+       ("ldr", "ldr_next", "str", "alu", "shift", "dsp", "smlad", "mul", "mull", "vldr", "vstr", "vfma",
+        "vfma_latency", "fop", "vdiv", "branch", "branch_not_taken", "branch_mispredict")},
+    "compiler.unroll": (("count",), 1, 64),
+    "compiler.call_cycles": (("cycle",), 0, 1000),
+    "compiler.efficiency": (("ratio",), 0.01, 1),
+}
+CORE_FAMILIES = ("cortex-m", "cortex-a")
+#: Board facts of a Cortex-M board (``[mcu]``; targets/cortexm.py): flash wait states per clock,
+#: flash read width, data cache, activation memory.
+MCU_SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
+    "mcu.flash_ws_step": (("MHz",), 1, 1000),
+    "mcu.flash_line_bytes": (("B",), 1, 1024),
+    "mcu.flash_miss_overhead": (("cycle",), 0, 1000),
+    "mcu.dcache_bytes": (("B",), 0, None),
+    "mcu.dcache_line_bytes": (("B",), 1, 1024),
+    "mcu.act_miss_cycles": (("cycle",), 0, 10000),
+}
 L3_SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
     "size": (("B",), 1, None),
     "bandwidth": (("B/cycle", "MB/s"), 1e-6, None),
@@ -161,10 +185,12 @@ def _build(raw: dict[str, Any], path: Path) -> Board:
         entry = raw.get(section, {}).get(name) if isinstance(raw.get(section), dict) else None
         if entry is not None:
             constants[key] = _constant(path, key, entry, spec)
-    for section in ("compute", "kernels", "memory", "overhead", "power", "features"):
+    for section in ("compute", "kernels", "memory", "overhead", "power", "features", "mcu"):
         for name in raw.get(section, {}):
-            if f"{section}.{name}" not in SCHEMA and f"{section}.{name}" not in OPTIONAL:
+            if f"{section}.{name}" not in SCHEMA and f"{section}.{name}" not in OPTIONAL \
+                    and f"{section}.{name}" not in MCU_SCHEMA:
                 raise BoardError(f"unknown key '{section}.{name}'", path)
+    core, family = _load_core(raw, path, constants)
     ops = []
     for i, op in enumerate(raw.get("operating_points", [])):
         vals = {k: _constant(path, f"operating_points[{i}].{k}", op.get(k), s).value
@@ -195,5 +221,45 @@ def _build(raw: dict[str, Any], path: Path) -> Board:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise BoardError("missing key 'name'", path)
+    policy = raw.get("default_policy", "")
+    if not isinstance(policy, str):
+        raise BoardError("key 'default_policy': expected a promotion policy name", path)
     return Board(name=name, description=str(raw.get("description", "")), path=str(path),
-                 operating_points=tuple(ops), l3=l3s, default_l3=default_l3, constants=constants)
+                 operating_points=tuple(ops), l3=l3s, default_l3=default_l3, constants=constants,
+                 core=core, core_family=family, default_policy=policy)
+
+
+def _load_core(raw: dict[str, Any], path: Path, constants: dict[str, Constant]) -> tuple[str, str]:
+    """The core file named by ``core = "..."`` into ``core.<key>`` constants, and for a
+    Cortex-M core the board's ``[mcu]`` facts; ("", "") for boards without a core file."""
+    core = raw.get("core")
+    if core is None:
+        return "", ""
+    cpath = CORE_DIR / f"{core}.toml"
+    if not isinstance(core, str) or not cpath.is_file():
+        known = ", ".join(sorted(p.stem for p in CORE_DIR.glob("*.toml")))
+        raise BoardError(f"key 'core': no core file {core!r} (known: {known})", path)
+    try:
+        craw = tomllib.loads(cpath.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise BoardError(f"invalid TOML: {exc}", cpath) from None
+    family = craw.get("family")
+    if family not in CORE_FAMILIES:
+        raise BoardError(f"key 'family': {family!r} is not one of {', '.join(CORE_FAMILIES)}", cpath)
+    for key, spec in CORE_SCHEMA.items():
+        section, name = key.split(".")
+        entry = craw.get(section, {}).get(name) if isinstance(craw.get(section), dict) else None
+        if entry is None:
+            raise BoardError(f"missing key {key!r}", cpath)
+        constants[f"core.{name}"] = _constant(cpath, key, entry, spec)
+    for section in ("issue", "cycles", "compiler"):
+        for name in craw.get(section, {}):
+            if f"{section}.{name}" not in CORE_SCHEMA:
+                raise BoardError(f"unknown key '{section}.{name}'", cpath)
+    if family == "cortex-m":
+        for key, spec in MCU_SCHEMA.items():
+            entry = (raw.get("mcu") or {}).get(key.split(".")[1])
+            if entry is None:
+                raise BoardError(f"missing key {key!r} (a Cortex-M board needs its [mcu] facts)", path)
+            constants[key] = _constant(path, key, entry, spec)
+    return core, family
