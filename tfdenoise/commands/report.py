@@ -33,10 +33,14 @@ def add_parser(sub) -> None:
     p.add_argument("--target", default="gap9", help="board name or .toml file")
     p.add_argument("--vdd", type=float, default=None,
                    help="operating point supply in V, e.g. 0.8 or 0.65 (default: the board's first)")
+    p.add_argument("--freq", type=float, default=None, metavar="MHZ",
+                   help="run the board at this clock in MHz, up to its operating point's (flash wait "
+                        "states follow the clock on STM32 boards; --vdd keeps the supply)")
     p.add_argument("--l3", default=None, help="parameter memory: flash | emram (default: the board's)")
-    p.add_argument("--policy", default="layer-order",
+    p.add_argument("--policy", default=None,
                    help="L2 promotion policy: layer-order, tensor-order, largest-first, "
-                        "smallest-first, none")
+                        "smallest-first, none (default: the board's; layer-order on gap9, none on "
+                        "the STM32 boards: weights stay in flash)")
     p.add_argument("--precision", default="mixed",
                    help="precision of a shipped model: fp32, fp16, int8, int8-std3, mixed, mixed-std3")
     p.add_argument("-o", "--out", default=None, help="folder for the Markdown, HTML and JSON report")
@@ -67,7 +71,7 @@ def run(args) -> int:
     json_path = json_files(args.json)
     outputs = list(report_paths(model, board.name, args.out).values()) if args.out else []
     check_outputs(outputs + json_path, inputs=[model, Path(board.path)])
-    report = analyze(model, board=board, vdd=args.vdd, l3=args.l3, policy=args.policy)
+    report = analyze(model, board=board, vdd=args.vdd, l3=args.l3, policy=args.policy, freq_mhz=args.freq)
     written = write_report(report, args.out)
     emit_json(to_json(report), args.json)
     out = human(args.json)
