@@ -14,7 +14,9 @@ from tfdenoise.commands._common import add_json, emit_json, human, json_files
 EXAMPLE = """example:
   tfdenoise report                                   # the shipped default model on gap9
   tfdenoise report out/m.tflite --target stm32f746 -o out/report --json -
-  tfdenoise report --pretrained gru128 --precision fp16 --vdd 0.65 --l3 flash"""
+  tfdenoise report --pretrained gru128 --precision fp16 --vdd 0.65 --l3 flash
+  tfdenoise report tfdenoise/pretrained/kws_dnn --target stm32f767 --strategy all
+  tfdenoise report tfdenoise/pretrained/kws_dnn --target stm32f767 --strategy all --sweep -o out/sp"""
 
 
 def add_parser(sub) -> None:
@@ -47,7 +49,14 @@ def add_parser(sub) -> None:
     add_json(p, "the report")
     p.add_argument("--sweep", action="store_true",
                    help="4 variants x {fp16, mixed} x operating points: CSV + figure in -o "
-                        "(default ./report-sweep)")
+                        "(default ./report-sweep); with --strategy: the sparsity sweep of MODEL")
+    p.add_argument("--strategy", default=None, metavar="NAME|all",
+                   help="price loop strategies for sparse weights side by side, each at code precision "
+                        "fp32, q15 and int8 (docs/design.md §9): dense, scalar, skip-zero, skip-row, "
+                        "weight-first, a comma-separated list of them, or all. Cortex-M boards only "
+                        "(an error on gap9, whose cost model has no loop strategies). With --sweep: "
+                        "sweep the sparsity of MODEL's weights instead (0 to 0.9, unstructured and "
+                        "row-structured) and plot latency against sparsity per strategy in -o")
     p.add_argument("--models-dir", default=None,
                    help="with --sweep: folder of {variant}_{precision}.tflite (missing ones use "
                         "reference graphs)")
@@ -59,19 +68,30 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     if args.sweep:
-        return _sweep(args)
+        return _sparsity_sweep(args) if args.strategy else _sweep(args)
+    from dataclasses import replace
+
     from tfdenoise.errors import DoesNotFitError
     from tfdenoise.fileio import check_outputs
-    from tfdenoise.targets import analyze
+    from tfdenoise.targets import analyze_graph
     from tfdenoise.targets.boards import load_board
+    from tfdenoise.targets.reader import read_tflite
     from tfdenoise.targets.report import report_paths, to_json, to_markdown, write_report
+    from tfdenoise.targets.strategies import check_board, parse_strategies, price_strategies
 
+    strategies = parse_strategies(args.strategy) if args.strategy else ()
     model = model_file(args.pretrained or args.model, args.precision)
     board = load_board(args.target)
+    if strategies:
+        check_board(board)
     json_path = json_files(args.json)
     outputs = list(report_paths(model, board.name, args.out).values()) if args.out else []
     check_outputs(outputs + json_path, inputs=[model, Path(board.path)])
-    report = analyze(model, board=board, vdd=args.vdd, l3=args.l3, policy=args.policy, freq_mhz=args.freq)
+    graph = read_tflite(model)
+    report = analyze_graph(graph, board=board, vdd=args.vdd, l3=args.l3, policy=args.policy, freq_mhz=args.freq)
+    if strategies:
+        report = replace(report, strategies=price_strategies(graph, board, strategies, layers=report.layers,
+                                                             op=report.op, plan=report.memory))
     written = write_report(report, args.out)
     emit_json(to_json(report), args.json)
     out = human(args.json)
@@ -119,6 +139,31 @@ def _sweep(args) -> int:
         print(f"{r['variant']:8} {r['precision']:6} {r['vdd']:>5} V {r['l3']:6} {r['latency_ms']:7.3f} ms "
               f"{r['mac_per_cycle']:5.2f} MAC/cycle {r['power_mw']:6.1f} mW "
               f"{'real-time' if r['realtime_ok'] else 'TOO SLOW'}", file=lines)
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=lines)
+    emit_json(rows, args.json)
+    return 0
+
+
+def _sparsity_sweep(args) -> int:
+    """--sweep --strategy: latency against the sparsity of MODEL's weights, per loop strategy."""
+    from tfdenoise.fileio import check_outputs
+    from tfdenoise.sweep import run_sparsity_sweep, write_sparsity_sweep
+    from tfdenoise.targets.boards import load_board
+    from tfdenoise.targets.reader import read_tflite
+    from tfdenoise.targets.strategies import check_board, parse_strategies
+
+    strategies = parse_strategies(args.strategy)
+    board = load_board(args.target)
+    check_board(board)
+    model = model_file(args.pretrained or args.model, args.precision)
+    out = Path(args.out or "report-sweep")
+    json_path = json_files(args.json)
+    check_outputs(json_path, folders=[out], inputs=[model, Path(board.path)])
+    rows = run_sparsity_sweep(read_tflite(model), board, strategies, vdd=args.vdd, l3=args.l3,
+                              policy=args.policy, freq_mhz=args.freq)
+    paths = write_sparsity_sweep(rows, out, f"{model.name} on {board.name}")
+    lines = human(args.json)
+    print(paths["markdown"].read_text(encoding="utf-8"), file=lines)
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=lines)
     emit_json(rows, args.json)
     return 0
