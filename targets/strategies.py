@@ -46,13 +46,13 @@ through (one issue slot), B = a taken branch (core.branch), l = loop overhead pe
     wf_use = X + LDR acc + MAC + STR acc + l  (fp32: VLDR, VFMA, VSTR, no accumulation chain)
     init   = LDR bias + STR acc + LDR acc (fp32: VLDR, VSTR, VLDR)
 
-Branch prediction: a core predicts its branches when a taken branch costs no more than a
-not-taken one (core.branch <= core.branch_not_taken: the Cortex-M7's branch target address
-cache); it mispredicts when a data-dependent branch changes outcome, modeled as a predictor that
-remembers the branch's last outcome: one mispredict (core.branch_mispredict) per switch between
-zero and nonzero along the traversal (Sw, SR counted from the data; about 2 z (1 - z) per weight
-for an unstructured pattern at zero share z).  A core without prediction (Cortex-M4: every taken
-branch refills the pipeline, core.branch = 1 + P) pays B on every taken branch and nothing more.
+Branch prediction (core file `strategies.branch_predictor`: the Cortex-M7 predicts, the Cortex-M4
+does not): a predicting core pays for a data-dependent branch when it changes outcome, modeled
+as a predictor that remembers the branch's last outcome: one mispredict (core.branch_mispredict)
+per switch between zero and nonzero along the traversal (Sw, SR counted from the data; about
+2 z (1 - z) per weight for an unstructured pattern at zero share z).  A core without prediction
+(Cortex-M4: every taken branch refills the pipeline, core.branch = 1 + P) pays B on every taken
+branch and nothing more.
 
 Not modeled: a skipped row's weights are still streamed from flash (D's stalls stay), the 1-row
 remainder of a 2-row SIMD block with one zero row, the per-segment setup of conv kernel rows;
@@ -163,8 +163,8 @@ def check_board(board: Board) -> None:
 
 
 def predicts(board: Board) -> bool:
-    """True for a core with branch prediction (a taken branch costs no more than a not-taken one)."""
-    return board.c("core.branch") <= board.c("core.branch_not_taken")
+    """True for a core with dynamic branch prediction (core file: strategies.branch_predictor)."""
+    return bool(board.c("core.branch_predictor"))
 
 
 def event_costs(board: Board, precision: CodePrecision | str) -> dict[str, float]:

@@ -79,6 +79,8 @@ CORE_SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
     "compiler.unroll": (("count",), 1, 64),
     "compiler.call_cycles": (("cycle",), 0, 1000),
     "compiler.efficiency": (("ratio",), 0.01, 1),
+    # loop strategies for sparse weights (targets/strategies.py)
+    "strategies.branch_predictor": (("flag",), 0, 1),
 }
 CORE_FAMILIES = ("cortex-m", "cortex-a")
 #: Board facts of a Cortex-M board (``[mcu]``; targets/cortexm.py): flash wait states per clock,
@@ -252,7 +254,7 @@ def _load_core(raw: dict[str, Any], path: Path, constants: dict[str, Constant]) 
         if entry is None:
             raise BoardError(f"missing key {key!r}", cpath)
         constants[f"core.{name}"] = _constant(cpath, key, entry, spec)
-    for section in ("issue", "cycles", "compiler"):
+    for section in ("issue", "cycles", "compiler", "strategies"):
         for name in craw.get(section, {}):
             if f"{section}.{name}" not in CORE_SCHEMA:
                 raise BoardError(f"unknown key '{section}.{name}'", cpath)

@@ -286,3 +286,15 @@ def test_cli_sparsity_sweep(tmp_path, capsys):
     assert "## int8" in (out / "sparsity_sweep.md").read_text()
     assert (out / "sparsity_sweep.png").stat().st_size > 10000
     assert "wrote" in capsys.readouterr().out
+
+
+def test_branch_prediction_per_core(m7):
+    from tfdenoise.targets.boards import load_board
+    from tfdenoise.targets.strategies import event_costs, predicts
+
+    m4 = load_board("stm32l476")
+    assert predicts(m7) and not predicts(m4)
+    e7, e4 = event_costs(m7, "int8"), event_costs(m4, "int8")
+    assert e7["mispredict"] == m7.c("core.branch_mispredict") / m7.c("core.efficiency") and e4["mispredict"] == 0.0
+    # M4: a zero weight takes the branch (1 + P refill); M7: a predicted taken branch costs one slot
+    assert e4["use_z"] > e4["flag_nz"] and e7["use_z"] < e4["use_z"]
