@@ -26,7 +26,8 @@ LAYERS = {
     "targets": ("tfdenoise.targets",),
     "speech": tuple(f"tfdenoise.{m}" for m in (
         "audio", "stft", "models", "modelref", "data", "mixtures", "losses", "metrics", "keras",
-        "train", "train_config", "pretrained", "samples", "kws", "qat", "qat_layers", "qat_train")),
+        "train", "train_config", "pretrained", "samples", "kws", "qat", "qat_layers", "qat_train",
+        "prune", "prune_masks", "prune_structured")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
         "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "demo", "demo_kws", "cli",
