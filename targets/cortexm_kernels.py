@@ -161,12 +161,17 @@ def conv_cycles(board: Board, layer: Layer, code: CodePrecision | None = None) -
         width = 4 if code == CodePrecision.FP32 else 2
         return p * copy * width + matvec_cycles(board, code, True, p * o, k) + elementwise_cycles(board, layer, code)
     convert = math.ceil(k / 4) * _loop(board, Mix(ld=1, dsp=2, st=2)) + board.c("core.call_cycles")
+    outputs = p * o * price(board, REQUANT + PER_CHANNEL)
+    return p * (copy + convert) + _conv_int8_mac_loop(board, p, o, k) + outputs + elementwise_cycles(board, layer, code)
+
+
+def _conv_int8_mac_loop(board: Board, p: int, o: int, k: int) -> float:
+    """arm_nn_mat_mult_kernel_s8_s16 over p pixels x o filters x k patch (pairs of pixels and filters)."""
     body = Mix(ld=6, ld_runs=2, dsp=4, smlad=8)
     iters, tail = divmod(k, 4)
     pair = (o / 2) * (iters * price(board, body + loop_overhead(board)) + tail * price(board, Mix(ld=4, mul=4))
                       + price(board, Mix(alu=5, branch=1)))
-    outputs = p * o * price(board, REQUANT + PER_CHANNEL)
-    return p * (copy + convert) + (p / 2) * pair + outputs + elementwise_cycles(board, layer, code)
+    return (p / 2) * pair
 
 
 def depthwise_cycles(board: Board, layer: Layer, code: CodePrecision | None = None) -> float | None:
@@ -179,11 +184,15 @@ def depthwise_cycles(board: Board, layer: Layer, code: CodePrecision | None = No
         return p * c * (w * _loop(board, Mix(vldr=2, ld_runs=1, vfma=1, fchain=1)) +
                         price(board, inner_loop(board, code).per_output)) + elementwise_cycles(board, layer, code)
     im2col = w * (board.c("core.call_cycles") + math.ceil(c / 4) * _loop(board, Mix(ld=1, dsp=2, st=2)))
-    body = Mix(ld=6, ld_runs=2, dsp=12, smlad=4, alu=2)
-    group = (w // 2) * price(board, body + loop_overhead(board)) + (w % 2) * price(board, Mix(ld=8, mul=4, alu=2)) \
-        + price(board, Mix(alu=5, branch=1))
-    return p * (im2col + math.ceil(c / 4) * group + c * price(board, REQUANT + PER_CHANNEL)) + \
+    return p * (im2col + math.ceil(c / 4) * _depthwise_group(board, w) + c * price(board, REQUANT + PER_CHANNEL)) + \
         elementwise_cycles(board, layer, code)
+
+
+def _depthwise_group(board: Board, w: int) -> float:
+    """arm_depthwise_conv_s8_opt: the W-long window of 4 channels of one output pixel."""
+    body = Mix(ld=6, ld_runs=2, dsp=12, smlad=4, alu=2)
+    return (w // 2) * price(board, body + loop_overhead(board)) + (w % 2) * price(board, Mix(ld=8, mul=4, alu=2)) \
+        + price(board, Mix(alu=5, branch=1))
 
 
 def pool_cycles(board: Board, layer: Layer, code: CodePrecision | None = None) -> float | None:
@@ -213,6 +222,34 @@ def softmax_cycles(board: Board, layer: Layer, code: CodePrecision | None = None
     exp_pass = _loop(board, Mix(ld=1, alu=4, branch=1) + EXP_ON_NEG + MUL_SAT + DIV_POW2)
     out_pass = _loop(board, Mix(ld=1, alu=8, branch=1, st=1) + EXP_ON_NEG + 2 * MUL_SAT + DIV_POW2)
     return n * (max_pass + exp_pass + out_pass) + price(board, 6 * MUL_SAT + Mix(alu=20))
+
+
+def mac_loop_cycles(board: Board, layer: Layer, code: CodePrecision | None = None) -> float:
+    """The MAC loop inside the layer's kernel cycles (before the efficiency factor): the inner
+    loops over weights with their row setups, without per-output work, im2col or activations
+    (the part targets/strategies.py replaces); 0 for kinds without weights."""
+    code = code_precision(layer, code)
+    g = layer.geometry
+
+    def mv(rows: float, cols: float) -> float:
+        return matvec_cycles(board, code, True, rows, cols, Mix()) if rows > 0 else 0.0
+
+    if layer.kind in (LayerKind.DENSE, LayerKind.GRU):
+        rows = max(1, layer.out_elems if layer.kind == LayerKind.DENSE else 6 * layer.units)
+        return mv(rows, layer.macs / rows)
+    if layer.kind == LayerKind.LSTM and layer.units:
+        h, t = layer.units, lstm_steps(layer)
+        cols = layer.macs / (4 * h * t)
+        return t * 4 * (mv(h, max(0.0, cols - h)) + mv(h, h))
+    if layer.kind == LayerKind.CONV and g is not None:
+        p, o, k = g.out_h * g.out_w, g.out_ch, g.patch
+        return _conv_int8_mac_loop(board, p, o, k) if code == CodePrecision.INT8 else mv(p * o, k)
+    if layer.kind == LayerKind.DEPTHWISE_CONV and g is not None:
+        p, c, w = g.out_h * g.out_w, g.out_ch, g.k_h * g.k_w
+        if code == CodePrecision.FP32:
+            return p * c * w * _loop(board, Mix(vldr=2, ld_runs=1, vfma=1, fchain=1))
+        return p * math.ceil(c / 4) * _depthwise_group(board, w)
+    return 0.0
 
 
 KERNELS = {LayerKind.DENSE: dense_cycles, LayerKind.LSTM: lstm_cycles, LayerKind.GRU: gru_cycles,

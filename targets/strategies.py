@@ -15,8 +15,10 @@ targets/cores.py: Cortex-M4 single issue, Cortex-M7 dual issue):
     D          the kernel model's dense cycles of the layer at P (cortexm: compute / efficiency
                + weight stalls + activation stalls + call overhead; weights stored in P's format,
                resident or streamed as the report's memory plan keeps the file's)
-    loop       its dense MAC loop: MACs x simd_mac + O / rows_per_block x row_setup
-               (cortexm_loops.inner_loop(P, simd=True); fp32 has no SIMD: its loop is scalar)
+    loop       its MAC loop: the kernel's inner loops over the weights with their row setups
+               (cortexm_kernels.mac_loop_cycles: the FC / LSTM / GRU matrix-vector loop, conv's
+               arm_nn_mat_mult_kernel_s8_s16, depthwise's window loop; SIMD where P has it, fp32
+               has none), without the per-output work, im2col or activations
 
     dense        D                                                       zeros cost the same
     scalar       D - loop + MACs x scalar_mac + O / rows_per_block' x row_setup
@@ -25,7 +27,7 @@ targets/cores.py: Cortex-M4 single issue, Cortex-M7 dual issue):
                    one row at a time, every use of a weight loads and tests it (the paper's
                    `if (w == 0) continue;`): a nonzero falls through to the input load and the
                    MAC, a zero takes the branch to the loop end; no SIMD (the test is per weight)
-    skip-row     D - U sum_t Rz_t L_t simd_mac + U (R - Rz) flag_nz + U Rz flag_z + U SR mispredict
+    skip-row     D - U sum_t Rz_t L_t (loop / MACs) + U (R - Rz) flag_nz + U Rz flag_z + U SR mispredict
                    a flag per row (the paper's `if (row_mask[o][c][i])`), the dense SIMD loop over
                    the rows with a nonzero weight
     weight-first D - loop + (N - Z)(wf_nz + U wf_use) + Z wf_z + Sw mispredict + O init
@@ -56,8 +58,9 @@ branch and nothing more.
 
 Not modeled: a skipped row's weights are still streamed from flash (D's stalls stay), the 1-row
 remainder of a 2-row SIMD block with one zero row, the per-segment setup of conv kernel rows;
-for conv and depthwise layers `loop` uses the fully connected inner loop's cost per MAC, not
-arm_convolve_s8's. Layers without weights cost cortexm.layer_cycles at P under every strategy.
+the scalar and skipping loops of conv and depthwise layers are the fully connected scalar loop
+(the paper's direct loops, no im2col kernel). Layers without weights cost cortexm.layer_cycles
+at P under every strategy.
 """
 from __future__ import annotations
 
@@ -80,10 +83,9 @@ class LoopCosts:
     """Costs (cycles) of one layer's loops at one code precision on one core (module header)."""
 
     dense: float        # D: the whole layer, dense kernel
-    simd_mac: float     # per MAC of the dense loop (SIMD where P has it)
+    loop: float         # the dense kernel's MAC loop inside D (SIMD where P has it)
     scalar_mac: float   # per MAC of the dense scalar loop
-    row_block: float    # row setup of the dense loop per output (setup / rows per block)
-    row_scalar: float   # the same for the dense scalar loop
+    row_scalar: float   # row setup of the dense scalar loop per output (setup / rows per block)
     row: float          # row setup of a one-row loop (skip-zero: per output)
     use_nz: float       # skip-zero: one use of a nonzero weight
     use_z: float        # skip-zero: one use of a zero weight
@@ -120,7 +122,7 @@ def strategy_cycles(strategy: LoopStrategy | str, layer: Layer, sp: LayerSparsit
     rows = sum(t.rows for t in sp.tensors)
     zrows = sum(t.zero_rows for t in sp.tensors)
     outputs = u * sum(t.outputs for t in sp.tensors)
-    loop = macs * c.simd_mac + outputs * c.row_block
+    loop = c.loop
     strategy = LoopStrategy(strategy)
     tests = mis = 0.0
     if strategy == LoopStrategy.DENSE:
@@ -133,9 +135,9 @@ def strategy_cycles(strategy: LoopStrategy | str, layer: Layer, sp: LayerSparsit
     elif strategy == LoopStrategy.SKIP_ROW:
         tests, mis = u * rows, u * sum(t.row_switches for t in sp.tensors)
         skipped = u * sum(t.zero_rows * t.row_len for t in sp.tensors)
+        cyc = (c.dense - skipped * (loop / macs if macs else 0.0) + u * (rows - zrows) * c.flag_nz
+               + u * zrows * c.flag_z + mis * c.mispredict)
         macs -= skipped
-        cyc = (c.dense - skipped * c.simd_mac + u * (rows - zrows) * c.flag_nz + u * zrows * c.flag_z
-               + mis * c.mispredict)
     else:  # weight-first
         tests, mis, macs = float(n), float(sw), u * (n - z)
         cyc = c.dense - loop + (n - z) * (c.wf_nz + u * c.wf_use) + z * c.wf_z + mis * c.mispredict + outputs * c.init
@@ -169,12 +171,12 @@ def predicts(board: Board) -> bool:
 
 def event_costs(board: Board, precision: CodePrecision | str) -> dict[str, float]:
     """The per-event costs of the module header for `precision` on `board`'s core (cycles,
-    / core.efficiency): every LoopCosts field but `dense`."""
+    / core.efficiency): every LoopCosts field but `dense` and `loop`."""
     from tfdenoise.targets.cores import Mix, price
     from tfdenoise.targets.cortexm_loops import BODIES, TEST, inner_loop, loop_overhead
 
     p = CodePrecision(precision)
-    simd, scal = inner_loop(board, p, True), inner_loop(board, p, False)
+    simd, scal = inner_loop(board, p, True), inner_loop(board, p, False)   # simd: its row setup
     b = BODIES[(p, False)]
     w = b.weight * (1.0 / (b.rows * b.cols))
     x = b.inputs * (1.0 / b.cols)
@@ -193,8 +195,7 @@ def event_costs(board: Board, precision: CodePrecision | str) -> dict[str, float
         "wf_use": x + acc + mac_free + lp,
         "init": (Mix(vldr=2, vstr=1) if fp else Mix(ld=2, st=1)) + lp}
     out = {k: price(board, v) / eff for k, v in mix_costs.items()}
-    out.update(simd_mac=simd.per_mac_cycles / eff, scalar_mac=scal.per_mac_cycles / eff,
-               row_block=simd.row_cycles / simd.rows / eff, row_scalar=scal.row_cycles / scal.rows / eff,
+    out.update(scalar_mac=scal.per_mac_cycles / eff, row_scalar=scal.row_cycles / scal.rows / eff,
                row=simd.row_cycles / eff,
                mispredict=board.c("core.branch_mispredict") / eff if predicts(board) else 0.0)
     return out
@@ -234,7 +235,16 @@ def _sized(layer: Layer, nbytes: int) -> Layer:
 def loop_costs(board: Board, layer: Layer, precision: CodePrecision | str, op: OperatingPoint,
                plan: MemoryPlan | None = None) -> LoopCosts:
     """The `LoopCosts` of `layer` at `precision` on `board` (module header)."""
-    return LoopCosts(dense=dense_cycles(board, layer, precision, op, plan), **event_costs(board, precision))
+    return LoopCosts(dense=dense_cycles(board, layer, precision, op, plan), loop=mac_loop(board, layer, precision),
+                     **event_costs(board, precision))
+
+
+def mac_loop(board: Board, layer: Layer, precision: CodePrecision | str) -> float:
+    """The dense kernel's MAC loop of `layer` at `precision` (cortexm_kernels.mac_loop_cycles)
+    / core.efficiency: the part of D the other strategies replace."""
+    from tfdenoise.targets.cortexm_kernels import mac_loop_cycles
+
+    return mac_loop_cycles(board, layer, CodePrecision(precision)) / board.c("core.efficiency")
 
 
 def price_strategies(graph: Graph, board: Board, strategies: Iterable[LoopStrategy | str],
@@ -259,7 +269,7 @@ def price_strategies(graph: Graph, board: Board, strategies: Iterable[LoopStrate
             if la.name not in priced:
                 other[str(p)] += d
                 continue
-            costs = LoopCosts(dense=d, **events)
+            costs = LoopCosts(dense=d, loop=mac_loop(board, la, p), **events)
             rows += [strategy_cycles(s, la, sparsity[la.name], costs, str(p)) for s in strategies]
     return StrategyPricing(model=graph.path, board=board.name, freq_mhz=op.freq_mhz,
                            strategies=tuple(str(s) for s in strategies), precisions=tuple(str(p) for p in precisions),

@@ -22,7 +22,7 @@ W = np.array([[1, 0, 0, 2, 0, 3, 0, 4],
               [5, 6, 7, 0, 0, 0, 0, 8],
               [1, 2, 3, 4, 5, 6, 7, 8]], dtype=np.int8)
 #: distinct values, so that a term counted the wrong number of times shows
-COSTS = LoopCosts(dense=1000.0, simd_mac=0.5, scalar_mac=1.75, row_block=2.5, row_scalar=1.25, row=5.0,
+COSTS = LoopCosts(dense=1000.0, loop=26.0, scalar_mac=1.75, row_scalar=1.25, row=5.0,
                   use_nz=4.0, use_z=3.0, flag_nz=2.25, flag_z=3.5, wf_nz=6.0, wf_z=4.5, wf_use=5.5, init=7.0,
                   mispredict=6.0)
 
@@ -49,18 +49,18 @@ def walk(w: np.ndarray, c: LoopCosts, strategy: str) -> float:
     charging each event; a branch predictor that remembers the last outcome (within a row for a
     per-weight branch, across rows for the per-row flag)."""
     n_out = len(w)
-    dense_loop = w.size * c.simd_mac + n_out * c.row_block      # the dense loop inside c.dense
+    per_mac = c.loop / w.size                                   # the dense loop inside c.dense, per MAC
     if strategy == "scalar":
-        return c.dense - dense_loop + w.size * c.scalar_mac + n_out * c.row_scalar
+        return c.dense - c.loop + w.size * c.scalar_mac + n_out * c.row_scalar
     if strategy == "skip-row":
         cyc, last = c.dense, None
         for row in w:
             zero = not row.any()
-            cyc += c.flag_z - len(row) * c.simd_mac if zero else c.flag_nz
+            cyc += c.flag_z - len(row) * per_mac if zero else c.flag_nz
             cyc += c.mispredict if last is not None and zero != last else 0.0
             last = zero
         return cyc
-    cyc = c.dense - dense_loop
+    cyc = c.dense - c.loop
     for row in w:
         cyc += c.row if strategy == "skip-zero" else c.init
         last = None
@@ -88,9 +88,9 @@ def test_hand_count_by_numbers():
     # skip-zero: 1000 - (32 x 0.5 + 4 x 2.5) + 16 x 4 + 16 x 3 + 8 switches x 6 + 4 x 5
     sz = strategy_cycles("skip-zero", la, sp, COSTS)
     assert sz.cycles == 1000 - 26 + 64 + 48 + 48 + 20 and (sz.tests, sz.macs, sz.mispredicts) == (32, 16, 8)
-    # skip-row: 1000 - 8 x 0.5 + 3 rows x 2.25 + 1 zero row x 3.5 + 2 row switches x 6
+    # skip-row: 1000 - 8 x 26 / 32 + 3 rows x 2.25 + 1 zero row x 3.5 + 2 row switches x 6
     sr = strategy_cycles("skip-row", la, sp, COSTS)
-    assert sr.cycles == round(1000 - 4 + 6.75 + 3.5 + 12) and (sr.tests, sr.macs, sr.mispredicts) == (4, 24, 2)
+    assert sr.cycles == round(1000 - 6.5 + 6.75 + 3.5 + 12) and (sr.tests, sr.macs, sr.mispredicts) == (4, 24, 2)
     # weight-first: 1000 - 26 + 16 x (6 + 5.5) + 16 x 4.5 + 8 x 6 + 4 x 7
     wf = strategy_cycles("weight-first", la, sp, COSTS)
     assert wf.cycles == 1000 - 26 + 184 + 72 + 48 + 28 and (wf.tests, wf.macs) == (32, 16)
@@ -102,15 +102,16 @@ def test_uses_per_weight_scale_the_per_use_terms():
     la1, sp1 = layer_and_sparsity(W, 1)
     la3, sp3 = layer_and_sparsity(W, 3)
     assert la3.macs == 3 * la1.macs
-    c = LoopCosts(**{**COSTS.__dict__, "dense": 0.0})
+    c1 = LoopCosts(**{**COSTS.__dict__, "dense": 0.0})
+    c = LoopCosts(**{**COSTS.__dict__, "dense": 0.0, "loop": 3 * COSTS.loop})   # a 3 x longer dense loop
     for s in ("scalar", "skip-zero", "skip-row"):
-        one = strategy_cycles(s, la1, sp1, c).cycles
+        one = strategy_cycles(s, la1, sp1, c1).cycles
         assert strategy_cycles(s, la3, sp3, c).cycles == pytest.approx(3 * one, abs=2)
-    wf1 = strategy_cycles("weight-first", la1, sp1, c)
+    wf1 = strategy_cycles("weight-first", la1, sp1, c1)
     wf3 = strategy_cycles("weight-first", la3, sp3, c)
     assert wf3.tests == wf1.tests == 32 and wf3.macs == 3 * wf1.macs
-    # 2 more uses per nonzero weight, 8 more outputs (init), a 3 x larger dense loop replaced
-    assert wf3.cycles - wf1.cycles == round(16 * 2 * 5.5 + 8 * 7 - (96 - 32) * 0.5 - (12 - 4) * 2.5)
+    # 2 more uses per nonzero weight, 8 more outputs (init), a 3 x longer dense loop replaced
+    assert wf3.cycles - wf1.cycles == round(16 * 2 * 5.5 + 8 * 7 - (78 - 26))
 
 
 def test_parse_strategies():
@@ -175,13 +176,13 @@ def test_scalar_equals_dense_in_fp32_and_is_slower_with_simd(m7):
 
 
 def test_skip_row_with_half_the_rows_zero_saves_half_the_mac_cycles(m7):
-    from tfdenoise.targets.strategies import event_costs
+    from tfdenoise.targets.strategies import mac_loop
 
     w = random_fc()
     w[::2] = 0                                                # every other output row
     p = price(w, m7, ("dense", "skip-row"), ("int8",))
     dense, skip = (c.cycles for c in p.layers)
-    mac_cycles = w.size * event_costs(m7, "int8")["simd_mac"]
+    mac_cycles = mac_loop(m7, group_layers(fc_graph(w))[0][0], "int8")
     saved = dense - skip
     assert 0.45 * mac_cycles < saved < 0.5 * mac_cycles      # half the MAC work, minus the row tests
 
@@ -298,3 +299,48 @@ def test_branch_prediction_per_core(m7):
     assert e7["mispredict"] == m7.c("core.branch_mispredict") / m7.c("core.efficiency") and e4["mispredict"] == 0.0
     # M4: a zero weight takes the branch (1 + P refill); M7: a predicted taken branch costs one slot
     assert e4["use_z"] > e4["flag_nz"] and e7["use_z"] < e4["use_z"]
+
+
+def conv_graph(o: int = 32, kh: int = 8, kw: int = 10, oh: int = 9, seed: int = 0) -> Graph:
+    """x [1, oh + kh - 1, kw, 1] -> CONV_2D(w [o, kh, kw, 1] INT8) -> y [1, oh, 1, o]: each weight
+    used at oh output pixels (the STM32F7 paper's conv has 9)."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(1, 128, size=(o, kh, kw, 1)) * rng.choice([-1, 1], size=(o, kh, kw, 1))
+    q = Quantization((0.01,) * o, (0,) * o, 0)
+    ts = (Tensor(0, "x", "INT8", (1, oh + kh - 1, kw, 1)),
+          Tensor(1, "conv/w", "INT8", (o, kh, kw, 1), q, w.astype(np.int8).tobytes()),
+          Tensor(2, "conv/b", "INT32", (o,), None, bytes(4 * o)),
+          Tensor(3, "y", "INT8", (1, oh, 1, o)))
+    sg = Subgraph("main", ts, (Operator(0, "CONV_2D", (0, 1, 2), (3,)),), (0,), (3,))
+    return Graph("<conv>", (sg,))
+
+
+def test_conv_mac_loop_is_the_im2col_kernels(m7):
+    from tfdenoise.targets import cortexm
+    from tfdenoise.targets.strategies import mac_loop
+
+    la = group_layers(conv_graph())[0][0]
+    assert la.kind == "conv" and la.macs == 9 * 32 * 80
+    for prec in ("fp32", "q15", "int8"):
+        loop = mac_loop(m7, la, prec)
+        assert 0.3 * cortexm.core_cycles(m7, la, prec) < loop < cortexm.core_cycles(m7, la, prec)
+    # int8 conv runs 16 MACs per iteration of arm_nn_mat_mult_kernel_s8_s16: cheaper per MAC than FC's 8
+    fc = group_layers(fc_graph(random_fc(32, 80)))[0][0]
+    assert mac_loop(m7, la, "int8") / la.macs < mac_loop(m7, fc, "int8") / fc.macs
+
+
+def test_weight_first_pays_only_with_reuse_and_a_latency_bound_dense_loop(m7):
+    """The one case where unstructured sparsity turns into speed (docs/design.md §9): weight-first
+    on a conv (9 uses per weight test) against fp32's dense loop, bound by the VFMA chain."""
+    from tfdenoise.targets.sparsity import Structure, sparsify
+    from tfdenoise.targets.strategies import price_strategies
+
+    g = conv_graph()
+    p50 = price_strategies(sparsify(g, 0.5, Structure.UNSTRUCTURED), m7, ("dense", "skip-zero", "weight-first"))
+    p90 = price_strategies(sparsify(g, 0.9, Structure.UNSTRUCTURED), m7, ("dense", "skip-zero", "weight-first"))
+    assert p50.cycles("weight-first", "fp32") < p50.cycles("dense", "fp32")
+    assert p90.cycles("weight-first", "fp32") < 0.6 * p90.cycles("dense", "fp32")
+    for prec in ("q15", "int8"):                              # SIMD dense: no unstructured gain
+        assert p50.cycles("weight-first", prec) > p50.cycles("dense", prec)
+        assert p50.cycles("skip-zero", prec) > p50.cycles("dense", prec)
+    assert p50.cycles("skip-zero", "fp32") > p50.cycles("dense", "fp32")   # per use: no amortization
