@@ -18,6 +18,7 @@ from tfdenoise.vocab import FILE_PRECISIONS
 from tfdenoise.converters import build, fbgraph, metadata, passes
 from tfdenoise.converters.calibration import CalibrationSet
 from tfdenoise.converters.check import WARN_P99, CheckResult, compare
+from tfdenoise.converters.qat_export import apply_grids
 from tfdenoise.converters.recipe import CalibMethod, Precision, Recipe, load as load_recipe
 
 MB = float(2 ** 20)
@@ -105,11 +106,19 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
                     "moving_average": "cumulative"}
     else:
         m = fbgraph.load(f32)
+    grids = getattr(model, "qat_grid", None) or {}
+    recipe.check_bits({layer: g["bits"] for (layer, _), g in grids.items()})
+    weight_bits = {}
+    int8_grids = {key: g for key, g in grids.items() if prec.get(key[0]) is Precision.INT8}
+    if int8_grids:  # a QAT checkpoint: its trained grid, not the converter's scales
+        info = apply_grids(m, fbgraph.op_layers(m), int8_grids)
+        weight_bits = {layer: i["weight_bits"] for layer, i in info.items()}
     fp16_layers = {k for k, p in prec.items() if p is Precision.FP16}
     if fp16_layers:
         layers = fbgraph.op_layers(m)
         passes.weights_to_fp16(m, {i for i, l in enumerate(layers) if l in fp16_layers})
-    meta = metadata.build_metadata(m, model.variant, recipe.label(), cal_info, random_weights)
+    meta = metadata.build_metadata(m, model.variant, recipe.label(), cal_info, random_weights,
+                                   weight_bits, getattr(model, "qat_info", None))
     wrong = [l["name"] for l in meta["layers"] if l["precision"] != prec[l["name"]].value]
     if wrong:
         raise ConversionError(f"recipe {recipe.name!r}: layers {', '.join(wrong)} did not "

@@ -17,8 +17,9 @@ _TOKEN = re.compile(r"(?<![a-z0-9])(fc_in|bn_in|relu_in|rnn_0|rnn_1|fc_mid|bn_mi
                     r"(?![0-9])")
 #: TFLite tensor type codes -> numpy names (schema TensorType).
 TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16",
-              9: "int8", 6: "bool"}
-TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 7: 2, 9: 1, 6: 1}
+              9: "int8", 6: "bool", 17: "int4"}
+TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 7: 2, 9: 1, 6: 1, 17: 0.5}  # INT4: packed, 2 per byte
+INT4 = 17
 CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 RNN_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM",)
 
@@ -118,7 +119,7 @@ def param_tensor(model_obj, t) -> bool:
     """A stored parameter: constant float/int8/int16 data, or an INT32 bias with a scale."""
     if not is_constant(model_obj, t):
         return False
-    if t.type in (0, 1, 9, 7):
+    if t.type in (0, 1, 9, 7, INT4):
         return True
     q = t.quantization
     return t.type == 2 and q is not None and q.scale is not None and len(q.scale) > 0
@@ -159,6 +160,10 @@ def op_list(model_obj) -> list[dict]:
 
 
 def const_array(model_obj, t) -> np.ndarray:
-    """The constant data of tensor ``t`` as a numpy array of its type."""
+    """The constant data of tensor ``t`` as a numpy array of its type (INT4: unpacked to int8)."""
+    if t.type == INT4:
+        from tfdenoise.converters.passes import unpack_int4
+
+        return unpack_int4(model_obj.buffers[t.buffer].data, int(np.prod(t.shape))).reshape(t.shape)
     dt = np.dtype(TYPE_NAMES[t.type])
     return np.frombuffer(bytes(model_obj.buffers[t.buffer].data), dtype=dt).reshape(t.shape)

@@ -45,7 +45,8 @@ from tfdenoise.kws.models import KwsModel
 from tfdenoise.quiet import native_stderr_muted
 from tfdenoise.vocab import CalibMethod, LayerKind, Precision
 
-from tfdenoise.converters import fbgraph, metadata
+from tfdenoise.converters import fbgraph, metadata, passes
+from tfdenoise.converters.qat_export import apply_grids
 from tfdenoise.converters.recipe import Recipe, builtin_names, load as load_recipe
 
 #: KWS precisions a recipe may give the whole model (full INT8 or float).
@@ -133,20 +134,33 @@ def kws_recipe(recipe: Recipe | str | os.PathLike) -> Recipe:
     return load_recipe(name)
 
 
-def resolve_precision(recipe: Recipe, model: KwsModel) -> Precision:
-    """The one precision ``recipe`` gives every deployment layer of ``model``."""
-    names = tuple(n for n, _ in deploy_layers(model)[0])
-    prec = recipe.resolve(names)
+def layer_precisions(recipe: Recipe, model: KwsModel) -> dict[str, Precision]:
+    """The precision ``recipe`` gives each deployment layer of ``model``: one for the whole
+    model (fp32 or int8), or int8 with the final softmax in fp32 (a float softmax after a
+    DEQUANTIZE of the int8 logits: :func:`tfdenoise.converters.passes.float_softmax`)."""
+    kernels = deploy_layers(model)[0]
+    prec = recipe.resolve(tuple(n for n, _ in kernels))
+    softmax = {n for n, k in kernels if k == LayerKind.SOFTMAX}
     used = set(prec.values())
-    if len(used) != 1 or next(iter(used)) not in KWS_PRECISIONS:
+    core = {v for k, v in prec.items() if k not in softmax}
+    float_softmax = core == {Precision.INT8} and {prec[n] for n in softmax} == {Precision.FP32}
+    if not float_softmax and (len(used) != 1 or next(iter(used)) not in KWS_PRECISIONS):
         got = ", ".join(f"{k}={v.value}" for k, v in prec.items())
         raise RecipeError(f"recipe {recipe.name!r}: KWS export supports whole-model fp32 or int8 "
-                          f"for now (got {got})", recipe.source or None)
+                          f"(or int8 with an fp32 softmax) for now (got {got})", recipe.source or None)
+    return prec
+
+
+def resolve_precision(recipe: Recipe, model: KwsModel) -> Precision:
+    """The precision of the file ``recipe`` makes of ``model``: fp32 or int8 (an int8 file may
+    run its final softmax in float, :func:`layer_precisions`)."""
+    prec = layer_precisions(recipe, model)
+    used = set(prec.values())
     if recipe.calibration is not CalibMethod.MAX:
         raise RecipeError(f"recipe {recipe.name!r}: KWS INT8 calibration is the converter's "
                           f"min/max over the calibration windows, not {recipe.calibration.value}",
                           recipe.source or None)
-    return next(iter(used))
+    return Precision.INT8 if Precision.INT8 in used else next(iter(used))
 
 
 #: Weight quantization granularities a KWS recipe's optional ``"per_channel"`` may ask for.
@@ -230,6 +244,11 @@ def convert_kws(model: KwsModel, recipe: Recipe | str = "int8",
 
     recipe = kws_recipe(recipe)
     precision = resolve_precision(recipe, model)
+    per_layer = layer_precisions(recipe, model)
+    grids = getattr(model, "qat_grid", None) or {}
+    kernels = deploy_layers(model)[0]
+    recipe.check_bits({layer: g["bits"] for (layer, _), g in grids.items()}, tuple(n for n, _ in kernels),
+                      {n for n, k in kernels if k in (LayerKind.DENSE, LayerKind.CONV, LayerKind.DEPTHWISE_CONV)})
     windows = check_windows(calib_windows, model)
     conv = tf.lite.TFLiteConverter.from_keras_model(deploy_model(model))
     calibration = None
@@ -252,16 +271,23 @@ def convert_kws(model: KwsModel, recipe: Recipe | str = "int8",
     if missing:
         raise ConversionError(f"converted {model.name} graph has no operator for layers "
                               f"{', '.join(missing)}")
+    weight_bits = {}
+    if precision is Precision.INT8 and grids:
+        info = apply_grids(m, layer_of, grids)
+        weight_bits = {layer: i["weight_bits"] for layer, i in info.items()}
+    if per_layer != {n: precision for n in per_layer}:
+        passes.float_softmax(m)
     f = model.features
     meta = metadata.build_kws_metadata(
         m, model=model.name.value, precision=precision.value, labels=list(model.labels),
         features=feature_fields(f), hop_ms=1000.0 * f.hop / f.sample_rate,
-        layers=[(n, k.value) for n, k in kernels], op_layer=layer_of, calibration=calibration,
-        random_weights=random_weights)
-    wrong = [l["name"] for l in meta["layers"] if l["precision"] != precision.value]
+        layers=[(n, k.value) for n, k in kernels], op_layer=op_layers(m, model),  # after the passes
+        calibration=calibration, random_weights=random_weights, weight_bits=weight_bits,
+        qat=getattr(model, "qat_info", None))
+    wrong = [l["name"] for l in meta["layers"] if l["precision"] != per_layer[l["name"]].value]
     if wrong:
         raise ConversionError(f"recipe {recipe.name!r}: layers {', '.join(wrong)} did not "
-                              f"convert to {precision.value}")
+                              f"convert to {', '.join(per_layer[n].value for n in wrong)}")
     metadata.attach(m, meta)
     return fbgraph.dump(m)
 

@@ -5,7 +5,8 @@ A UTF-8 JSON object stored as the flatbuffer metadata named ``tfdenoise``::
     {"format": 1, "variant": "gru128", "precision": "mixed", "random_weights": false,
      "calibration": {"method": "max", "clips": ["p286_035", ...]} | null,
      "layers": [{"name": "rnn_0", "kind": "gru", "precision": "int8", "units": 128,
-                 "ops": [op indices in subgraph 0], "param_bytes": 98304}, ...],
+                 "ops": [op indices in subgraph 0], "param_bytes": 98304,
+                 "weight_bits": 8, "weight_storage": "int8"}, ...],
      "conversions": [{"op": 12, "kind": "quantize", "from": "float32", "to": "int8"}, ...],
      "inputs": [{"name": "frame", "shape": [1, 1, 257], "dtype": "float32",
                  "scale": 0.0, "zero_point": 0}, ...],
@@ -13,6 +14,10 @@ A UTF-8 JSON object stored as the flatbuffer metadata named ``tfdenoise``::
 
 ``precision`` of a layer is read from the file itself: ``int8`` when its ops compute in
 INT8, ``fp16`` when its weights are stored as float16, ``fp32`` otherwise.
+``weight_storage`` is how its weight matrices are stored (``int4``: packed, two per byte;
+``int8``, ``float16``, ``float32``) and ``weight_bits`` the width they hold: the trained width
+of a QAT layer (docs/design.md §8: e.g. 5-bit levels in an INT8 container), else the stored
+width.  A file exported from a QAT checkpoint also carries ``"qat": {"stage": 1|2, ...}``.
 
 Keyword-spotting files (:mod:`tfdenoise.converters.kws`) carry ``"family": "kws"`` and no
 ``variant`` (:func:`build_kws_metadata`)::
@@ -87,9 +92,36 @@ def layer_precision(model_obj, op_indices: list[int]) -> str:
     return Precision.FP32
 
 
+#: Bits per stored weight element of each file storage type.
+STORAGE_BITS = {"int4": 4, "int8": 8, "float16": 16, "float32": 32}
+
+
+def weight_storage(model_obj, op_indices: list[int]) -> str | None:
+    """How the weight matrices (constants of rank >= 2) of these ops are stored: ``int4``,
+    ``int8``, ``float16`` or ``float32`` (the narrowest found; None: no weight matrix)."""
+    sg = model_obj.subgraphs[0]
+    found = set()
+    for i in op_indices:
+        for t in sg.operators[i].inputs:
+            ten = sg.tensors[t] if t >= 0 else None
+            if ten is not None and fbgraph.is_constant(model_obj, ten) and len(ten.shape) >= 2:
+                found.add(fbgraph.TYPE_NAMES.get(ten.type, "?"))
+    return next((s for s in STORAGE_BITS if s in found), None)
+
+
+def weight_fields(model_obj, op_indices: list[int], bits: int | None) -> dict:
+    """``weight_bits`` (the trained width: ``bits`` of a QAT layer, else the stored width) and
+    ``weight_storage`` of one layer (docs/design.md §8: a 5-bit grid in an INT8 container)."""
+    storage = weight_storage(model_obj, op_indices)
+    width = bits if bits is not None and storage in ("int4", "int8") else STORAGE_BITS.get(storage)
+    return {"weight_bits": width, "weight_storage": storage}
+
+
 def build_metadata(model_obj, variant, precision: str,
-                   calibration: dict | None, random_weights: bool = False) -> dict:
-    """The metadata dict of a converted model (op indices as they are in ``model_obj``)."""
+                   calibration: dict | None, random_weights: bool = False,
+                   weight_bits: dict[str, int] | None = None, qat: dict | None = None) -> dict:
+    """The metadata dict of a converted model (op indices as they are in ``model_obj``);
+    ``weight_bits``: the trained width of QAT layers, ``qat``: the checkpoint's QAT stage."""
     sg = model_obj.subgraphs[0]
     layers = fbgraph.op_layers(model_obj)
     sizes = fbgraph.param_bytes_by_layer(model_obj)
@@ -100,7 +132,8 @@ def build_metadata(model_obj, variant, precision: str,
         entries.append({"name": name, "kind": variant.cell if rnn else LayerKind.DENSE,
                         "precision": layer_precision(model_obj, ops),
                         "units": variant.units if rnn else 257,
-                        "ops": ops, "param_bytes": int(sizes.get(name, 0))})
+                        "ops": ops, "param_bytes": int(sizes.get(name, 0)),
+                        **weight_fields(model_obj, ops, (weight_bits or {}).get(name))})
     conversions = []
     for i, op in enumerate(sg.operators):
         n = fbgraph.op_name(model_obj, op)
@@ -115,7 +148,7 @@ def build_metadata(model_obj, variant, precision: str,
             "calibration": calibration, "layers": entries, "conversions": conversions,
             "inputs": _io_entries(model_obj, "inputs"),
             "outputs": _io_entries(model_obj, "outputs"),
-            "param_bytes": int(sizes["*"])}
+            "param_bytes": int(sizes["*"]), **({"qat": qat} if qat else {})}
 
 
 def attach(model_obj, meta: dict) -> None:
@@ -157,7 +190,8 @@ KWS_FAMILY = "kws"
 def build_kws_metadata(model_obj, *, model: str, precision: str, labels: list[str],
                        features: dict, hop_ms: float, layers: list[tuple[str, str]],
                        op_layer: list[str | None], calibration: dict | None,
-                       random_weights: bool = False) -> dict:
+                       random_weights: bool = False, weight_bits: dict[str, int] | None = None,
+                       qat: dict | None = None) -> dict:
     """The metadata dict of a converted keyword-spotting model.
 
     ``layers`` are the deployment layers ``(name, kind)`` in graph order; ``op_layer`` the
@@ -169,12 +203,14 @@ def build_kws_metadata(model_obj, *, model: str, precision: str, labels: list[st
         ops = [i for i, l in enumerate(op_layer) if l == name]
         entries.append({"name": name, "kind": str(kind),
                         "precision": str(layer_precision(model_obj, ops)),
-                        "ops": ops, "param_bytes": int(sizes.get(name, 0))})
+                        "ops": ops, "param_bytes": int(sizes.get(name, 0)),
+                        **weight_fields(model_obj, ops, (weight_bits or {}).get(name))})
     return {"format": FORMAT, "family": KWS_FAMILY, "model": model, "precision": precision,
             "random_weights": bool(random_weights), "labels": [str(x) for x in labels],
             "features": dict(features), "hop_ms": float(hop_ms), "calibration": calibration,
             "layers": entries, "inputs": _io_entries(model_obj, "inputs"),
-            "outputs": _io_entries(model_obj, "outputs"), "param_bytes": int(sizes["*"])}
+            "outputs": _io_entries(model_obj, "outputs"), "param_bytes": int(sizes["*"]),
+            **({"qat": qat} if qat else {})}
 
 
 def is_kws(meta: dict | None) -> bool:

@@ -9,7 +9,13 @@ A recipe is a JSON file::
      "calibration": {"method": "max"}}
 
 Rules are tried in order; the first whose regular expression fully matches a layer name
-wins.  The deployment layers are ``fc_in`` (with ``bn_in``/``relu_in`` folded in),
+wins.  An int8 rule may add ``"weight_bits": B`` (1, 2, 4, 5 or 8): the layer's weights
+must hold a B-bit QAT grid (docs/design.md §8; a checkpoint trained with ``--qat-bits``),
+stored as packed INT4 for B <= 4 in fully connected and conv ops, else in INT8 containers::
+
+    {"name": "qat_rnn8_fc4", "layers": [{"pattern": "rnn_.*", "precision": "int8", "weight_bits": 8},
+                                        {"pattern": ".*", "precision": "int8", "weight_bits": 4}]}
+  The deployment layers are ``fc_in`` (with ``bn_in``/``relu_in`` folded in),
 ``rnn_0``, ``rnn_1``, ``fc_mid`` (with ``bn_mid``/``relu_mid``) and ``fc_out``.
 A pattern that matches none of them, or a layer matched by no rule, is a
 :class:`~tfdenoise.errors.RecipeError`.
@@ -39,10 +45,12 @@ RECIPE_FAMILIES = ("denoiser", "kws")
 
 @dataclass(frozen=True)
 class Rule:
-    """``pattern`` (full-match regex over layer names) -> ``precision``."""
+    """``pattern`` (full-match regex over layer names) -> ``precision`` (and, for int8 rules,
+    an optional ``weight_bits``: the QAT width the layer's weights must hold)."""
 
     pattern: str
     precision: Precision
+    weight_bits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,26 @@ class Recipe:
                 raise RecipeError(f"recipe {self.name!r} gives no precision for layer "
                                   f"{name!r}", self.source or None)
         return out
+
+    def resolve_bits(self, layers: tuple[str, ...] = DEPLOY_LAYERS) -> dict[str, int | None]:
+        """The ``weight_bits`` the first matching rule gives each layer (None: not stated)."""
+        self.resolve(layers)
+        return {name: next(r.weight_bits for r in self.rules if re.fullmatch(r.pattern, name))
+                for name in layers}
+
+    def check_bits(self, trained: dict[str, int], layers: tuple[str, ...] = DEPLOY_LAYERS,
+                   weighted: set[str] | None = None) -> None:
+        """A rule's ``weight_bits`` must be the width the layer was trained with (``trained``: a QAT
+        checkpoint's per-layer widths; a layer missing from it holds float weights).  Layers not
+        in ``weighted`` (default: all) have no weight matrix and are not checked."""
+        for name, bits in self.resolve_bits(layers).items():
+            if weighted is not None and name not in weighted:
+                continue
+            if bits is not None and trained.get(name) != bits:
+                got = (f"trained with {trained[name]}-bit weights" if name in trained
+                       else "not trained with --qat-bits")
+                raise RecipeError(f"recipe {self.name!r} asks {bits}-bit weights for layer {name}, "
+                                  f"which was {got} (tfdenoise train --qat-bits)", self.source or None)
 
     @property
     def needs_calibration(self) -> bool:
@@ -123,7 +151,7 @@ def parse(data: dict, source: str = "") -> Recipe:
         except ValueError:
             raise RecipeError(f"layers[{i}]: precision {r['precision']!r} is not one of "
                               "fp32, fp16, int8", where) from None
-        rules.append(Rule(str(r["pattern"]), prec))
+        rules.append(Rule(str(r["pattern"]), prec, _weight_bits(r, i, prec, where)))
     cal = data.get("calibration", {}) or {}
     try:
         method = CalibMethod(str(cal.get("method", "max")).lower())
@@ -137,6 +165,22 @@ def parse(data: dict, source: str = "") -> Recipe:
     return Recipe(name=str(data.get("name", Path(source).stem if source else "custom")),
                   rules=tuple(rules), calibration=method,
                   description=str(data.get("description", "")), source=source, family=family)
+
+
+def _weight_bits(rule: dict, i: int, prec: Precision, where: str | None) -> int | None:
+    """A rule's optional ``weight_bits`` (1, 2, 4, 5 or 8; int8 rules only)."""
+    if rule.get("weight_bits") is None:
+        return None
+    from tfdenoise.errors import InputError
+    from tfdenoise.qat import check_bits
+
+    try:
+        bits = check_bits(rule["weight_bits"], f"layers[{i}]: weight_bits")
+    except InputError as exc:
+        raise RecipeError(str(exc), where) from None
+    if prec is not Precision.INT8:
+        raise RecipeError(f"layers[{i}]: weight_bits is for int8 layers (got {prec.value})", where)
+    return bits
 
 
 def load(name_or_path: str | os.PathLike) -> Recipe:

@@ -237,6 +237,10 @@ def load_checkpoint(path: str | os.PathLike) -> TinyDenoiser:
     config = read_config(path)
     model = TinyDenoiser(checkpoint_variant(config, path))
     load_weights(model.sequence, path)
+    if "qat" in config:  # latent QAT weights -> the grid they trained on (docs/design.md §8)
+        from tfdenoise.qat_layers import load_grid
+
+        load_grid(model, model.sequence, config, path / CONFIG_FILE)
     return model
 
 

@@ -16,9 +16,9 @@ int8 ([-127, 127], 5-8 bits) grids with zero point 0 and scale ``s``.  Level cou
 255, 5 bits 31, 4 bits 15, 2 bits 3 ({-1, 0, +1}: ternary), 1 bit 2 ({-1, +1}: binary, no
 zero; scale mean|w| as in XNOR-Net, since max|w| would inflate every weight to the largest).
 
-A group is the whole tensor (dense, GRU: one TFLite scale per tensor), one output channel
-(conv: TFLite's per-channel scales), the input channel of a depthwise kernel, or one gate
-of an LSTM kernel (the fused LSTM op stores each gate's weights as its own tensor).
+A group is one output channel (dense, conv and GRU kernels: TFLite's per-channel scales),
+the channel of a depthwise kernel, one gate of an LSTM kernel (the fused LSTM op stores each
+gate's weights as its own tensor with one scale), or a whole tensor.
 
 Stage 2 (from a stage-1 checkpoint) adds 8-bit linear fake quantization of the rest, as the
 full-INT8 TFLite kernels run them: biases (symmetric, max range: :func:`linear_quantize`),

@@ -107,8 +107,8 @@ class LayerKind(StrEnum):
 class QuantGroup(StrEnum):
     """Which weights share one quantization step (docs/design.md §8; tfdenoise/qat.py)."""
 
-    TENSOR = "tensor"        # the whole tensor (dense, GRU: one TFLite scale per tensor)
-    CHANNEL = "channel"      # one per output channel, the last axis (conv: per-channel scales)
+    TENSOR = "tensor"        # the whole tensor (one TFLite scale per tensor)
+    CHANNEL = "channel"      # one per output channel, the last axis (dense, conv, GRU: per-channel scales)
     DEPTHWISE = "depthwise"  # one per input channel of a depthwise kernel [kh, kw, cin, 1]
     GATES = "gates"          # one per gate of an LSTM kernel (the fused op's per-gate tensors)
 

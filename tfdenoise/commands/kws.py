@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tfdenoise.commands import HelpFormatter
 from tfdenoise.commands._common import add_json, emit_json, human, json_files
+from tfdenoise.commands._qat import add_qat_options, qat_hook
 
 #: Where ``--data`` and ``--noise`` point by default when run from the project root.
 DEFAULT_DATA = Path("..") / "shared" / "data" / "kws" / "fsdd"
@@ -108,6 +109,7 @@ def _add_train(kws) -> None:
     add_data_options(p)
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from OUT/last (same --model)")
     p.add_argument("--quiet", action="store_true", help="print no progress")
+    add_qat_options(p)
     p.set_defaults(func=run_train)
 
 
@@ -198,9 +200,10 @@ def default_data(given: str | None) -> str:
 def run_train(args: argparse.Namespace) -> int:
     from tfdenoise.kws.train import train_kws
 
+    hook = qat_hook(args)
     config = config_from_args(args, args.model.lower(), args.out,
                               keywords=tuple(args.keywords) if args.keywords else None, split=args.split)
-    best = train_kws(config, resume=args.resume, verbose=0 if args.quiet else 1)
+    best = train_kws(config, resume=args.resume, verbose=0 if args.quiet else 1, hook=hook)
     print(f"best checkpoint: {best}")
     return 0
 

@@ -306,4 +306,8 @@ def load_kws_checkpoint(path: str | os.PathLike) -> KwsModel:
     config = read_kws_config(path)
     model = KwsModel(config["name"], config["n_classes"], labels=config["labels"], units=config.get("units"))
     load_weights(model.model, path)
+    if "qat" in config:  # latent QAT weights -> the grid they trained on (docs/design.md §8)
+        from tfdenoise.qat_layers import load_grid
+
+        load_grid(model, model.model, config, path / CONFIG_FILE)
     return model

@@ -1,0 +1,336 @@
+"""Sub-8-bit QAT (docs/design.md §8): the tanh grid, its straight-through gradient, the recurrent
+layers, BatchNorm folding, the stage switch, bad widths, and export bit-exactness (the file's
+weights are the grid the Keras model trained with; <= 4-bit dense weights as packed INT4)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tfdenoise import qat
+from tfdenoise.errors import InputError, RecipeError
+from tfdenoise.vocab import QuantGroup
+
+RNG = np.random.default_rng(0)
+
+
+def _w(shape=(40, 24), scale=0.3):
+    return (RNG.normal(size=shape) * scale).astype(np.float32)
+
+
+# -- the quantizer ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bits", qat.WEIGHT_BITS)
+def test_levels_are_symmetric_and_counted(bits):
+    w = _w((300, 16))
+    k, steps = qat.grid_of(w, bits, QuantGroup.CHANNEL)
+    L = qat.levels(bits)
+    assert k.shape == w.shape and steps.shape == (16,) and np.all(steps > 0)
+    assert k.min() >= -L and k.max() <= L
+    assert len(np.unique(k)) <= qat.level_count(bits)
+    if bits == 1:
+        assert set(np.unique(k)) == {-1, 1}  # binary: no zero
+    if bits == 2:
+        assert set(np.unique(k)) == {-1, 0, 1}  # ternary
+    # each channel's largest |tanh(w)| sits on the outermost level (b >= 2)
+    if bits > 1:
+        assert np.all(np.abs(k).max(axis=0) == L)
+    assert qat.level_count(bits) == {1: 2, 2: 3, 4: 15, 5: 31, 8: 255}[bits]
+
+
+def test_grid_follows_the_tanh_formula():
+    w = _w((50, 8))
+    k, steps = qat.grid_of(w, 4, QuantGroup.TENSOR)
+    u = np.tanh(w) / np.abs(np.tanh(w)).max()
+    assert np.array_equal(k, np.round(7 * u).astype(np.int32))
+    assert np.isclose(steps[0], np.abs(w).max() / 7, rtol=1e-6)
+
+
+def test_straight_through_gradient():
+    """d(k * step)/dw is the gradient of the unrounded step * L * tanh(w) / max|tanh(w)|."""
+    from tfdenoise.keras import tf
+
+    w = tf.constant(_w((30, 6)))
+    g_out = tf.constant(RNG.normal(size=(30, 6)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(w)
+        y = tf.reduce_sum(qat.tanh_quantize(w, 4, QuantGroup.CHANNEL) * g_out)
+    got = tape.gradient(y, w)
+    with tf.GradientTape() as tape:
+        tape.watch(w)
+        t = tf.tanh(w)
+        m = tf.reduce_max(tf.abs(t), axis=0, keepdims=True)
+        alpha = tf.stop_gradient(tf.reduce_max(tf.abs(w), axis=0, keepdims=True))
+        y = tf.reduce_sum(alpha / 7.0 * (7.0 * t / m) * g_out)
+    want = tape.gradient(y, w)
+    assert np.allclose(got, want, rtol=1e-5, atol=1e-6) and np.abs(np.asarray(got)).max() > 0
+    with tf.GradientTape() as tape:  # 1 bit: sign passes the gradient straight through too
+        tape.watch(w)
+        y = tf.reduce_sum(qat.tanh_quantize(w, 1) * g_out)
+    assert np.abs(np.asarray(tape.gradient(y, w))).max() > 0
+
+
+@pytest.mark.parametrize("bad", [0, 9, 3.5, "3.5", "four", True, -4, 16])
+def test_bad_bit_widths_are_one_line_errors(bad):
+    with pytest.raises(InputError) as err:
+        qat.check_bits(bad)
+    msg = str(err.value)
+    assert "\n" not in msg and "--qat-bits" in msg and "1, 2, 4, 5, 8" in msg
+
+
+def test_bits_options():
+    assert [qat.check_bits(b) for b in ("1", 2, "4", 5, "8")] == [1, 2, 4, 5, 8]
+    rules = qat.parse_layer_bits(["rnn_.*=4", "fc_out=8"])
+    assert qat.bits_for("rnn_1", 8, rules) == 4 and qat.bits_for("fc_in", 5, rules) == 5
+    for bad, match in (("rnn_.*", "PATTERN=BITS"), ("rnn_(=4", "regular expression"), ("x=3", "weight bits")):
+        with pytest.raises(InputError, match=match):
+            qat.parse_layer_bits([bad])
+    for bad in (0, 3, "2", None):
+        with pytest.raises(InputError, match="--qat-stage"):
+            qat.check_stage(bad)
+    assert qat.container_bits(4) == 4 and qat.container_bits(5) == 8 and qat.container_bits(2, int4_op=False) == 8
+
+
+def test_levels_of_checks_the_grid():
+    w = _w((20, 4))
+    k, steps = qat.grid_of(w, 5, QuantGroup.GATES, gates=2)
+    vals = qat.grid_values(k, steps, QuantGroup.GATES, 2)
+    assert np.array_equal(qat.levels_of(vals, steps, QuantGroup.GATES, 2), k)
+    with pytest.raises(InputError, match="not on their recorded grid"):
+        qat.levels_of(vals + 1e-3, steps, QuantGroup.GATES, 2)
+
+
+# -- Keras side ------------------------------------------------------------------------------
+
+def _chain(rnn: str = "lstm", bn: bool = True):
+    from tfdenoise.keras import keras
+
+    inp = keras.Input((None, 12), name="magnitudes")
+    x = keras.layers.Dense(12, name="fc_in")(inp)
+    if bn:
+        x = keras.layers.BatchNormalization(name="bn_in")(x)
+    x = keras.layers.ReLU(name="relu_in")(x)
+    cls = keras.layers.LSTM if rnn == "lstm" else keras.layers.GRU
+    x = cls(8, return_sequences=True, name="rnn_0")(x)
+    x = keras.layers.Dense(12, activation="sigmoid", name="fc_out")(x)
+    net = keras.Model(inp, x)
+    if bn:
+        net.get_layer("bn_in").set_weights([RNG.uniform(0.5, 2, 12).astype(np.float32), _w(12, 0.1),
+                                            _w(12, 0.2), RNG.uniform(0.5, 3, 12).astype(np.float32)])
+    return net
+
+
+def test_batchnorm_folding_is_exact_and_idempotent():
+    from tfdenoise import qat_layers
+
+    net = _chain()
+    x = RNG.normal(size=(2, 5, 12)).astype(np.float32)
+    ref = net(x, training=False).numpy()
+    assert qat_layers.fold_network(net) == ["bn_in"]
+    assert np.allclose(net(x, training=False).numpy(), ref, atol=1e-5)
+    bn = net.get_layer("bn_in")
+    assert not bn.trainable
+    h = RNG.normal(size=(3, 4, 12)).astype(np.float32)
+    assert np.array_equal(bn(h, training=False).numpy(), h)  # exactly the identity
+    w = net.get_layer("fc_in").get_weights()[0].copy()
+    qat_layers.fold_network(net)
+    assert np.array_equal(net.get_layer("fc_in").get_weights()[0], w)
+
+
+@pytest.mark.parametrize("rnn", ["lstm", "gru"])
+def test_stage1_network_is_the_plain_network_on_the_grid(rnn):
+    """Our LSTM / GRU equations with quantized weights == Keras's own layer holding the grid."""
+    from tfdenoise import qat_layers
+
+    net = _chain(rnn)
+    qat_layers.fold_network(net)
+    bits = qat_layers.plan_bits(net, 5, [("rnn_.*", 4)])
+    assert bits == {"fc_in": 5, "rnn_0": 4, "fc_out": 5}
+    qnet = qat_layers.qat_network(net, bits, 1)
+    x = RNG.normal(size=(2, 7, 12)).astype(np.float32)
+    got = qnet(x, training=False).numpy()
+    trained = qat_layers.quantized_weights(qnet)
+    assert set(trained) == {("fc_in", "kernel"), ("rnn_0", "kernel"), ("rnn_0", "recurrent_kernel"),
+                            ("fc_out", "kernel")}
+    record = qat_layers.qat_record(net, qnet, bits, 1)
+    grids = qat_layers.apply_grid(net, record)
+    for key, g in grids.items():
+        assert np.array_equal(trained[key], qat.grid_values(g["k"], g["steps"], g["group"], g["gates"]))
+    assert np.allclose(net(x, training=False).numpy(), got, atol=2e-6)
+
+
+def test_shares_variables_and_trains():
+    from tfdenoise import qat_layers
+    from tfdenoise.keras import tf
+
+    net = _chain("lstm")
+    qat_layers.fold_network(net)
+    qnet = qat_layers.qat_network(net, qat_layers.plan_bits(net, 4), 2)
+    plain = {id(v) for v in net.trainable_variables}
+    assert {id(v) for v in qnet.trainable_variables} <= plain
+    x = RNG.normal(size=(2, 6, 12)).astype(np.float32)
+    before = net.get_layer("rnn_0").get_weights()[0].copy()
+    opt = tf.keras.optimizers.SGD(0.5) if hasattr(tf, "keras") else None
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(qnet(x, training=True) ** 2)
+    grads = tape.gradient(loss, qnet.trainable_variables)
+    assert all(g is not None for g in grads)
+    for v, g in zip(qnet.trainable_variables, grads):
+        v.assign_sub(0.5 * g)
+    assert not np.array_equal(net.get_layer("rnn_0").get_weights()[0], before)
+    del opt
+
+
+def test_stage_switch():
+    """Stage 2 adds input / activation quantizers (sigmoid on TFLite's fixed 1/256 grid) and the
+    int8 state; stage 1 has none.  Stage 2 starts from a stage-1 checkpoint only."""
+    from tfdenoise import qat_layers
+
+    net = _chain("lstm")
+    qat_layers.fold_network(net)
+    bits = qat_layers.plan_bits(net, 8)
+    s1 = qat_layers.qat_network(net, bits, 1)
+    s2 = qat_layers.qat_network(net, bits, 2)
+    acts1 = [la.name for la in s1.layers if isinstance(la, qat_layers.ActQuant)]
+    acts2 = [la.name for la in s2.layers if isinstance(la, qat_layers.ActQuant)]
+    assert acts1 == [] and acts2 == ["qat_input", "qat_act_relu_in", "qat_act_fc_out"]
+    x = RNG.normal(size=(3, 6, 12)).astype(np.float32)
+    s2(x, training=True)
+    rec = qat_layers.qat_record(net, s2, bits, 2)
+    lo, hi = rec["act_ranges"]["qat_act_fc_out"]
+    assert (lo, hi) == (0.0, 255.0 / 256.0)
+    assert rec["act_ranges"]["qat_act_relu_in"][0] == 0.0
+    out = s2(x, training=False).numpy()
+    assert np.allclose(out * 256, np.round(out * 256), atol=1e-4)  # mask on the 1/256 grid
+    rnn = [la for la in s2.layers if isinstance(la, qat_layers.QuantizedRNN)][0]
+    h = rnn(RNG.normal(size=(2, 4, 12)).astype(np.float32)).numpy()
+    assert np.allclose(h * 127.5, np.round(h * 127.5), atol=1e-3)  # int8 over [-1, 1] (zero nudged)
+    fresh = qat_layers.qat_network(net, bits, 2)
+    assert qat_layers.restore_ranges(fresh, rec) == 3
+
+
+def test_hook_refuses_stage2_from_a_float_checkpoint(tmp_path):
+    from tfdenoise.qat_train import QatHook, check_same_run
+
+    (tmp_path / "float").mkdir()
+    (tmp_path / "float" / "config.json").write_text(json.dumps({"variant": "lstm128"}))
+    with pytest.raises(InputError, match="stage-1 checkpoint"):
+        QatHook(4, 2, init=tmp_path / "float")
+    QatHook(4, 1, init=tmp_path / "float")  # stage 1 starts from float weights
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s1" / "config.json").write_text(json.dumps(
+        {"qat": {"stage": 1, "bits": {"fc_in": 4, "rnn_0": 4}, "tensors": []}}))
+    QatHook(4, 2, init=tmp_path / "s1")
+    with pytest.raises(InputError, match="widths differ .*rnn_0 4 -> 8"):
+        QatHook(4, 2, layer_bits=(("rnn_.*", 8),), init=tmp_path / "s1")
+    with pytest.raises(InputError, match="stage 1, not --qat-stage 2"):
+        check_same_run({"stage": 1, "bits": {}}, 4, 2, ())
+    with pytest.raises(InputError, match="--init: not a checkpoint"):
+        QatHook(4, 1, init=tmp_path / "nothing")
+
+
+def test_recipe_weight_bits():
+    from tfdenoise.converters.recipe import load, parse
+
+    r = parse({"layers": [{"pattern": "rnn_.*", "precision": "int8", "weight_bits": 4},
+                          {"pattern": ".*", "precision": "int8"}]})
+    assert r.resolve_bits()["rnn_0"] == 4 and r.resolve_bits()["fc_in"] is None
+    r.check_bits({"rnn_0": 4, "rnn_1": 4, "fc_in": 8})
+    with pytest.raises(RecipeError, match="asks 4-bit weights for layer rnn_0, which was trained with 8-bit"):
+        r.check_bits({"rnn_0": 8, "rnn_1": 8})
+    with pytest.raises(RecipeError, match="not trained with --qat-bits"):
+        r.check_bits({})
+    for bad, match in ((3, "weight bits must be one of"), (4.5, "weight bits")):
+        with pytest.raises(RecipeError, match=match):
+            parse({"layers": [{"pattern": ".*", "precision": "int8", "weight_bits": bad}]})
+    with pytest.raises(RecipeError, match="int8 layers"):
+        parse({"layers": [{"pattern": ".*", "precision": "fp16", "weight_bits": 8}]})
+    assert load("qat_rnn4").resolve_bits() == {"fc_in": 8, "rnn_0": 4, "rnn_1": 4, "fc_mid": 8, "fc_out": 8}
+
+
+# -- export bit-exactness --------------------------------------------------------------------
+
+def _kws_qat_checkpoint(folder, bits: int, stage: int = 1):
+    """A tiny QAT checkpoint of the KWS DNN (3 classes, random weights): folded, stepped once
+    through the QAT network, saved as the trainers save it (latent weights + "qat" entry)."""
+    from tfdenoise import qat_layers
+    from tfdenoise.keras import tf
+    from tfdenoise.kws.models import KwsModel, save_kws_checkpoint
+    from tfdenoise.kws.train import logits_model
+
+    model = KwsModel("dnn", labels=["a", "b", "c"], seed=1)
+    net = logits_model(model)
+    qat_layers.fold_network(net)
+    bitmap = qat_layers.plan_bits(net, bits)
+    qnet = qat_layers.qat_network(net, bitmap, stage)
+    x = RNG.normal(size=(8, *model.spec.input_shape)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(qnet(x, training=True) ** 2)
+    for v, g in zip(qnet.trainable_variables, tape.gradient(loss, qnet.trainable_variables)):
+        v.assign_sub(1e-3 * g)
+    save_kws_checkpoint(model, folder, {"qat": qat_layers.qat_record(net, qnet, bitmap, stage)})
+    return qat_layers.quantized_weights(qnet), x
+
+
+def _file_weights(data: bytes) -> dict[str, tuple]:
+    """layer -> (type, levels [out, in], scales) of every FULLY_CONNECTED weight, read from the
+    file with the targets reader (no TensorFlow)."""
+    from tfdenoise.converters.passes import unpack_int4
+    from tfdenoise.targets.reader import parse_tflite
+
+    g = parse_tflite(data)
+    sg = g.main
+    out = {}
+    for op in sg.operators:
+        if op.opcode != "FULLY_CONNECTED":
+            continue
+        t = sg.tensors[op.inputs[1]]
+        levels = (unpack_int4(t.data, t.size) if t.dtype == "INT4" else np.frombuffer(t.data, np.int8))
+        out[t.name] = (t.dtype, levels.reshape(t.shape), np.asarray(t.quant.scale, np.float32))
+    return out
+
+
+@pytest.mark.parametrize("bits", [4, 5])
+def test_kws_export_holds_the_trained_grid(tmp_path, bits):
+    from tfdenoise.converters.kws_convert import convert_kws
+    from tfdenoise.converters.kws_runner import TFLiteKws
+    from tfdenoise.converters.metadata import read_metadata
+    from tfdenoise.kws.models import load_kws_checkpoint
+
+    trained, x = _kws_qat_checkpoint(tmp_path / "ckpt", bits)
+    model = load_kws_checkpoint(tmp_path / "ckpt")
+    data = convert_kws(model, "kws_int8_float_softmax", x)
+    weights = _file_weights(data)
+    assert len(weights) == 4
+    for name, layer in (("fc_0", "fc_0"), ("fc_1", "fc_1"), ("fc_2", "fc_2"), ("logits", "logits")):
+        dtype, levels, scales = next(v for k, v in weights.items() if f"/{name}/" in k or k.startswith(f"{name}/")
+                                     or f";{name}" in k or name in k.split("/"))
+        assert dtype == ("INT4" if bits <= 4 else "INT8")
+        for row in levels:  # at most 2^b - 1 levels per tensor, per row
+            assert len(np.unique(row)) <= qat.level_count(bits)
+        assert len(np.unique(levels)) <= qat.level_count(bits)
+        keras_grid = trained[(layer, "kernel")].T  # the values the training graph multiplied with
+        file_values = (levels.astype(np.float32) * scales[:, None]).astype(np.float32)
+        assert np.array_equal(file_values, keras_grid), name
+    meta = read_metadata(data)
+    assert {la["name"]: (la["weight_bits"], la["weight_storage"]) for la in meta["layers"]} == {
+        "fc_0": (bits, "int4" if bits <= 4 else "int8"), "fc_1": (bits, "int4" if bits <= 4 else "int8"),
+        "fc_2": (bits, "int4" if bits <= 4 else "int8"), "logits": (bits, "int4" if bits <= 4 else "int8"),
+        "probs": (None, None)}
+    assert meta["qat"]["stage"] == 1
+    run = TFLiteKws(data)  # LiteRT runs the INT4 / snapped file
+    probs = run.predict_windows(x)
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.mean(probs.argmax(1) == model.predict_windows(x).argmax(1)) >= 0.75
+
+
+def test_kws_export_refuses_other_widths(tmp_path):
+    from tfdenoise.converters.kws_convert import convert_kws
+    from tfdenoise.kws.models import KwsModel, load_kws_checkpoint
+
+    _, x = _kws_qat_checkpoint(tmp_path / "ckpt", 5)
+    with pytest.raises(RecipeError, match="asks 4-bit weights for layer fc_0, which was trained with 5-bit"):
+        convert_kws(load_kws_checkpoint(tmp_path / "ckpt"), "kws_qat4", x)
+    with pytest.raises(RecipeError, match="not trained with --qat-bits"):
+        convert_kws(KwsModel("dnn", labels=["a", "b", "c"], seed=1), "kws_qat4", x)

@@ -1,0 +1,45 @@
+"""The QAT options of ``tfdenoise train`` and ``tfdenoise kws train`` (docs/design.md §8)."""
+from __future__ import annotations
+
+import argparse
+
+QAT_HELP = """sub-8-bit quantization-aware training (docs/design.md §8): stage 1 trains the weights
+on a symmetric tanh grid of --qat-bits (1, 2, 4, 5 or 8) from --init CHECKPOINT (a float
+checkpoint); stage 2 (--qat-stage 2 --init STAGE1_RUN/best) adds 8-bit biases, inputs and
+activations. Checkpoints hold the latent float weights and a "qat" entry; every loader
+(evaluate, export) sees the grid weights. Export: tfdenoise export RUN/best --int8 (<= 4-bit
+weights of dense/conv ops as packed INT4)."""
+
+
+def add_qat_options(p: argparse.ArgumentParser) -> None:
+    """``--qat-bits B``, ``--qat-stage 1|2``, ``--qat-layer-bits PATTERN=B ...``, ``--init DIR``."""
+    g = p.add_argument_group("quantization-aware training", QAT_HELP)
+    g.add_argument("--qat-bits", default=None, metavar="B",
+                   help="weight width of every dense, conv and recurrent kernel: 1, 2, 4, 5 or 8")
+    g.add_argument("--qat-stage", type=int, default=1, choices=(1, 2),
+                   help="1: weights only; 2: also biases, inputs and activations (starts from a "
+                        "stage-1 checkpoint)")
+    g.add_argument("--qat-layer-bits", nargs="+", default=(), metavar="PATTERN=B",
+                   help="other widths for the layers a regular expression names, e.g. 'rnn_.*=4' "
+                        "(first match wins)")
+    g.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="checkpoint folder a --qat-bits run starts from (not with --resume)")
+
+
+def qat_hook(args: argparse.Namespace):
+    """The :class:`~tfdenoise.qat_train.QatHook` the options ask for, checked before any data
+    is read (None: a plain run)."""
+    from tfdenoise.errors import InputError
+
+    if args.qat_bits is None:
+        if args.init is not None or args.qat_layer_bits or args.qat_stage != 1:
+            raise InputError("--init, --qat-stage and --qat-layer-bits go with --qat-bits "
+                             "(a plain run continues with --resume)")
+        return None
+    if args.init is not None and args.resume:
+        raise InputError("--init starts a run, --resume continues one: give one of them")
+    from tfdenoise import qat
+    from tfdenoise.qat_train import QatHook
+
+    return QatHook(qat.check_bits(args.qat_bits), args.qat_stage,
+                   qat.parse_layer_bits(args.qat_layer_bits), args.init)
