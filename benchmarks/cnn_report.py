@@ -26,8 +26,9 @@ modeled / published). Published figures (named, not fitted):
 * PULP-NN (Garofalo et al. 2020, arXiv 1908.11263): up to 15.5 MAC/cycle INT8 on 8 cores,
   beside the gap9 conv kernel alone on a 3x3 conv (kernel_ceiling).
 * GAP8, DORY (Burrello et al. 2021, arXiv 2008.07127): 1.0-MobileNetV1-128 end to end at
-  4.3 fps with the cluster at 100 MHz (README Fig. 2 of github.com/pulp-platform/dory):
-  186 M MACs (569 M at 224 x (128/224)^2) / (100 MHz / 4.3 fps) = 8.0 MAC/cycle, 8 cores,
+  4.3 fps (abstract); the README of github.com/pulp-platform/dory profiles that network with
+  the cluster at 100 MHz (Fig. 2), taken here as the clock of the 4.3 fps (an inference, not a
+  stated pairing): 186 M MACs / (100 MHz / 4.3 fps) = 8.0 MAC/cycle, 8 cores,
   weights streamed from the external HyperRAM. GAP8's cluster runs the same 4-way INT8
   SIMD dot product as GAP9's (PULP-NN kernels), with 64 kB L1: compared in MAC/cycle.
 """
