@@ -6,6 +6,13 @@ outputs are ``mask`` ``[1, 1, 257]`` plus, for GRU, ``h0_out``, ``h1_out``.  LST
 keep their states inside the interpreter (variable tensors of the fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op), so they have no state inputs.  Inputs or outputs of
 integer type (INT8 states of quantized GRU models) are (de)quantized here.
+
+Every path runs the file one frame per ``invoke()``, as the MCU does.  The loop
+(:meth:`TFLiteDenoiser.sequence_mask`) resolves tensor indices, dtypes and the state
+feedback once; per frame it only calls ``set_tensor`` / ``invoke`` / ``get_tensor`` (the
+signature runner would resize and re-allocate every input on every call).  The signature's
+tensors are those of the primary subgraph, which ``set_tensor`` / ``get_tensor`` address
+(checked when the file is opened).
 """
 from __future__ import annotations
 
@@ -112,6 +119,12 @@ class TFLiteDenoiser:
         missing = [n for n in self.state_names if f"{n}_out" not in self.outputs]
         if missing:
             raise ModelError(f"state inputs without outputs: {', '.join(missing)}", self.path)
+        primary = ({int(d["index"]) for d in self.interpreter.get_input_details()},
+                   {int(d["index"]) for d in self.interpreter.get_output_details()})
+        if primary != ({t.index for t in self.inputs.values()},
+                       {t.index for t in self.outputs.values()}):
+            raise ModelError(f"signature {SIGNATURE!r} is not the model's primary subgraph",
+                             self.path)
 
     def _new_interpreter(self):
         kwargs: dict[str, Any] = {"model_content": self.data}
@@ -136,11 +149,64 @@ class TFLiteDenoiser:
 
         return read_metadata(self.data, self.path)
 
+    def sequence_mask(self, on_step: Callable[[Any], None] | None = None
+                      ) -> Callable[[np.ndarray], np.ndarray]:
+        """A fresh stateful ``magnitudes[T, 257] -> gains[T, 257]``, one ``invoke()`` per frame.
+
+        The state runs on from call to call (blocks of one signal, in order), starting from
+        zero.  ``on_step(interpreter)`` is called right after each ``invoke()``.
+        """
+        it = self._new_interpreter()
+        set_tensor, get_tensor, invoke = it.set_tensor, it.get_tensor, it.invoke
+        frame_io, mask_io = self.inputs["frame"], self.outputs["mask"]
+        frame_index, mask_index = frame_io.index, mask_io.index
+        float_frame = frame_io.scale == 0.0 and frame_io.dtype == np.float32
+        float_mask = mask_io.scale == 0.0 and mask_io.dtype == np.float32
+        copied, requantized = [], []  # (input, output) state pairs fed back after each frame
+        for n in self.state_names:
+            i, o = self.inputs[n], self.outputs[f"{n}_out"]
+            set_tensor(i.index, i.from_float(np.zeros(i.shape, np.float32)))
+            if (o.dtype, o.scale, o.zero_point, o.shape) == (i.dtype, i.scale, i.zero_point, i.shape):
+                copied.append((i.index, o.index))
+            else:
+                requantized.append((i, o))
+
+        def run(magnitudes: np.ndarray) -> np.ndarray:
+            frames = np.ascontiguousarray(magnitudes, np.float32).reshape(-1, *frame_io.shape)
+            gains = np.empty((len(frames), N_BINS), np.float32)
+            flat = gains.reshape(len(frames), *mask_io.shape)
+            for t in range(len(frames)):
+                set_tensor(frame_index, frames[t] if float_frame else frame_io.from_float(frames[t]))
+                invoke()
+                if on_step is not None:
+                    on_step(it)
+                flat[t] = get_tensor(mask_index) if float_mask else mask_io.to_float(
+                    get_tensor(mask_index))
+                for i_index, o_index in copied:
+                    set_tensor(i_index, get_tensor(o_index))
+                for i, o in requantized:
+                    set_tensor(i.index, i.from_float(o.to_float(get_tensor(o.index))))
+            return gains
+
+        return run
+
     def stepper(self, on_step: Callable[[Any], None] | None = None
                 ) -> Callable[[np.ndarray], np.ndarray]:
         """A fresh stateful ``frame[257] -> gains[257]``; ``on_step(interpreter)`` after each."""
-        it = self._new_interpreter()
-        runner = it.get_signature_runner(SIGNATURE)
+        run = self.sequence_mask(on_step)
+        return lambda frame: run(np.reshape(frame, (1, N_BINS)))[0]
+
+    def streaming_mask(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A stateful function ``magnitudes[257] -> gains[257]`` starting from zero state."""
+        return self.stepper()
+
+    def runner_stepper(self) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`stepper` through LiteRT's signature runner, states passed by name each frame.
+
+        The loop every path used before :meth:`sequence_mask`; kept as the reference that
+        tests and ``benchmarks/enhance_speed.py`` hold the fast loop to, bit for bit.
+        """
+        runner = self._new_interpreter().get_signature_runner(SIGNATURE)
         frame_io, mask_io = self.inputs["frame"], self.outputs["mask"]
         state = {n: self.inputs[n].from_float(np.zeros(self.inputs[n].shape, np.float32))
                  for n in self.state_names}
@@ -152,18 +218,10 @@ class TFLiteDenoiser:
                 raw = out[f"{n}_out"]
                 state[n] = raw if (o.dtype == i.dtype and o.scale == i.scale
                                    and o.zero_point == i.zero_point) else i.from_float(o.to_float(raw))
-            if on_step is not None:
-                on_step(it)
             return mask_io.to_float(out["mask"]).reshape(N_BINS)
 
         return step
 
-    def streaming_mask(self) -> Callable[[np.ndarray], np.ndarray]:
-        """A stateful function ``magnitudes[257] -> gains[257]`` starting from zero state."""
-        return self.stepper()
-
     def offline_mask(self, magnitudes: np.ndarray) -> np.ndarray:
         """Gains ``[T, 257]`` for all frames, run frame by frame from zero state."""
-        step = self.stepper()
-        mags = np.asarray(magnitudes, np.float32).reshape(-1, N_BINS)
-        return np.stack([step(f) for f in mags]) if len(mags) else np.zeros((0, N_BINS), np.float32)
+        return self.sequence_mask()(magnitudes)

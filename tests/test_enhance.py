@@ -26,8 +26,61 @@ def test_enhance_signal_keeps_length(tiny_model, n):
 
 def test_streaming_enhancement_equals_offline(tiny_model):
     x = synth_speech(0.5)
-    np.testing.assert_allclose(enhance_signal(x, tiny_model),
-                               process_offline(x, tiny_model.offline_mask), atol=1e-5)
+    streamed = enhance_signal(x, tiny_model, streaming=True)
+    np.testing.assert_allclose(streamed, process_offline(x, tiny_model.offline_mask), atol=1e-5)
+    np.testing.assert_allclose(streamed, enhance_signal(x, tiny_model), atol=1e-5)
+
+
+def _real_noisy(name: str = "p257_259.wav") -> np.ndarray:
+    """A bundled Valentini noisy file (the shortest, 1.44 s)."""
+    from tfdenoise.data import list_pairs, load_pair
+    from tfdenoise.samples import pairs_dir
+
+    return next(load_pair(p)[0] for p in list_pairs(pairs_dir()) if p.name == name)
+
+
+@pytest.mark.parametrize("variant", ["lstm128", "gru128"])
+def test_sequence_path_equals_step_model_on_real_file(variant):
+    """The compiled sequence model in blocks gives the step model's gains, frame by frame."""
+    from tfdenoise.stft import padded_length, stft
+
+    model = load_streaming_model(variant)  # the shipped trained weights
+    x = _real_noisy()
+    mags = np.abs(stft(np.pad(x, (0, padded_length(len(x)) - len(x))))).astype(np.float32)
+    step = model.streaming_mask()
+    stepped = np.stack([step(m) for m in mags])
+    blocks = model.sequence_mask()  # the state carries over from block to block
+    whole = np.concatenate([blocks(mags[:97]), blocks(mags[97:])])
+    assert whole.shape == stepped.shape == (len(mags), 257)
+    np.testing.assert_allclose(whole, stepped, atol=1e-5)
+    fast, ref = enhance_signal(x, model), enhance_signal(x, model, streaming=True)
+    assert fast.shape == ref.shape == x.shape
+    np.testing.assert_allclose(fast, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["lstm128", "gru128"])
+def test_tflite_loop_bit_identical_to_signature_runner(variant):
+    """The preallocated LiteRT loop gives, bit for bit, what the signature runner gave, on
+    the shipped mixed exports (LSTM: state inside the interpreter; GRU: INT8 states fed back)."""
+    from tfdenoise.stft import process_blocks, process_streaming
+
+    den = load_streaming_model(pretrained.tflite(variant, "mixed"))
+    x = _real_noisy()
+    before = process_streaming(x, den.runner_stepper())
+    np.testing.assert_array_equal(enhance_signal(x, den), before)
+    np.testing.assert_array_equal(enhance_signal(x, den, streaming=True), before)
+    np.testing.assert_array_equal(process_blocks(x, den.sequence_mask(), block_frames=50), before)
+
+
+def test_enhance_streaming_flag(tmp_path, wav, checkpoint, cli):
+    """``--streaming`` runs the hop-by-hop reference: the same audio to PCM16 rounding."""
+    outs = []
+    for extra in ([], ["--streaming"]):
+        dst = tmp_path / f"o{len(extra)}.wav"
+        code, _, err = cli("enhance", wav, "-o", dst, "--model", checkpoint, "--jobs", "1", *extra)
+        assert code == 0, err
+        outs.append(sf.read(str(dst))[0])
+    np.testing.assert_allclose(outs[0], outs[1], atol=2 / 32768)
 
 
 def test_enhance_file_to_file_and_folder(tmp_path, wav, checkpoint, cli):

@@ -60,6 +60,31 @@ def test_streaming_equals_offline(n):
         np.testing.assert_allclose(stream, off, atol=1e-5)
 
 
+class _BlockRunningMean:
+    """:class:`_RunningMean` over blocks of frames: the state carries from block to block."""
+
+    def __init__(self):
+        self.total, self.count = 0.0, 0
+
+    def __call__(self, mags):
+        m = (self.total + np.cumsum(mags, axis=0)) / (self.count + np.arange(1, len(mags) + 1))[:, None]
+        self.total, self.count = self.total + mags.sum(axis=0), self.count + len(mags)
+        return m / (1.0 + m)
+
+
+@pytest.mark.parametrize("n", [37, 400, 401, 8000, 12345])
+def test_blocks_equal_offline(n):
+    """Blocks of any size give process_offline's output exactly (same frames, same sums)."""
+    x = _signal(n, seed=n)
+    for block in (1, 7, 64, S.BLOCK_FRAMES):
+        np.testing.assert_array_equal(S.process_blocks(x, _stateless, block),
+                                      S.process_offline(x, _stateless))
+        np.testing.assert_allclose(S.process_blocks(x, _BlockRunningMean(), block),
+                                   S.process_offline(x, _running_mean_offline), atol=1e-6)
+    with pytest.raises(ValueError):
+        S.process_blocks(x, _stateless, 0)
+
+
 def test_unit_gain_is_identity_inside():
     x = _signal(8000)
     y = S.process_streaming(x, np.ones_like)

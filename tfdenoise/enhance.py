@@ -1,12 +1,23 @@
 """Enhance audio with a TinyDenoiser: a Keras checkpoint, a ``.tflite`` model or the default.
 
-A *model* is anything with ``streaming_mask() -> (magnitudes[257] -> gains[257])`` that
-keeps its own recurrent state (:class:`tfdenoise.models.TinyDenoiser`,
-``converters.interpreter.TFLiteDenoiser``).  Enhancement always runs frame by frame, as on
-the device (:func:`tfdenoise.stft.process_streaming`), and returns as many samples as it got.
+A *model* (:class:`DenoiserModel`: :class:`tfdenoise.models.TinyDenoiser`,
+``converters.interpreter.TFLiteDenoiser``) gives two stateful mask functions, and
+:func:`enhance_signal` returns as many samples as it got with either:
+
+* ``sequence_mask()`` (the default): the STFT of a block of frames at once
+  (:func:`tfdenoise.stft.process_blocks`), then a Keras checkpoint's compiled sequence model
+  over the whole block, or a ``.tflite`` file's LiteRT loop, one ``invoke()`` per frame as
+  on the MCU;
+* ``streaming_mask()`` (``streaming=True``, ``enhance --streaming``): the device's
+  hop-by-hop processing (:func:`tfdenoise.stft.process_streaming`), one model call per
+  100-sample hop, the Keras step model for a checkpoint.  The reference the fast path is
+  tested against: the models are causal, so both give the same gains to float rounding
+  (bit for bit for a ``.tflite``).
 
 Files are processed in parallel by a process pool whose workers each load the model once
-(:func:`map_with_model`, also used by :mod:`tfdenoise.evaluate`).
+(:func:`map_with_model`, also used by :mod:`tfdenoise.evaluate`);
+``benchmarks/enhance_speed.py`` measures the pool against one process using TensorFlow's
+threads.
 """
 from __future__ import annotations
 
@@ -24,19 +35,24 @@ from tfdenoise.errors import (BatchError, InputError, TfdenoiseError, show_warni
                               warning_prefix)
 from tfdenoise.fileio import check_outputs
 from tfdenoise.modelref import ModelRef, resolve
-from tfdenoise.stft import process_streaming
+from tfdenoise.stft import process_blocks, process_streaming
 
 
-class StreamingModel(Protocol):
-    """What :func:`enhance_signal` needs from a model."""
+class DenoiserModel(Protocol):
+    """What :func:`enhance_signal` needs from a model: two fresh stateful mask functions."""
 
-    def streaming_mask(self) -> Callable[[np.ndarray], np.ndarray]: ...
+    def sequence_mask(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``magnitudes[T, 257] -> gains[T, 257]``, state carried from call to call."""
+
+    def streaming_mask(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``magnitudes[257] -> gains[257]``, one frame per call."""
+
 
 
 # -- models ---------------------------------------------------------------------------------
 
 def load_streaming_model(spec: "str | os.PathLike | ModelRef | None",
-                         backend: str = "litert") -> StreamingModel:
+                         backend: str = "litert") -> DenoiserModel:
     """The streaming model a spec names (:func:`tfdenoise.modelref.resolve`): a Keras
     checkpoint, a shipped variant, the default (``None``) or a ``MODEL.tflite`` run in
     ``backend`` (``litert`` or ``tflite-runtime``)."""
@@ -64,12 +80,14 @@ def warn_if_random(ref: ModelRef) -> None:
 OVERRANGE = ("warn", "normalize", "refuse")
 
 
-def enhance_signal(x: np.ndarray, model: StreamingModel, overrange: str = "warn",
-                   name: str = "input signal") -> np.ndarray:
-    """Enhance a 16 kHz mono signal frame by frame; the output has ``len(x)`` samples.
+def enhance_signal(x: np.ndarray, model: DenoiserModel, overrange: str = "warn",
+                   name: str = "input signal", streaming: bool = False) -> np.ndarray:
+    """Enhance a 16 kHz mono signal; the output has ``len(x)`` samples.
 
-    A peak above 1.0 (float input) would clip in a PCM16 output: ``overrange`` says whether to
-    warn (and clip), scale the input to a 0.99 peak, or refuse with an AudioError.
+    ``streaming=False`` runs the model's ``sequence_mask`` on blocks of frames, ``True`` the
+    hop-by-hop reference with its ``streaming_mask`` (module docstring).  A peak above 1.0
+    (float input) would clip in a PCM16 output: ``overrange`` says whether to warn (and
+    clip), scale the input to a 0.99 peak, or refuse with an AudioError.
     """
     x = audio.check_signal(x, name)
     peak = float(np.max(np.abs(x)))
@@ -82,7 +100,9 @@ def enhance_signal(x: np.ndarray, model: StreamingModel, overrange: str = "warn"
         else:
             warn(f"{name}: peak {peak:.3g} is above full scale (1.0): the output will clip; "
                  "--overrange normalize scales the input first")
-    return process_streaming(x, model.streaming_mask())
+    if streaming:
+        return process_streaming(x, model.streaming_mask())
+    return process_blocks(x, model.sequence_mask())
 
 
 # -- process pool with one model per worker -------------------------------------------------
@@ -160,12 +180,13 @@ def _pool_map(fn, items, spec, loader, jobs, bar) -> list[Any]:
 
 # -- files ------------------------------------------------------------------------------------
 
-def _enhance_file(model: StreamingModel, job: tuple[Path, Path, str]
+def _enhance_file(model: DenoiserModel, job: tuple[Path, Path, str, bool]
                   ) -> tuple[Path, Path, TfdenoiseError | None]:
     """Enhance one file; a bad file is reported back (``(src, dst, error)``), not raised."""
-    src, dst, overrange = job
+    src, dst, overrange, streaming = job
     try:
-        audio.write(dst, enhance_signal(audio.read(src), model, overrange, name=str(src)))
+        audio.write(dst, enhance_signal(audio.read(src), model, overrange, name=str(src),
+                                        streaming=streaming))
         return src, dst, None
     except TfdenoiseError as exc:
         return src, dst, exc
@@ -210,9 +231,11 @@ def plan_outputs(inputs: str | os.PathLike, out: str | os.PathLike, model: Model
 
 def enhance_files(inputs: str | os.PathLike, out: str | os.PathLike,
                   model_spec: "str | os.PathLike | ModelRef | None" = None,
-                  jobs: int | None = None, overrange: str = "warn") -> list[Path]:
+                  jobs: int | None = None, overrange: str = "warn",
+                  streaming: bool = False) -> list[Path]:
     """Enhance a file or every audio file of a folder; return the written wav paths.
 
+    ``streaming`` selects the hop-by-hop reference path of :func:`enhance_signal`.
     Each output has the duration (sample count at 16 kHz) of its input.  The model spec and
     every output location are checked before any worker starts; outputs are written
     atomically.  A bad file in a folder does not stop the others: they are written, and a
@@ -223,8 +246,8 @@ def enhance_files(inputs: str | os.PathLike, out: str | os.PathLike,
     ref = resolve(model_spec)
     plan = plan_outputs(inputs, out, ref)
     warn_if_random(ref)
-    done = map_with_model(_enhance_file, [(s, d, overrange) for s, d in plan], str(ref.path),
-                          jobs=jobs, desc="enhance")
+    done = map_with_model(_enhance_file, [(s, d, overrange, streaming) for s, d in plan],
+                          str(ref.path), jobs=jobs, desc="enhance")
     written = [d for _, d, err in done if err is None]
     failed = [(s, err) for s, _, err in done if err is not None]
     if failed and Path(inputs).is_file():

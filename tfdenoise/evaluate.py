@@ -2,7 +2,9 @@
 
 ``model`` is a spec: a checkpoint folder, a ``MODEL.tflite``, ``None`` (the shipped default
 checkpoint) or ``"noisy"`` (no processing: scores the noisy input itself).  Files are scored
-in parallel by a process pool whose workers load the model once each.
+in parallel by a process pool whose workers load the model once each.  Enhancement takes the
+fast path of :func:`tfdenoise.enhance.enhance_signal` (a checkpoint's compiled sequence model,
+a ``.tflite`` file's LiteRT frame loop); ``streaming=True`` the hop-by-hop reference.
 """
 from __future__ import annotations
 
@@ -27,22 +29,24 @@ def _load(spec: str | None, backend: str = "litert") -> Any:
     return None if spec == NOISY else load_streaming_model(spec, backend=backend)
 
 
-def _score_pair(model: Any, pair: Pair) -> dict[str, Any]:
+def _score_pair(model: Any, pair: Pair, streaming: bool = False) -> dict[str, Any]:
     noisy, clean = load_pair(pair)
     base = score(clean, noisy, name=str(pair.noisy))
     if model is None:
         out = base
     else:
-        out = score(clean, enhance_signal(noisy, model), name=str(pair.noisy))
+        out = score(clean, enhance_signal(noisy, model, streaming=streaming), name=str(pair.noisy))
     return {"name": pair.name, "pesq": out["pesq"], "stoi": out["stoi"],
             "noisy_pesq": base["pesq"], "noisy_stoi": base["stoi"]}
 
 
 def evaluate_pairs(pairs_dir: str | os.PathLike, model: "str | os.PathLike | ModelRef | None" = None,
-                   jobs: int | None = None, backend: str = "litert") -> dict[str, Any]:
+                   jobs: int | None = None, backend: str = "litert",
+                   streaming: bool = False) -> dict[str, Any]:
     """Mean and per-file PESQ/STOI of ``model`` and of the noisy input on ``pairs_dir``.
 
-    ``backend`` is the interpreter for a ``.tflite`` model (``litert`` or ``tflite-runtime``).
+    ``backend`` is the interpreter for a ``.tflite`` model (``litert`` or ``tflite-runtime``);
+    ``streaming`` scores the hop-by-hop reference path instead of the fast one.
 
     Returns ``{"model": str, "pairs": str, "mean": {"pesq", "stoi"},
     "noisy_mean": {"pesq", "stoi"}, "files": [{"name", "pesq", "stoi", "noisy_pesq",
@@ -56,7 +60,8 @@ def evaluate_pairs(pairs_dir: str | os.PathLike, model: "str | os.PathLike | Mod
         warn_if_random(ref)
         spec = str(ref.path)
     loader = functools.partial(_load, backend=backend)
-    files = map_with_model(_score_pair, pairs, spec, loader=loader, jobs=jobs, desc="evaluate")
+    fn = functools.partial(_score_pair, streaming=streaming)
+    files = map_with_model(fn, pairs, spec, loader=loader, jobs=jobs, desc="evaluate")
     return {
         "model": spec,
         "pairs": str(Path(pairs_dir)),

@@ -8,6 +8,12 @@ share those weights:
 * ``step``: one frame ``[batch, 257]`` plus the RNN states -> gains plus new states
   (streaming; it calls the RNN *cells*, so it has no loop and converts to a flat graph).
 
+A third, built on first use by :meth:`TinyDenoiser.sequence_mask`, is the sequence model
+with the RNN states in and out (the same cells wrapped in ``RNN`` layers), compiled once: a
+file's frames go through it in blocks, each block starting from the states the previous one
+ended with.  It is causal, so its gains equal the step model's frame by frame (to float
+rounding; tests/test_enhance.py compares them on a real file for LSTM and GRU).
+
 Layer names (``fc_in``, ``bn_in``, ``rnn_0``, ``rnn_1``, ``fc_mid``, ``bn_mid``, ``fc_out``)
 are a contract with ``converters/`` recipes and the ``targets/`` metadata reader.
 """
@@ -105,6 +111,7 @@ class TinyDenoiser:
         for i in range(2):  # unique cell names: the step model holds both cells directly
             self.layers[f"rnn_{i}"].cell._name = f"rnn_{i}_cell"
         self._offline = None  # compiled sequence model, built on first offline_mask()
+        self._blocks = None  # compiled sequence model with states, built on first sequence_mask()
         self.sequence = self._build_sequence(keras, layers)
         self.step = self._build_step(keras, layers)
 
@@ -139,6 +146,23 @@ class TinyDenoiser:
         outputs = [self._tail(x, layers)] + new_states
         return keras.Model([frame, *states.values()], outputs, name=f"{v.name}_step")
 
+    def _build_blocks(self, keras, layers):
+        # The sequence model with the RNN states in and out: RNN layers around the same cells
+        # (the same weights as rnn_0 / rnn_1) return their final states.
+        v = self.variant
+        mags = keras.Input((None, N_BINS), name="magnitudes")
+        states = {n: keras.Input((v.units,), name=n) for n in v.state_names}
+        x = self._head(mags, layers)
+        new_states = []
+        for i in range(2):
+            rnn = layers.RNN(self.layers[f"rnn_{i}"].cell, return_sequences=True,
+                             return_state=True, name=f"rnn_{i}_blocks")
+            st = [states[f"h{i}"], states[f"c{i}"]] if v.cell == "lstm" else [states[f"h{i}"]]
+            x, *st_out = rnn(x, initial_state=st)
+            new_states += st_out
+        return keras.Model([mags, *states.values()], [self._tail(x, layers), *new_states],
+                           name=f"{v.name}_blocks")
+
     # -- counting ---------------------------------------------------------------------------
     def weight_matrix_params(self) -> int:
         """Count kernel and recurrent-kernel elements in the built model."""
@@ -158,6 +182,32 @@ class TinyDenoiser:
             self._offline = tf.function(lambda m: self.sequence(m, training=False),
                                         input_signature=[spec])
         return np.asarray(self._offline(magnitudes[None].astype(np.float32)))[0]
+
+    def sequence_mask(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A stateful ``magnitudes[T, 257] -> gains[T, 257]`` through the compiled sequence model.
+
+        Successive calls are successive blocks of one signal: each starts from the RNN states
+        the previous call ended with (zero at first).  The graph is traced once per model.
+        """
+        from tfdenoise.keras import keras, layers, tf
+
+        v = self.variant
+        if self._blocks is None:
+            model = self._build_blocks(keras, layers)
+            specs = [tf.TensorSpec((1, None, N_BINS), tf.float32),
+                     *(tf.TensorSpec((1, v.units), tf.float32) for _ in v.state_names)]
+            self._blocks = tf.function(lambda m, *s: model([m, *s], training=False),
+                                       input_signature=specs)
+        run = self._blocks
+        state = [tf.zeros((1, v.units), tf.float32) for _ in v.state_names]
+
+        def mask(magnitudes: np.ndarray) -> np.ndarray:
+            nonlocal state
+            out = run(np.asarray(magnitudes, np.float32).reshape(1, -1, N_BINS), *state)
+            state = list(out[1:])
+            return out[0].numpy()[0]
+
+        return mask
 
     def streaming_mask(self) -> Callable[[np.ndarray], np.ndarray]:
         """A stateful function ``magnitudes[257] -> gains[257]`` using the step model."""

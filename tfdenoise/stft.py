@@ -11,7 +11,9 @@ Two implementations of the same transform:
 
 Streaming: :class:`StreamingProcessor` takes 100-sample hops and returns 100 samples per
 hop, ``LATENCY`` = 300 samples behind its input; :func:`process_offline` gives the same
-signal at once.  Both take a *mask function* mapping magnitudes to gains.
+signal at once, and :func:`process_blocks` the same again in blocks of frames (bounded
+memory for long files, a stateful mask function carries its state from block to block).
+Each takes a *mask function* mapping magnitudes to gains.
 """
 from __future__ import annotations
 
@@ -85,6 +87,38 @@ def process_offline(x: np.ndarray, mask_fn: Callable[[np.ndarray], np.ndarray]) 
     spec = stft(xp)
     gains = np.asarray(mask_fn(np.abs(spec).astype(np.float32)), dtype=np.float64)
     return istft(spec * gains, length=len(xp))[:n].astype(np.float32)
+
+
+#: Frames per block of :func:`process_blocks` (25.6 s of audio, about 5 MB of magnitudes).
+BLOCK_FRAMES = 4096
+
+
+def process_blocks(x: np.ndarray, mask_block: Callable[[np.ndarray], np.ndarray],
+                   block_frames: int = BLOCK_FRAMES) -> np.ndarray:
+    """:func:`process_offline` a block of ``block_frames`` frames at a time.
+
+    ``mask_block`` is called once per block, in order, with the magnitudes ``[frames, 257]``
+    of that block; a recurrent mask function keeps its state between calls.  Frames and the
+    overlap-add are the same, in the same order, as in :func:`process_offline`, so the output
+    is identical to it for the same gains, while memory is bounded by one block.
+    """
+    if block_frames < 1:
+        raise ValueError(f"block_frames must be >= 1, got {block_frames}")
+    n = len(x)
+    xp = np.pad(np.asarray(x, dtype=np.float64), (0, padded_length(n) - n))
+    out = np.zeros(len(xp))
+    wsum = np.zeros(len(xp))
+    total = num_frames(len(xp))
+    for first in range(0, total, block_frames):
+        count = min(block_frames, total - first)
+        spec = stft(xp[first * HOP:(first + count - 1) * HOP + FRAME])
+        gains = np.asarray(mask_block(np.abs(spec).astype(np.float32)), dtype=np.float64)
+        frames = np.fft.irfft(spec * gains, n=N_FFT, axis=-1)[:, :FRAME] * WINDOW
+        for i in range(count):
+            at = (first + i) * HOP
+            out[at:at + FRAME] += frames[i]
+            wsum[at:at + FRAME] += WINDOW ** 2
+    return (out / np.maximum(wsum, WSUM_FLOOR))[:n].astype(np.float32)
 
 
 class StreamingProcessor:

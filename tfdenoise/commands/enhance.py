@@ -1,4 +1,4 @@
-"""``tfdenoise enhance IN.wav|DIR -o OUT [--model SPEC] [--jobs N] [--overrange MODE]``."""
+"""``tfdenoise enhance IN.wav|DIR -o OUT [--model SPEC] [--jobs N] [--streaming] [--overrange MODE]``."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +14,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "enhance", help="denoise a wav file or every audio file of a folder",
         formatter_class=HelpFormatter, epilog=EXAMPLE,
-        description="Denoise audio frame by frame (streaming, as on the device). Outputs are "
+        description="Denoise audio with a causal model: a checkpoint's compiled sequence "
+                    "model over each file, a .tflite file frame by frame in LiteRT (as on the "
+                    "device); --streaming runs hop by hop. Outputs are "
                     "16 kHz PCM16 wav files with the duration of their inputs. Other sample "
                     "rates are resampled (with a warning). In a folder, a bad file does not stop "
                     "the others: they are written, the failures listed, and the exit code is 2.")
@@ -26,6 +28,10 @@ def add_parser(sub) -> None:
                         "(default: the shipped default model)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="parallel worker processes, >= 1 (default: one per CPU core)")
+    p.add_argument("--streaming", action="store_true",
+                   help="run hop by hop as on the device (the Keras step model per 100-sample "
+                        "hop); the default runs a checkpoint's sequence model over the file, "
+                        "same output to float rounding, and a .tflite frame by frame either way")
     p.add_argument("--overrange", choices=("warn", "normalize", "refuse"), default="warn",
                    help="input peaks above full scale: warn (the output clips), normalize "
                         "(scale the input to a 0.99 peak) or refuse the file")
@@ -37,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from tfdenoise.errors import BatchError
 
     try:
-        paths = enhance_files(args.input, args.output, args.model, args.jobs, args.overrange)
+        paths = enhance_files(args.input, args.output, args.model, args.jobs, args.overrange,
+                              streaming=args.streaming)
     except BatchError as exc:
         for path in exc.written:
             print(path)

@@ -1,4 +1,4 @@
-"""``tfdenoise evaluate [--pairs DIR] [--model SPEC|noisy] [--json F|-]``."""
+"""``tfdenoise evaluate [--pairs DIR] [--model SPEC|noisy] [--json F|-] [--streaming]``."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
     add_json(p, "the scores")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="parallel worker processes, >= 1 (default: one per CPU core)")
+    p.add_argument("--streaming", action="store_true",
+                   help="enhance hop by hop as on the device (the reference path; slower for "
+                        "a checkpoint, same scores to float rounding)")
     p.set_defaults(func=run)
 
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     model = NOISY if args.model == NOISY else resolve(args.model)
     files, trees = ([], []) if model == NOISY else (model.files, model.folders)
     check_outputs(json_files(args.json), inputs=files, input_trees=[pairs, *trees])
-    result = evaluate_pairs(pairs, model, args.jobs)
+    result = evaluate_pairs(pairs, model, args.jobs, streaming=args.streaming)
     print(format_table(result), file=human(args.json))
     emit_json(result, args.json)
     return 0
