@@ -275,6 +275,7 @@ def convert_kws(model: KwsModel, recipe: Recipe | str = "int8",
     if precision is Precision.INT8 and grids:
         info = apply_grids(m, layer_of, grids)
         weight_bits = {layer: i["weight_bits"] for layer, i in info.items()}
+        calibration["weights"] = "QAT grid, per channel (as trained)"
     if per_layer != {n: precision for n in per_layer}:
         passes.float_softmax(m)
     f = model.features

@@ -5,10 +5,12 @@ table offset inside the file, then every table while decoding (buffer index, ope
 index and tensor indices in range; constant sizes consistent with shape x dtype; buffers
 stored by offset -- the >2 GB layout where `Buffer.offset/size` point past the flatbuffer --
 inside the file). Any failure raises `TFLiteFormatError` naming the file and what was
-being parsed when it failed.
+being parsed when it failed.  Packed sub-byte constants (INT4: two values per byte, the first
+in the low nibble) keep their packed bytes: ``Tensor.nbytes`` is the container size.
 """
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
@@ -153,8 +155,9 @@ class _Parser:
             raise self.fail(f"buffer index {b} out of range ({len(buffers)} buffers)")
         data = buffers[b] if b > 0 and buffers[b] else None
         name = _text(t.Name()) or f"tensor_{index}"
-        if data is not None and dtype in DTYPE_BYTES and DTYPE_BYTES[dtype] >= 1:
-            expected = int(_prod(shape) * DTYPE_BYTES[dtype])
+        if data is not None and dtype in DTYPE_BYTES and DTYPE_BYTES[dtype] > 0:
+            # sub-byte types (INT4, UINT4, INT2) are packed: a partial last byte is padded
+            expected = int(math.ceil(_prod(shape) * DTYPE_BYTES[dtype]))
             if expected != len(data) and dtype != "STRING":
                 raise self.fail(f"constant {name!r} has {len(data)} bytes, shape {shape} "
                                 f"x {dtype} needs {expected}")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tfdenoise.targets.strategy_report import strategies_html, strategies_json, strategies_markdown
+from tfdenoise.targets.int4 import int4_unpack_cycles, param_bytes_at_bit_width
 from tfdenoise.targets.types import Report
 from tfdenoise.fileio import write_text
 
@@ -18,6 +19,8 @@ def to_json(r: Report) -> dict:
         "l3": m.l3, "policy": m.policy, "macs": s.macs, "total_cycles": s.total_cycles,
         "latency_ms": round(s.latency_ms, 4), "mac_per_cycle": round(s.mac_per_cycle, 4),
         "rho_l3": round(m.rho_l3, 4), "param_bytes": m.param_bytes, "param_count": m.param_elements,
+        "param_bytes_at_bit_width": param_bytes_at_bit_width(r.layers, r.metadata),
+        "int4_unpack_cycles": int(round(sum(int4_unpack_cycles(r.board, la) for la in r.layers))),
         "l2_bytes_used": m.l2_bytes_used, "l2_budget": m.l2_budget, "activation_bytes": m.activation_bytes,
         "stream_buffer_bytes": m.stream_buffer_bytes,
         "power_mw": round(p.power_mw, 3), "core_power_mw": round(p.core_mw, 3), "l3_power_mw": round(p.l3_mw, 3),
@@ -110,7 +113,10 @@ def _summary(j: dict) -> list[tuple[str, str]]:
             ("MACs / inference", f"{j['macs']:,}"), ("cycles", f"{j['total_cycles']:,}"),
             ("latency", f"{j['latency_ms']:.3f} ms"), *_feature_summary(j),
             ("MAC/cycle", f"{j['mac_per_cycle']:.2f}"),
-            ("parameters", f"{j['param_count']:,} ({j['param_bytes']:,} B)"), ("rho_L3", f"{j['rho_l3']:.3f}"),
+            ("parameters", f"{j['param_count']:,} ({j['param_bytes']:,} B" + (
+                f"; {j['param_bytes_at_bit_width']:,} B at the trained weight widths"
+                if j["param_bytes_at_bit_width"] != j["param_bytes"] else "") + ")"),
+            ("rho_L3", f"{j['rho_l3']:.3f}"),
             ("L2 used", f"{j['l2_bytes_used']:,} / {j['l2_budget']:,} B (activations {j['activation_bytes']:,} B, "
                         f"streaming buffer {j['stream_buffer_bytes']:,} B)"),
             ("power running", f"{j['power_mw']:.1f} mW (SoC {j['core_power_mw']:.1f} + L3 {j['l3_power_mw']:.1f})"),

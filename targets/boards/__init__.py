@@ -57,6 +57,7 @@ SCHEMA: dict[str, tuple[tuple[str, ...], float, float | None]] = {
 #: Keys a board may leave out: without them the model has no kernel for those layers and
 #: prices them by the generic estimate (targets/cnn_kernels.py: the 8-core CNN kernels).
 OPTIONAL: dict[str, tuple[tuple[str, ...], float, float | None]] = {
+    "kernels.int4_unpack_cycles": (("cycle/elem",), 0, 1000),  # targets/int4.py: INT4 weights only
     "kernels.int8_conv_loop_macs": (("MAC",), 1, None),
     "kernels.int8_conv_loop_cycles": (("cycle",), 1, None),
     "kernels.int8_dw_loop_macs": (("MAC",), 1, None),
