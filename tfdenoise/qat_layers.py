@@ -286,7 +286,7 @@ def _shared_clone(layer):
     """A copy of a built dense / conv ``layer`` whose weights are ``layer``'s variables (tfmot's
     wrapper rewrites its layer's attributes while it runs; the plain layer stays untouched)."""
     clone = type(layer).from_config({**layer.get_config(), "name": layer.name})
-    clone.build(layer.input_shape)
+    clone.build(layer.get_input_shape_at(0))  # a layer shared by several models has several
     for attr in ("kernel", "depthwise_kernel", "bias"):
         if getattr(layer, attr, None) is not None:
             setattr(clone, attr, getattr(layer, attr))

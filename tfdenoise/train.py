@@ -188,13 +188,25 @@ def pesq_validation_set(speech: mixtures.Corpus, noise: mixtures.Corpus, count: 
     return out
 
 
-def _validation_scores(denoiser: TinyDenoiser, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-    """Mean PESQ/STOI of the model (offline) on ``(noisy, clean)`` pairs."""
+def _validation_scores(mask_fn, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Mean PESQ/STOI on ``(noisy, clean)`` pairs of the gains ``mask_fn(magnitudes [T, 257])``
+    (a denoiser's ``offline_mask``, or :func:`net_mask` of the network being trained)."""
     from tfdenoise import metrics
     from tfdenoise.stft import process_offline
 
-    scores = [metrics.score(clean, process_offline(noisy, denoiser.offline_mask)) for noisy, clean in pairs]
+    scores = [metrics.score(clean, process_offline(noisy, mask_fn)) for noisy, clean in pairs]
     return {k: float(np.mean([s[k] for s in scores])) for k in ("pesq", "stoi")}
+
+
+def net_mask(net):
+    """``magnitudes [T, 257] -> gains`` of a Keras gains model in inference mode (compiled once):
+    how a hook's network (e.g. QAT's, with its quantizers) is scored during training."""
+    from tfdenoise.keras import tf
+    from tfdenoise.stft import N_BINS
+
+    fn = tf.function(lambda m: net(m, training=False),
+                     input_signature=[tf.TensorSpec((1, None, N_BINS), tf.float32)])
+    return lambda mags: np.asarray(fn(mags[None].astype(np.float32)))[0]
 
 
 def selection_score_name(config: TrainConfig) -> str:
@@ -259,7 +271,7 @@ def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike]
         models = models[:1]
     speech_va, noise_va = split_corpora(config)[1::2]
     pairs = pesq_validation_set(speech_va, noise_va, count, seed=seed, mixing=mixing)
-    return [_validation_scores(m, pairs) for m in models]
+    return [_validation_scores(m.offline_mask, pairs) for m in models]
 
 
 def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: TrainHook | None = None) -> Path:
@@ -308,6 +320,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     if state is not None:
         denoiser.sequence.load_weights(str(last / "weights.h5"))
     net = hook.start(denoiser.sequence, steps, config.epochs, state)
+    scored = denoiser.offline_mask if net is denoiser.sequence else net_mask(net)  # what trains
     model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss), net)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     model.optimizer.build(net.trainable_variables)
@@ -346,9 +359,9 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
                **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude", "synthetic_noise",
                                                "min_clean_snr", "compressed_loss")}}
         if pairs_valid:
-            row.update({f"val_{k}": v for k, v in _validation_scores(denoiser, pairs_valid).items()})
+            row.update({f"val_{k}": v for k, v in _validation_scores(scored, pairs_valid).items()})
         if pesq_valid:
-            row.update({f"val_mix_{k}": v for k, v in _validation_scores(denoiser, pesq_valid).items()})
+            row.update({f"val_mix_{k}": v for k, v in _validation_scores(scored, pesq_valid).items()})
         score = -row["val_mix_pesq"] if config.valid_pesq else row["val_loss"]
         elapsed += time.time() - t0
         row["seconds"] = round(time.time() - t0, 1)

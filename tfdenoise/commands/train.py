@@ -14,6 +14,7 @@ best checkpoint by PESQ on 32 held-out mixtures; then the same run continued to 
 
 def add_parser(sub) -> None:
     from tfdenoise.commands import HelpFormatter
+    from tfdenoise.commands._qat import add_qat_options
 
     p = sub.add_parser("train", help="train a variant on speech + noise folders (resumable)",
                        description="Train a TinyDenoiser variant on clean speech mixed with noise on\n"
@@ -25,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in OUT from OUT/last (same --variant)")
     p.add_argument("--quiet", action="store_true", help="print no progress")
+    add_qat_options(p)
     p.set_defaults(func=run)
 
 
@@ -101,9 +103,11 @@ def config_from_args(args, variant: str, out: str, **fields):
 
 
 def run(args) -> int:
+    from tfdenoise.commands._qat import qat_hook
     from tfdenoise.train import train
 
+    hook = qat_hook(args)
     config = config_from_args(args, args.variant.lower(), args.out)
-    best = train(config, resume=args.resume, verbose=0 if args.quiet else 1)
+    best = train(config, resume=args.resume, verbose=0 if args.quiet else 1, hook=hook)
     print(f"best checkpoint: {best}")
     return 0
