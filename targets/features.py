@@ -55,9 +55,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tfdenoise.targets.cores import is_cortex_m
+from tfdenoise.targets.cortexm_loops import inner_loop
 from tfdenoise.targets.kernels import fpu_stall
 from tfdenoise.targets.types import Board, FeatureCost, OperatingPoint
-from tfdenoise.vocab import FRAME, HOP_MS, N_BINS, N_FFT, ModelFamily, Precision
+from tfdenoise.vocab import FRAME, HOP_MS, N_BINS, N_FFT, CodePrecision, ModelFamily, Precision
 
 #: Feature-config fields the cost needs, and their kinds (the metadata holds every field of
 #: tfdenoise.kws.features.FeatureConfig).
@@ -115,7 +117,11 @@ def mel_weights(cfg: dict[str, Any]) -> int:
 
 
 def fc_rate(board: Board) -> float:
-    """FP32 MACs per cycle of one core in the board's dense (FC) loop."""
+    """FP32 MACs per cycle of one core in the board's dense (FC) loop: on a Cortex-M / NEON
+    core the FP32 inner loop of targets/cortexm_loops.py at the core's calibrated efficiency
+    (the rate the network's FP32 dense layers get), else the board's [kernels] FC loop."""
+    if is_cortex_m(board):
+        return board.c("core.efficiency") / inner_loop(board, CodePrecision.FP32).per_mac_cycles
     return (board.c("kernels.int8_fc_loop_macs") * board.c("kernels.fp32_mac_ratio")
             / board.c("kernels.int8_fc_loop_cycles") / fpu_stall(board, Precision.FP32))
 
