@@ -14,10 +14,9 @@ A *model* (:class:`DenoiserModel`: :class:`tfdenoise.models.TinyDenoiser`,
   tested against: the models are causal, so both give the same gains to float rounding
   (bit for bit for a ``.tflite``).
 
-Files are processed in parallel by a process pool whose workers each load the model once
-(:func:`map_with_model`, also used by :mod:`tfdenoise.evaluate`);
-``benchmarks/enhance_speed.py`` measures the pool against one process using TensorFlow's
-threads.
+Files are processed in this process, the model loaded once, or with ``jobs`` > 1 by a
+process pool whose workers each load the model once (:func:`map_with_model`, also used by
+:mod:`tfdenoise.evaluate`); :data:`DEFAULT_JOBS` says why one process is the default.
 """
 from __future__ import annotations
 
@@ -123,18 +122,24 @@ def _call_with_model(fn: Callable[[Any, Any], Any], item: Any) -> Any:
     return fn(_WORKER_MODEL, item)
 
 
-def default_jobs(n_items: int) -> int:
-    """One worker per CPU core, never more than there are items."""
-    return max(1, min(n_items, os.cpu_count() or 1))
+#: Processes when ``jobs`` is not given: one, TensorFlow spreading a checkpoint's ops over
+#: the cores with its intra-op threads.  Measured faster than a pool of 2 on this shared
+#: 2-core machine, for the 10 test pairs and for 60 files (``benchmarks/enhance_speed.py``
+#: prints both): each worker pays its own imports and model load (TensorFlow's, ~5 s of CPU,
+#: for a checkpoint), which the fast paths' short per-file work does not repay.  ``--jobs 2``
+#: starts the pool: for long batches on idle cores.
+DEFAULT_JOBS = 1
 
 
 def map_with_model(fn: Callable[[Any, Any], Any], items: Sequence[Any], spec: str | None, *,
                    loader: Callable[[str | None], Any] = load_streaming_model, jobs: int | None = None,
                    desc: str = "files") -> list[Any]:
-    """``[fn(model, item) for item in items]`` in a process pool, results in input order.
+    """``[fn(model, item) for item in items]``, in this process or a pool, in input order.
 
-    Every worker calls ``loader(spec)`` once.  ``fn`` and ``loader`` must be module-level
-    functions (workers are spawned).  ``jobs=1`` (or a single item) runs in this process.
+    ``jobs`` (default :data:`DEFAULT_JOBS`) above 1 starts a process pool of that many
+    workers (never more than items), each calling ``loader(spec)`` once; ``fn`` and
+    ``loader`` must then be module-level functions (workers are spawned).  ``jobs=1`` (or a
+    single item) loads the model once here.
     A tqdm progress bar goes to stderr when it is a terminal.  The first error stops the
     run and is raised here.
     """
@@ -142,7 +147,7 @@ def map_with_model(fn: Callable[[Any, Any], Any], items: Sequence[Any], spec: st
 
     if jobs is not None and jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
-    jobs = default_jobs(len(items)) if jobs is None else min(jobs, max(1, len(items)))
+    jobs = min(DEFAULT_JOBS if jobs is None else jobs, max(1, len(items)))
     bar = tqdm(total=len(items), desc=desc, unit="file", file=sys.stderr, disable=None,
                leave=False)
     try:

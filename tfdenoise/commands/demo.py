@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
                        formatter_class=HelpFormatter, epilog=EXAMPLE)
     p.add_argument("-o", "--out", default="out/demo", help="output folder")
     p.add_argument("--jobs", type=int, default=None,
-                   help="parallel workers, >= 1 (default: all cores)")
+                   help="worker processes for scoring, >= 1 (default: 1, this process)")
     p.set_defaults(func=run)
 
 

@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
                    help="checkpoint folder, MODEL.tflite or shipped variant name "
                         "(default: the shipped default model)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="parallel worker processes, >= 1 (default: one per CPU core)")
+                   help="worker processes, >= 1 (default: 1, one process whose TensorFlow uses every core; "
+                        "a pool pays a model load per worker, for long batches on idle cores)")
     p.add_argument("--streaming", action="store_true",
                    help="run hop by hop as on the device (the Keras step model per 100-sample "
                         "hop); the default runs a checkpoint's sequence model over the file, "

@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
                         "score the input itself (default: the shipped default model)")
     add_json(p, "the scores")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="parallel worker processes, >= 1 (default: one per CPU core)")
+                   help="worker processes, >= 1 (default: 1, one process whose TensorFlow uses every core; "
+                        "a pool pays a model load per worker, for long batches on idle cores)")
     p.add_argument("--streaming", action="store_true",
                    help="enhance hop by hop as on the device (the reference path; slower for "
                         "a checkpoint, same scores to float rounding)")
