@@ -13,12 +13,12 @@ from pathlib import Path
 from tfdenoise.errors import ConversionError
 from tfdenoise.fileio import write_bytes
 from tfdenoise.models import TinyDenoiser, get_variant
-from tfdenoise.vocab import FILE_PRECISIONS
+from tfdenoise.vocab import FILE_PRECISIONS, FOLDED
 
 from tfdenoise.converters import build, fbgraph, metadata, passes
 from tfdenoise.converters.calibration import CalibrationSet
 from tfdenoise.converters.check import WARN_P99, CheckResult, compare
-from tfdenoise.converters.qat_export import apply_grids
+from tfdenoise.converters.qat_export import apply_grids, trained_ranges
 from tfdenoise.converters.recipe import CalibMethod, Precision, Recipe, load as load_recipe
 
 MB = float(2 ** 20)
@@ -89,6 +89,13 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
         feeds = build.representative_inputs(f32, calib)
         calibrated = build.calibrate_only(model, feeds, f32)
         ranges = build.collect_ranges(calibrated, calib, method)
+        qat, n_trained = getattr(model, "qat_info", None) or {}, 0
+        if qat.get("act_ranges"):  # a stage-2 QAT checkpoint: the ranges it trained with
+            cal_obj = fbgraph.load(calibrated)
+            trained = trained_ranges(cal_obj, fbgraph.op_layers(cal_obj), qat["act_ranges"], FOLDED)
+            trained = {t: r for t, r in trained.items() if t in ranges}
+            ranges.update(trained)
+            n_trained = len(trained)
         calibrated = build.rewrite_ranges(calibrated, ranges)
         cal_obj = fbgraph.load(calibrated)
         sg = cal_obj.subgraphs[0]
@@ -103,7 +110,8 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
                                       if l is not None and l not in int8_layers})
         cal_info = {"method": method.value, "clips": calib.names,
                     "frames": int(sum(len(f) for f in calib.frames)),
-                    "moving_average": "cumulative"}
+                    "moving_average": "cumulative",
+                    **({"qat_trained_ranges": n_trained} if n_trained else {})}
     else:
         m = fbgraph.load(f32)
     grids = getattr(model, "qat_grid", None) or {}

@@ -114,3 +114,31 @@ def apply_grids(model_obj, op_layer: list[str | None], grids: dict[tuple[str, st
         if missing:
             raise ConversionError(f"layer {layer}: grid tensors {', '.join(missing)} not found in the file")
     return out
+
+
+def trained_ranges(model_obj, op_layer: list[str | None], act_ranges: dict[str, list[float]],
+                   folded: dict[str, str]) -> dict[int, float]:
+    """Symmetric activation ranges ``{tensor index: r}`` a stage-2 checkpoint trained with, for
+    the tensors of a calibrated denoiser flatbuffer: the graph input (``qat_input``), each fully
+    connected op's output (``qat_act_<relu>`` after a folded ReLU, ``qat_pre_<layer>`` before a
+    sigmoid, ``qat_act_<layer>`` otherwise) and each fused LSTM's output (1: the trained int8
+    state over [-1, 1])."""
+    sg = model_obj.subgraphs[0]
+    by_layer: dict[str, float] = {}
+    for name, (lo, hi) in act_ranges.items():
+        for prefix in ("qat_act_", "qat_pre_"):
+            if name.startswith(prefix):
+                key = name[len(prefix):]
+                if prefix == "qat_pre_" or key not in by_layer:
+                    by_layer[folded.get(key, key)] = max(abs(float(lo)), abs(float(hi)))
+    out: dict[int, float] = {}
+    if "qat_input" in act_ranges and len(sg.inputs):
+        lo, hi = act_ranges["qat_input"]
+        out[int(sg.inputs[0])] = max(abs(float(lo)), abs(float(hi)))
+    for i, op in enumerate(sg.operators):
+        name, layer = fbgraph.op_name(model_obj, op), op_layer[i]
+        if name == "FULLY_CONNECTED" and layer in by_layer:
+            out[int(op.outputs[0])] = by_layer[layer]
+        elif name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+            out[int(op.outputs[0])] = 1.0
+    return out

@@ -194,7 +194,7 @@ def test_stage_switch():
     s2 = qat_layers.qat_network(net, bits, 2)
     acts1 = [la.name for la in s1.layers if isinstance(la, qat_layers.ActQuant)]
     acts2 = [la.name for la in s2.layers if isinstance(la, qat_layers.ActQuant)]
-    assert acts1 == [] and acts2 == ["qat_input", "qat_act_relu_in", "qat_act_fc_out"]
+    assert acts1 == [] and acts2 == ["qat_input", "qat_act_relu_in", "qat_pre_fc_out", "qat_act_fc_out"]
     x = RNG.normal(size=(3, 6, 12)).astype(np.float32)
     s2(x, training=True)
     rec = qat_layers.qat_record(net, s2, bits, 2)
@@ -207,7 +207,11 @@ def test_stage_switch():
     h = rnn(RNG.normal(size=(2, 4, 12)).astype(np.float32)).numpy()
     assert np.allclose(h * 127.5, np.round(h * 127.5), atol=1e-3)  # int8 over [-1, 1] (zero nudged)
     fresh = qat_layers.qat_network(net, bits, 2)
-    assert qat_layers.restore_ranges(fresh, rec) == 3
+    assert qat_layers.restore_ranges(fresh, rec) == 4
+    sym = qat_layers.qat_network(net, bits, 2, symmetric=True)  # the denoiser's export: [-r, r]
+    sym(x, training=True)
+    lo, hi = qat_layers.qat_record(net, sym, bits, 2)["act_ranges"]["qat_act_relu_in"]
+    assert lo == -hi and hi > 0
 
 
 def test_hook_refuses_stage2_from_a_float_checkpoint(tmp_path):

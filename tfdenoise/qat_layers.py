@@ -89,10 +89,13 @@ class BiasQuantizer(Q.quantizers.Quantizer):
 
 class EmaRangeQuantizer(Q.quantizers.Quantizer):
     """Stage-2 activations: 8-bit over [min, max], tracked as a moving average while training
-    (the first batch sets them); ``fixed`` pins the range (a sigmoid's TFLite output grid)."""
+    (the first batch sets them); ``symmetric``: over [-r, r], r the average of max|x| (the
+    denoiser's INT8 export calibrates symmetric ranges, docs/design.md §4); ``fixed`` pins the
+    range (a sigmoid's TFLite output grid)."""
 
-    def __init__(self, fixed: Sequence[float] | None = None) -> None:
+    def __init__(self, fixed: Sequence[float] | None = None, symmetric: bool = False) -> None:
         self.fixed = None if fixed is None else (float(fixed[0]), float(fixed[1]))
+        self.symmetric = bool(symmetric)
 
     def build(self, tensor_shape, name, layer):
         lo, hi = self.fixed or (0.0, 0.0)
@@ -106,8 +109,12 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
     def __call__(self, inputs, training, weights, **kwargs):
         lo, hi = weights["min"], weights["max"]
         if training and self.fixed is None:
-            b_lo = tf.minimum(tf.reduce_min(inputs), 0.0)
-            b_hi = tf.maximum(tf.reduce_max(inputs), 0.0)
+            if self.symmetric:
+                peak = tf.reduce_max(tf.abs(inputs))
+                b_lo, b_hi = -peak, peak
+            else:
+                b_lo = tf.minimum(tf.reduce_min(inputs), 0.0)
+                b_hi = tf.maximum(tf.reduce_max(inputs), 0.0)
             first = weights["seen"] < 0.5
             decay = tf.where(first, 0.0, EMA_DECAY)
             lo = lo.assign(decay * lo + (1.0 - decay) * tf.stop_gradient(b_lo))
@@ -118,12 +125,12 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
         return tf.quantization.fake_quant_with_min_max_vars(inputs, lo, hi, num_bits=qat.ACT_BITS)
 
     def get_config(self):
-        return {"fixed": self.fixed}
+        return {"fixed": self.fixed, "symmetric": self.symmetric}
 
 
 class KernelConfig(Q.QuantizeConfig):
-    """QuantizeConfig of a dense / conv layer: the kernel on the tanh grid; in stage 2 also
-    the bias (8-bit linear) and a sigmoid / softmax activation's input (8-bit)."""
+    """QuantizeConfig of a dense / conv layer: the kernel on the tanh grid; in stage 2 also the
+    bias (8-bit linear).  Activations are quantized by :class:`ActQuant` layers around it."""
 
     def __init__(self, bits: int, stage: int, group: str, weight: str = "kernel", gates: int = 1) -> None:
         self.bits, self.stage, self.group, self.weight, self.gates = bits, stage, group, weight, gates
@@ -135,10 +142,7 @@ class KernelConfig(Q.QuantizeConfig):
         return out
 
     def get_activations_and_quantizers(self, layer):
-        name = getattr(layer.activation, "__name__", "")
-        if self.stage == 2 and name in ("sigmoid", "softmax", "tanh"):
-            return [(layer.activation, EmaRangeQuantizer())]
-        return []
+        return []  # activations: ActQuant layers where the file holds int8 tensors
 
     def set_quantize_weights(self, layer, quantize_weights):
         setattr(layer, self.weight, quantize_weights[0])
@@ -160,9 +164,9 @@ class KernelConfig(Q.QuantizeConfig):
 class ActQuant(keras.layers.Layer):
     """Stage-2 fake quantization of one activation tensor (:class:`EmaRangeQuantizer`)."""
 
-    def __init__(self, fixed: Sequence[float] | None = None, **kwargs) -> None:
+    def __init__(self, fixed: Sequence[float] | None = None, symmetric: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.quantizer = EmaRangeQuantizer(fixed)
+        self.quantizer = EmaRangeQuantizer(fixed, symmetric)
 
     def build(self, input_shape):
         self.qvars = self.quantizer.build(input_shape, "act", self)
@@ -300,12 +304,17 @@ def plan_bits(net, default: int, rules: Sequence[tuple[str, int]] = ()) -> dict[
     return {la.name: qat.bits_for(la.name, default, rules) for la in net.layers if layer_specs(la, 8)}
 
 
-def qat_network(net, bits: dict[str, int], stage: int):
+def qat_network(net, bits: dict[str, int], stage: int, symmetric: bool = False):
     """The QAT model of the plain chain model ``net`` (every layer fed by the one before),
-    sharing its weights; BatchNorms after kernels must already be folded."""
+    sharing its weights; BatchNorms after kernels must already be folded.  Stage 2 quantizes
+    activations over symmetric ranges with ``symmetric`` (the denoiser's INT8 export), else
+    over [min, max] (the KWS converter's calibration)."""
+    def act(name, fixed=None):
+        return ActQuant(fixed, symmetric, name=name)
+
     x = inp = keras.Input(net.input_shape[1:], name=net.layers[0].name)
     if stage == 2:
-        x = ActQuant(name="qat_input")(x)
+        x = act("qat_input")(x)
     layers = net.layers[1:]
     for i, layer in enumerate(layers):
         nxt = layers[i + 1] if i + 1 < len(layers) else None
@@ -313,15 +322,23 @@ def qat_network(net, bits: dict[str, int], stage: int):
             continue  # folded: the identity
         if type(layer) in RNN_LAYERS:
             x = QuantizedRNN(layer, bits[layer.name], stage)(x)
-        elif isinstance(layer, KERNEL_LAYERS):
-            spec = kernel_spec(layer, bits[layer.name])
-            cfg = KernelConfig(spec.bits, stage, str(spec.group), spec.weight)
-            x = Q.QuantizeWrapperV2(_shared_clone(layer), cfg)(x)
-        else:
+            continue
+        if not isinstance(layer, KERNEL_LAYERS):
             x = layer(x)
+        else:
+            spec = kernel_spec(layer, bits[layer.name])
+            clone = _shared_clone(layer)
+            activation = getattr(clone.activation, "__name__", "linear")
+            split = stage == 2 and activation not in ("linear", "relu")
+            if split:  # TFLite: an int8 kernel output, then the activation op (sigmoid: fixed grid)
+                clone.activation = keras.activations.linear
+            x = Q.QuantizeWrapperV2(clone, KernelConfig(spec.bits, stage, str(spec.group), spec.weight))(x)
+            if split:
+                x = act(f"qat_pre_{layer.name}")(x)
+                x = keras.layers.Activation(activation, name=f"qat_{activation}_{layer.name}")(x)
         if stage == 2 and _ends_int8_tensor(layer, nxt):
-            act = getattr(getattr(layer, "activation", None), "__name__", "")
-            x = ActQuant(SIGMOID_RANGE if act == "sigmoid" else None, name=f"qat_act_{layer.name}")(x)
+            sigmoid = getattr(getattr(layer, "activation", None), "__name__", "") == "sigmoid"
+            x = act(f"qat_act_{layer.name}", SIGMOID_RANGE if sigmoid else None)(x)
     return keras.Model(inp, x, name=f"{net.name}_qat{stage}")
 
 
@@ -428,4 +445,5 @@ def load_grid(owner, keras_model, config: dict, where: object) -> None:
     if record is None:
         return
     owner.qat_grid = apply_grid(keras_model, record, where)
-    owner.qat_info = {"stage": int(record["stage"]), "bits": dict(record.get("bits") or {})}
+    owner.qat_info = {"stage": int(record["stage"]), "bits": dict(record.get("bits") or {}),
+                      "act_ranges": dict(record.get("act_ranges") or {})}
