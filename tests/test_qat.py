@@ -212,6 +212,12 @@ def test_stage_switch():
     sym(x, training=True)
     lo, hi = qat_layers.qat_record(net, sym, bits, 2)["act_ranges"]["qat_act_relu_in"]
     assert lo == -hi and hi > 0
+    std3 = qat_layers.qat_network(net, bits, 2, symmetric=True, statistic="std3")
+    std3(x, training=True)  # |mean| + 3 std of the batch, never above its max
+    lo3, hi3 = qat_layers.qat_record(net, std3, bits, 2)["act_ranges"]["qat_input"]
+    assert lo3 == -hi3 and 0 < hi3 <= np.abs(x).max() + 1e-6
+    with pytest.raises(ValueError, match="std3 with symmetric"):
+        qat_layers.EmaRangeQuantizer(statistic="std3")
 
 
 def test_hook_refuses_stage2_from_a_float_checkpoint(tmp_path):

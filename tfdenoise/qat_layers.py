@@ -43,6 +43,8 @@ EMA_DECAY = 0.99
 SIGMOID_RANGE = (0.0, 255.0 / 256.0)
 KERNEL_LAYERS = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 RNN_LAYERS = {keras.layers.LSTM: "lstm", keras.layers.GRU: "gru"}
+#: Statistics of a stage-2 activation range (converters/calibration.py's, per batch).
+RANGE_STATISTICS = ("max", "std3")
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,18 @@ class BiasQuantizer(Q.quantizers.Quantizer):
 
 class EmaRangeQuantizer(Q.quantizers.Quantizer):
     """Stage-2 activations: 8-bit over [min, max], tracked as a moving average while training
-    (the first batch sets them); ``symmetric``: over [-r, r], r the average of max|x| (the
-    denoiser's INT8 export calibrates symmetric ranges, docs/design.md §4); ``fixed`` pins the
-    range (a sigmoid's TFLite output grid)."""
+    (the first batch sets them); ``symmetric``: over [-r, r], r the average of max|x| or, with
+    ``statistic="std3"``, of ``|mean| + 3 std`` (never above max|x|: the denoiser's INT8
+    calibration statistics, docs/design.md §4); ``fixed`` pins the range (a sigmoid's TFLite
+    output grid)."""
 
-    def __init__(self, fixed: Sequence[float] | None = None, symmetric: bool = False) -> None:
+    def __init__(self, fixed: Sequence[float] | None = None, symmetric: bool = False,
+                 statistic: str = "max") -> None:
         self.fixed = None if fixed is None else (float(fixed[0]), float(fixed[1]))
         self.symmetric = bool(symmetric)
+        self.statistic = str(statistic)
+        if self.statistic not in RANGE_STATISTICS or (self.statistic != "max" and not self.symmetric):
+            raise ValueError(f"range statistic {statistic!r}: max, or std3 with symmetric ranges")
 
     def build(self, tensor_shape, name, layer):
         lo, hi = self.fixed or (0.0, 0.0)
@@ -111,6 +118,8 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
         if training and self.fixed is None:
             if self.symmetric:
                 peak = tf.reduce_max(tf.abs(inputs))
+                if self.statistic == "std3":  # as converters/calibration.py: |mean| + 3 std, <= max
+                    peak = tf.minimum(tf.abs(tf.reduce_mean(inputs)) + 3.0 * tf.math.reduce_std(inputs), peak)
                 b_lo, b_hi = -peak, peak
             else:
                 b_lo = tf.minimum(tf.reduce_min(inputs), 0.0)
@@ -125,7 +134,7 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
         return tf.quantization.fake_quant_with_min_max_vars(inputs, lo, hi, num_bits=qat.ACT_BITS)
 
     def get_config(self):
-        return {"fixed": self.fixed, "symmetric": self.symmetric}
+        return {"fixed": self.fixed, "symmetric": self.symmetric, "statistic": self.statistic}
 
 
 class KernelConfig(Q.QuantizeConfig):
@@ -164,9 +173,10 @@ class KernelConfig(Q.QuantizeConfig):
 class ActQuant(keras.layers.Layer):
     """Stage-2 fake quantization of one activation tensor (:class:`EmaRangeQuantizer`)."""
 
-    def __init__(self, fixed: Sequence[float] | None = None, symmetric: bool = False, **kwargs) -> None:
+    def __init__(self, fixed: Sequence[float] | None = None, symmetric: bool = False,
+                 statistic: str = "max", **kwargs) -> None:
         super().__init__(**kwargs)
-        self.quantizer = EmaRangeQuantizer(fixed, symmetric)
+        self.quantizer = EmaRangeQuantizer(fixed, symmetric, statistic)
 
     def build(self, input_shape):
         self.qvars = self.quantizer.build(input_shape, "act", self)
@@ -304,13 +314,14 @@ def plan_bits(net, default: int, rules: Sequence[tuple[str, int]] = ()) -> dict[
     return {la.name: qat.bits_for(la.name, default, rules) for la in net.layers if layer_specs(la, 8)}
 
 
-def qat_network(net, bits: dict[str, int], stage: int, symmetric: bool = False):
+def qat_network(net, bits: dict[str, int], stage: int, symmetric: bool = False,
+                statistic: str = "max"):
     """The QAT model of the plain chain model ``net`` (every layer fed by the one before),
     sharing its weights; BatchNorms after kernels must already be folded.  Stage 2 quantizes
-    activations over symmetric ranges with ``symmetric`` (the denoiser's INT8 export), else
-    over [min, max] (the KWS converter's calibration)."""
+    activations over symmetric ranges with ``symmetric`` (the denoiser's INT8 export; range
+    ``statistic`` max or std3), else over [min, max] (the KWS converter's calibration)."""
     def act(name, fixed=None):
-        return ActQuant(fixed, symmetric, name=name)
+        return ActQuant(fixed, symmetric, statistic if fixed is None else "max", name=name)
 
     x = inp = keras.Input(net.input_shape[1:], name=net.layers[0].name)
     if stage == 2:

@@ -27,14 +27,17 @@ CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.h5"
 class QatHook(TrainHook):
     """Stage ``stage`` QAT at ``bits`` (``layer_bits``: ``(pattern, bits)`` overrides), starting
     from the checkpoint folder ``init`` unless the run is resumed; ``symmetric``: stage-2
-    activation ranges symmetric (the denoiser's INT8 export) rather than [min, max] (KWS)."""
+    activation ranges symmetric (the denoiser's INT8 export) rather than [min, max] (KWS), each
+    range a moving average of the batches' ``statistic`` (max, or std3 with symmetric ranges)."""
 
     def __init__(self, bits: int, stage: int = 1, layer_bits: Sequence[tuple[str, int]] = (),
-                 init: str | os.PathLike | None = None, symmetric: bool = False) -> None:
+                 init: str | os.PathLike | None = None, symmetric: bool = False,
+                 statistic: str = "max") -> None:
         self.default_bits = qat.check_bits(bits)
         self.stage = qat.check_stage(stage)
         self.layer_bits = tuple(layer_bits)
         self.symmetric = bool(symmetric)  # activation ranges as the export calibrates them
+        self.statistic = statistic
         self.init = None if init is None else Path(init)
         self.init_config = check_init(self.init, self.default_bits, self.stage, self.layer_bits)
         self.net = self.qnet = None
@@ -55,7 +58,7 @@ class QatHook(TrainHook):
         qat_layers.fold_network(model)
         self.net = model
         self.bits = qat_layers.plan_bits(model, self.default_bits, self.layer_bits)
-        self.qnet = qat_layers.qat_network(model, self.bits, self.stage, self.symmetric)
+        self.qnet = qat_layers.qat_network(model, self.bits, self.stage, self.symmetric, self.statistic)
         prev = source.get("qat") if isinstance(source, dict) else None
         if prev and prev.get("stage") == 2:
             qat_layers.restore_ranges(self.qnet, prev)
@@ -64,7 +67,10 @@ class QatHook(TrainHook):
     def epoch_end(self) -> dict:
         from tfdenoise import qat_layers
 
-        return {"qat": qat_layers.qat_record(self.net, self.qnet, self.bits, self.stage)}
+        record = qat_layers.qat_record(self.net, self.qnet, self.bits, self.stage)
+        if self.stage == 2:
+            record["act_statistic"] = ("symmetric " if self.symmetric else "") + self.statistic
+        return {"qat": record}
 
 
 def _load_latent(model, folder: Path) -> None:

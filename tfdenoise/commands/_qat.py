@@ -26,10 +26,10 @@ def add_qat_options(p: argparse.ArgumentParser) -> None:
                    help="checkpoint folder a --qat-bits run starts from (not with --resume)")
 
 
-def qat_hook(args: argparse.Namespace, symmetric: bool = False):
+def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str = "max"):
     """The :class:`~tfdenoise.qat_train.QatHook` the options ask for, checked before any data
     is read (None: a plain run); ``symmetric``: stage-2 activation ranges as the denoiser's
-    INT8 export calibrates them."""
+    INT8 export calibrates them, over the moving average of the batches' ``statistic``."""
     from tfdenoise.errors import InputError
 
     if args.qat_bits is None:
@@ -43,4 +43,4 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False):
     from tfdenoise.qat_train import QatHook
 
     return QatHook(qat.check_bits(args.qat_bits), args.qat_stage,
-                   qat.parse_layer_bits(args.qat_layer_bits), args.init, symmetric)
+                   qat.parse_layer_bits(args.qat_layer_bits), args.init, symmetric, statistic)
