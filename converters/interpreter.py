@@ -166,7 +166,9 @@ class TFLiteDenoiser:
         for n in self.state_names:
             i, o = self.inputs[n], self.outputs[f"{n}_out"]
             set_tensor(i.index, i.from_float(np.zeros(i.shape, np.float32)))
-            if (o.dtype, o.scale, o.zero_point, o.shape) == (i.dtype, i.scale, i.zero_point, i.shape):
+            same = (o.dtype, o.scale, o.zero_point, o.shape) == (i.dtype, i.scale, i.zero_point,
+                                                                  i.shape)
+            if same:
                 copied.append((i.index, o.index))
             else:
                 requantized.append((i, o))
@@ -176,7 +178,8 @@ class TFLiteDenoiser:
             gains = np.empty((len(frames), N_BINS), np.float32)
             flat = gains.reshape(len(frames), *mask_io.shape)
             for t in range(len(frames)):
-                set_tensor(frame_index, frames[t] if float_frame else frame_io.from_float(frames[t]))
+                set_tensor(frame_index,
+                           frames[t] if float_frame else frame_io.from_float(frames[t]))
                 invoke()
                 if on_step is not None:
                     on_step(it)

@@ -67,7 +67,8 @@ class _BlockRunningMean:
         self.total, self.count = 0.0, 0
 
     def __call__(self, mags):
-        m = (self.total + np.cumsum(mags, axis=0)) / (self.count + np.arange(1, len(mags) + 1))[:, None]
+        counts = self.count + np.arange(1, len(mags) + 1)
+        m = (self.total + np.cumsum(mags, axis=0)) / counts[:, None]
         self.total, self.count = self.total + mags.sum(axis=0), self.count + len(mags)
         return m / (1.0 + m)
 
