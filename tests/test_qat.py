@@ -344,3 +344,42 @@ def test_kws_export_refuses_other_widths(tmp_path):
         convert_kws(load_kws_checkpoint(tmp_path / "ckpt"), "kws_qat4", x)
     with pytest.raises(RecipeError, match="not trained with --qat-bits"):
         convert_kws(KwsModel("dnn", labels=["a", "b", "c"], seed=1), "kws_qat4", x)
+
+
+@pytest.mark.slow
+def test_denoiser_export_holds_the_trained_grid(tmp_path):
+    """LSTM128 with 4-bit RNN weights (8-bit FCs): the fused LSTM's 8 gate tensors per layer
+    hold the 15-level grid in INT8 containers, one scale per gate, equal to the Keras grid."""
+    from tfdenoise import qat_layers
+    from tfdenoise.converters import fbgraph
+    from tfdenoise.converters.convert import convert
+    from tfdenoise.converters.metadata import read_metadata
+    from tfdenoise.models import TinyDenoiser, load_checkpoint, save_checkpoint
+
+    den = TinyDenoiser("lstm128", seed=3)
+    qat_layers.fold_network(den.sequence)
+    bits = qat_layers.plan_bits(den.sequence, 8, [("rnn_.*", 4)])
+    qnet = qat_layers.qat_network(den.sequence, bits, 1)
+    save_checkpoint(den, tmp_path / "ckpt", {"qat": qat_layers.qat_record(den.sequence, qnet, bits, 1)})
+    trained = qat_layers.quantized_weights(qnet)
+    model = load_checkpoint(tmp_path / "ckpt")
+    data = convert(model, "qat_rnn4")
+    m = fbgraph.load(data)
+    sg = m.subgraphs[0]
+    lstms = [op for op in sg.operators if fbgraph.op_name(m, op) == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    assert len(lstms) == 2
+    for layer, op in zip(("rnn_0", "rnn_1"), lstms):
+        for pos in range(1, 9):
+            t = sg.tensors[op.inputs[pos]]
+            levels = fbgraph.const_array(m, t)
+            assert t.type == 9 and len(np.unique(levels)) <= 15 and np.abs(levels).max() <= 7
+            weight, gate = ("kernel", pos - 1) if pos <= 4 else ("recurrent_kernel", pos - 5)
+            keras = trained[(layer, weight)]
+            u = keras.shape[1] // 4
+            want = keras[:, gate * u:(gate + 1) * u].T
+            got = (levels.astype(np.float32) * np.float32(t.quantization.scale[0])).astype(np.float32)
+            assert np.array_equal(got, want), (layer, pos)
+    meta = read_metadata(data)
+    assert {la["name"]: la["weight_bits"] for la in meta["layers"]} == {
+        "fc_in": 8, "rnn_0": 4, "rnn_1": 4, "fc_mid": 8, "fc_out": 8}
+    assert all(la["weight_storage"] == "int8" for la in meta["layers"])
