@@ -383,3 +383,28 @@ def test_denoiser_export_holds_the_trained_grid(tmp_path):
     assert {la["name"]: la["weight_bits"] for la in meta["layers"]} == {
         "fc_in": 8, "rnn_0": 4, "rnn_1": 4, "fc_mid": 8, "fc_out": 8}
     assert all(la["weight_storage"] == "int8" for la in meta["layers"])
+
+
+@pytest.mark.parametrize("command", [["train", "--variant", "lstm128", "--speech", "S", "--noise", "N"],
+                                     ["kws", "train", "--model", "dnn", "--data", "D"]])
+@pytest.mark.parametrize("bad", ["0", "9", "3.5"])
+def test_cli_refuses_bad_widths_before_any_work(tmp_path, capsys, command, bad):
+    from tfdenoise.cli import main
+
+    code = main([*command, "--out", str(tmp_path / "run"), "--qat-bits", bad, "--init", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"--qat-bits {bad}: weight bits must be one of 1, 2, 4, 5, 8" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_qat_option_combinations(tmp_path, capsys):
+    from tfdenoise.cli import main
+
+    base = ["train", "--variant", "lstm128", "--speech", "S", "--noise", "N", "--out", str(tmp_path / "r")]
+    assert main([*base, "--init", str(tmp_path)]) == 2
+    assert "go with --qat-bits" in capsys.readouterr().err
+    assert main([*base, "--qat-bits", "4", "--init", str(tmp_path), "--resume"]) == 2
+    assert "give one of them" in capsys.readouterr().err
+    assert main([*base, "--qat-bits", "4", "--qat-stage", "2", "--init", str(tmp_path)]) == 2
+    assert "not a checkpoint" in capsys.readouterr().err
