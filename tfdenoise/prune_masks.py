@@ -20,6 +20,7 @@ resumed run rebuilds the masks from the stored zeros.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,16 +42,18 @@ PRUNED_CLASSES = ("Dense", "Conv2D", "LSTM", "GRU")
 # -- tfmot wrapping ---------------------------------------------------------------------------
 
 def _sparsity_api():
-    from tfdenoise.keras import keras  # noqa: F401  (sets TF_USE_LEGACY_KERAS before tfmot loads)
+    """``tfmot.sparsity.keras``, imported after :mod:`tfdenoise.keras` (TF_USE_LEGACY_KERAS=1:
+    tfmot then works on tf_keras layers)."""
+    importlib.import_module("tfdenoise.keras")
     import tensorflow_model_optimization as tfmot
 
     return tfmot.sparsity.keras
 
 
 def _wrapper_class():
+    _sparsity_api()
     from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
-    _sparsity_api()
     return PruneLowMagnitude
 
 
