@@ -145,7 +145,8 @@ def check_resume(out: str | os.PathLike, spec: PruneSpec, source: str) -> None:
     if not isinstance(saved, dict):
         raise InputError("holds no pruning run to resume (no \"prune\" record in last/config.json)", out)
     want = spec.to_json()
-    if {k: saved.get(k) for k in want} != want or saved.get("source") != source:
+    same_source = Path(str(saved.get("source"))).resolve() == Path(source).resolve()
+    if {k: saved.get(k) for k in want} != want or not same_source:
         raise InputError(f"run {out} pruned {saved.get('source')} with --method {saved.get('method')} "
                          f"--sparsity {saved.get('target')}; this command ({source}, --method {spec.method} "
                          f"--sparsity {spec.sparsity:g}, same --block/--schedule) cannot resume it")
