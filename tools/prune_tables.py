@@ -77,6 +77,25 @@ def kws_table(runs: Path, model: str) -> str:
     return "\n".join(lines)
 
 
+def strategy_table(runs: Path, model: str) -> str:
+    """Latency per inference (ms) of each INT8 KWS model under every loop strategy and code
+    precision on the STM32F767 (``tfdenoise report --strategy all --json``), speed-up over dense."""
+    rows = []
+    for tag, method, target in KWS_ROWS:
+        rec = (_load(runs / f"kws_{model}_{tag}.strategies.json") or {}).get("strategies")
+        if rec:
+            rows.append((f"{method} {target}" if tag != "dense" else "dense (shipped)", rec))
+    if not rows:
+        return ""
+    cols = [(s, p) for p in rows[0][1]["precisions"] for s in rows[0][1]["strategies"]]
+    lines = ["| model | " + " | ".join(f"{s} {p}" for s, p in cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, rec in rows:
+        cell = {(t["strategy"], t["precision"]): t for t in rec["totals"]}
+        lines.append(f"| {model} {label} | " + " | ".join(
+            f"{cell[c]['latency_ms']:.2f} ({cell[c]['speedup_vs_dense']:.2f}x)" for c in cols) + " |")
+    return "\n".join(lines)
+
+
 def layer_table(runs: Path, model: str) -> str:
     """Per tensor / per layer of each pruned KWS model (its best checkpoint's record)."""
     lines = ["| model | layer | " + " | ".join(t for t, _, _ in KWS_ROWS[1:]) + " |",
@@ -144,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.kws_models:
         print(kws_table(runs, model), "\n")
         print(layer_table(runs, model), "\n")
+        print(strategy_table(runs, model), "\n")
     print(denoiser_table(runs), "\n")
     print(cost_table(runs))
     return 0

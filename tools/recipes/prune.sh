@@ -36,6 +36,9 @@ kws_part() {
             --data "$DATA/kws/fsdd" --noise "$DATA/noise" --cache runs/cache_kws --json "$OUT/kws_${name}_$tag.eval.json"
         run_once "$OUT/kws_${name}_$tag.int8.eval.json" "$TFDENOISE" kws evaluate --model "$OUT/kws_${name}_$tag.int8.tflite" \
             --data "$DATA/kws/fsdd" --hours 0 --json "$OUT/kws_${name}_$tag.int8.eval.json"
+        # the loop strategies of docs/design.md §9 priced on the STM32F767 (targets/strategies.py)
+        run_once "$OUT/kws_${name}_$tag.strategies.json" "$TFDENOISE" report "$OUT/kws_${name}_$tag.int8.tflite" \
+            --target stm32f767 --strategy all --json "$OUT/kws_${name}_$tag.strategies.json"
     done
 }
 
