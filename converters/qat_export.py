@@ -121,8 +121,8 @@ def trained_ranges(model_obj, op_layer: list[str | None], act_ranges: dict[str, 
     """Symmetric activation ranges ``{tensor index: r}`` a stage-2 checkpoint trained with, for
     the tensors of a calibrated denoiser flatbuffer: the graph input (``qat_input``), each fully
     connected op's output (``qat_act_<relu>`` after a folded ReLU, ``qat_pre_<layer>`` before a
-    sigmoid, ``qat_act_<layer>`` otherwise) and each fused LSTM's output (1: the trained int8
-    state over [-1, 1])."""
+    sigmoid, ``qat_act_<layer>`` otherwise) and each fused LSTM's output (``qat_<layer>``: the
+    hidden state's learnt range, else 1: the int8 state over [-1, 1])."""
     sg = model_obj.subgraphs[0]
     by_layer: dict[str, float] = {}
     for name, (lo, hi) in act_ranges.items():
@@ -139,6 +139,7 @@ def trained_ranges(model_obj, op_layer: list[str | None], act_ranges: dict[str, 
         name, layer = fbgraph.op_name(model_obj, op), op_layer[i]
         if name == "FULLY_CONNECTED" and layer in by_layer:
             out[int(op.outputs[0])] = by_layer[layer]
-        elif name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
-            out[int(op.outputs[0])] = 1.0
+        elif name == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # the learnt state range, else [-1, 1]
+            lo, hi = act_ranges.get(f"qat_{layer}", (-1.0, 1.0))
+            out[int(op.outputs[0])] = max(abs(float(lo)), abs(float(hi)))
     return out

@@ -207,15 +207,21 @@ def test_stage_switch():
     h = rnn(RNG.normal(size=(2, 4, 12)).astype(np.float32)).numpy()
     assert np.allclose(h * 127.5, np.round(h * 127.5), atol=1e-3)  # int8 over [-1, 1] (zero nudged)
     fresh = qat_layers.qat_network(net, bits, 2)
-    assert qat_layers.restore_ranges(fresh, rec) == 4
+    assert qat_layers.restore_ranges(fresh, rec) == 4  # no state range without a statistic
     sym = qat_layers.qat_network(net, bits, 2, symmetric=True)  # the denoiser's export: [-r, r]
     sym(x, training=True)
     lo, hi = qat_layers.qat_record(net, sym, bits, 2)["act_ranges"]["qat_act_relu_in"]
     assert lo == -hi and hi > 0
     std3 = qat_layers.qat_network(net, bits, 2, symmetric=True, statistic="std3")
+    assert qat_layers.qat_record(net, std3, bits, 2)["act_ranges"]["qat_rnn_0"] == [-1.0, 1.0]
     std3(x, training=True)  # |mean| + 3 std of the batch, never above its max
-    lo3, hi3 = qat_layers.qat_record(net, std3, bits, 2)["act_ranges"]["qat_input"]
+    ranges = qat_layers.qat_record(net, std3, bits, 2)["act_ranges"]
+    lo3, hi3 = ranges["qat_input"]
     assert lo3 == -hi3 and 0 < hi3 <= np.abs(x).max() + 1e-6
+    slo, shi = ranges["qat_rnn_0"]  # the hidden state's learnt range, inside (-1, 1)
+    assert slo == -shi and 0 < shi < 1
+    again = qat_layers.qat_network(net, bits, 2, symmetric=True, statistic="std3")
+    assert qat_layers.restore_ranges(again, {"act_ranges": ranges}) == 5
     with pytest.raises(ValueError, match="std3 with symmetric"):
         qat_layers.EmaRangeQuantizer(statistic="std3")
 

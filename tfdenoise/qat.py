@@ -23,8 +23,8 @@ gate's weights as its own tensor with one scale), or a whole tensor.
 Stage 2 (from a stage-1 checkpoint) adds 8-bit linear fake quantization of the rest, as the
 full-INT8 TFLite kernels run them: biases (symmetric, max range: :func:`linear_quantize`),
 inputs and activations (tfmot's moving-average min/max quantizer, :mod:`tfdenoise.qat_layers`),
-the LSTM/GRU hidden state (int8 over [-1, 1]: ``h = o tanh(c)`` and the GRU's convex mix of
-tanh values never leave it) and the LSTM cell state as TFLite's integer LSTM holds it: int16
+the LSTM/GRU hidden state (int8 over [-1, 1], where ``h = o tanh(c)`` and the GRU's convex mix
+of tanh values stay, or over a learnt symmetric range) and the LSTM cell state as TFLite's integer LSTM holds it: int16
 with a power-of-two scale (``2^ceil(log2 max|c|) / 2^15``, :func:`pot16_quantize`).
 
 This module holds the math and the bit-width checks; :mod:`tfdenoise.qat_layers` the Keras
@@ -198,11 +198,13 @@ def linear_quantize(x, bits: int = ACT_BITS):
     return ste_round(x / step) * step
 
 
-def state_quantize(h, bits: int = ACT_BITS):
-    """Stage-2 recurrent hidden state: ``bits``-wide over the fixed range [-1, 1]."""
+def state_quantize(h, lo=-1.0, hi=1.0, bits: int = ACT_BITS):
+    """Stage-2 recurrent hidden state: ``bits``-wide over [lo, hi] (default [-1, 1]: ``h = o
+    tanh(c)`` and the GRU's convex mix of tanh values never leave it; a learnt, tighter range
+    gives the int8 state finer steps)."""
     from tfdenoise.keras import tf
 
-    return tf.quantization.fake_quant_with_min_max_args(h, min=-1.0, max=1.0, num_bits=bits)
+    return tf.quantization.fake_quant_with_min_max_vars(h, lo, hi, num_bits=bits)
 
 
 def pot16_quantize(c):

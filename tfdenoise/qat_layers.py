@@ -201,13 +201,37 @@ class QuantizedRNN(keras.layers.Layer):
     """An LSTM or GRU (``return_sequences``) computed from the variables of a plain Keras layer
     with quantized kernels: :mod:`tfdenoise.qat` stage 1 / 2 (see the module docstring)."""
 
-    def __init__(self, plain, bits: int, stage: int, **kwargs) -> None:
+    def __init__(self, plain, bits: int, stage: int, statistic: str | None = None, **kwargs) -> None:
         super().__init__(name=f"qat_{plain.name}", **kwargs)
         self.kind = RNN_LAYERS[type(plain)]
         self.units, self.bits, self.stage = plain.units, bits, stage
         cell = plain.cell
         self.kernel, self.recurrent_kernel, self.bias = cell.kernel, cell.recurrent_kernel, cell.bias
         self._trainable_weights = [cell.kernel, cell.recurrent_kernel, cell.bias]
+        # stage 2: the int8 hidden state (the op's output tensor, fed back) over [-1, 1], or,
+        # with a range ``statistic``, over a symmetric range learnt like an activation's
+        self.state_q = EmaRangeQuantizer(None, True, statistic) if stage == 2 and statistic else None
+
+    def build(self, input_shape):
+        if self.state_q is not None:
+            self.qvars = self.state_q.build(None, "state", self)
+        super().build(input_shape)
+
+    def _state_range(self):
+        """(lo, hi) of the hidden state's int8 grid for this batch: [-1, 1] until learnt."""
+        if self.state_q is None:
+            return -1.0, 1.0
+        seen = self.qvars["seen"] > 0.5
+        return tf.where(seen, self.qvars["min"], -1.0), tf.where(seen, self.qvars["max"], 1.0)
+
+    def range(self) -> list[float]:
+        lo, hi = self._state_range()
+        return [float(lo), float(hi)]
+
+    def set_range(self, lo: float, hi: float) -> None:
+        self.qvars["min"].assign(lo)
+        self.qvars["max"].assign(hi)
+        self.qvars["seen"].assign(1.0)
 
     def quantized(self) -> tuple:
         spec = rnn_spec(self.kind, "kernel", self.bits)
@@ -216,9 +240,15 @@ class QuantizedRNN(keras.layers.Layer):
         b = qat.linear_quantize(self.bias) if self.stage == 2 else tf.convert_to_tensor(self.bias)
         return k, r, b
 
-    def call(self, x):
+    def call(self, x, training=None):
+        training = bool(keras.backend.learning_phase()) if training is None else training
         k, r, b = self.quantized()
         stage2 = self.stage == 2
+        lo, hi = self._state_range()
+
+        def state_q(h):
+            return qat.state_quantize(h, lo, hi)
+
         batch = tf.shape(x)[0]
         zeros = tf.zeros([batch, self.units], x.dtype)
         if self.kind == "lstm":
@@ -230,7 +260,7 @@ class QuantizedRNN(keras.layers.Layer):
                 c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
                 c = qat.pot16_quantize(c) if stage2 else c
                 h = tf.sigmoid(o) * tf.tanh(c)
-                return (qat.state_quantize(h) if stage2 else h), c
+                return (state_q(h) if stage2 else h), c
 
             hs, _ = tf.scan(step, xw, initializer=(zeros, zeros))
         else:
@@ -241,9 +271,11 @@ class QuantizedRNN(keras.layers.Layer):
                 h_z, h_r, h_h = tf.split(tf.matmul(h, r) + b[1], 3, axis=-1)
                 z, rr = tf.sigmoid(x_z + h_z), tf.sigmoid(x_r + h_r)
                 h = z * h + (1.0 - z) * tf.tanh(x_h + rr * h_h)
-                return qat.state_quantize(h) if stage2 else h
+                return state_q(h) if stage2 else h
 
             hs = tf.scan(step, xw, initializer=zeros)
+        if self.state_q is not None and training:  # learn the range from this batch's states
+            self.state_q(tf.stop_gradient(hs), True, self.qvars)
         return tf.transpose(hs, [1, 0, 2])
 
 
@@ -332,7 +364,7 @@ def qat_network(net, bits: dict[str, int], stage: int, symmetric: bool = False,
         if isinstance(layer, keras.layers.BatchNormalization) and not layer.trainable:
             continue  # folded: the identity
         if type(layer) in RNN_LAYERS:
-            x = QuantizedRNN(layer, bits[layer.name], stage)(x)
+            x = QuantizedRNN(layer, bits[layer.name], stage, statistic if symmetric else None)(x)
             continue
         if not isinstance(layer, KERNEL_LAYERS):
             x = layer(x)
@@ -384,7 +416,8 @@ def qat_record(net, qnet, bits: dict[str, int], stage: int) -> dict:
     return {"stage": int(stage), "weights": "latent", "bits": dict(bits),
             "tensors": [{"layer": s.layer, "weight": s.weight, "bits": s.bits, "group": str(s.group),
                          "gates": s.gates} for s in specs],
-            "act_ranges": {la.name: la.range() for la in qnet.layers if isinstance(la, ActQuant)}}
+            "act_ranges": {la.name: la.range() for la in qnet.layers
+                           if isinstance(la, ActQuant) or getattr(la, "state_q", None) is not None}}
 
 
 def restore_ranges(qnet, record: dict | None) -> int:
@@ -392,7 +425,7 @@ def restore_ranges(qnet, record: dict | None) -> int:
     ranges = (record or {}).get("act_ranges") or {}
     n = 0
     for la in qnet.layers:
-        if isinstance(la, ActQuant) and la.name in ranges:
+        if (isinstance(la, ActQuant) or getattr(la, "state_q", None) is not None) and la.name in ranges:
             la.set_range(*ranges[la.name])
             n += 1
     return n
