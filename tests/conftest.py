@@ -93,3 +93,23 @@ def cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def corpus_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    """A few seconds of synthetic 'speech' (two speakers) and noise at 16 kHz."""
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 2) / 16000
+    for spk in ("p001", "p002"):
+        (root / "speech" / "set").mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            f0 = 120 + 40 * i + (30 if spk == "p002" else 0)
+            x = 0.3 * np.sin(2 * np.pi * f0 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+            sf.write(root / "speech" / "set" / f"{spk}_{i:03d}.wav", x, 16000)
+    (root / "noise").mkdir()
+    for i in range(2):
+        sf.write(root / "noise" / f"hiss_{i}.wav", 0.1 * rng.standard_normal(32000), 48000)
+    return root / "speech", root / "noise"

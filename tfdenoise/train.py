@@ -13,7 +13,9 @@ running epoch)::
     OUT/history.json                                   per-epoch metrics
     OUT/cache/                                         decoded corpora (int16 .npz; --cache DIR)
 
-Training runs on one device (TensorFlow places it on the first GPU when there is one).
+Training runs on one device (TensorFlow places it on the first GPU when there is one), on all
+GPUs with MirroredStrategy when there are several, or on several workers with
+MultiWorkerMirroredStrategy when TF_CONFIG names them (tfdenoise/distribute.py).
 
 Steps run as ``tf.function``\ s with a fixed ``[batch, samples]`` signature rather than
 ``Model.fit``: on the 2-core CPU machine ``fit`` took 1.6 s per LSTM128 step of 32 x 1 s and
@@ -37,6 +39,7 @@ import numpy as np
 from tfdenoise import SAMPLE_RATE, mixtures
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.fileio import check_outputs, write_json
+from tfdenoise.distribute import DEFAULT_TIMEOUT_S, cluster_from_env, make_strategy, shard_seed
 from tfdenoise.losses import LossWeights
 from tfdenoise.models import CONFIG_FILE, TinyDenoiser, get_variant, load_checkpoint, read_config, save_checkpoint
 from tfdenoise.train_config import TrainConfig, check_resumable
@@ -106,9 +109,10 @@ def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights: LossWeights 
 
         def train_step(self, data):
             noisy, clean = data
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync  # 1 in one process
             with tf.GradientTape() as tape:
-                loss = self._update(clean, self(noisy, training=True))
-            grads = tape.gradient(loss, self.net.trainable_variables)
+                loss = self._update(clean, self(noisy, training=True)) / replicas
+            grads = tape.gradient(loss, self.net.trainable_variables)  # summed across replicas
             self.optimizer.apply_gradients(zip(grads, self.net.trainable_variables))
             return {k: m.result() for k, m in self.tracker.items()}
 
@@ -128,16 +132,22 @@ def learning_rate_at(config: TrainConfig, epoch: int) -> float:
     return float(config.learning_rate * (final / config.learning_rate) ** (epoch / (config.epochs - 1)))
 
 
-def _compiled_steps(model, batch: int, length: int):
-    """(train_step, test_step) as tf.functions over a fixed ``[batch, length]`` signature."""
+def _compiled_steps(model, batch: int, length: int, strategy=None):
+    """(train_step, test_step) as tf.functions over a fixed ``[batch, length]`` signature, run
+    on every replica of ``strategy`` (default: TensorFlow's current one) with the metrics
+    averaged across replicas."""
     from tfdenoise.keras import tf
 
+    strategy = strategy or tf.distribute.get_strategy()
     spec = tf.TensorSpec((batch, length), tf.float32)
-    train_step = tf.function(lambda noisy, clean: model.train_step((noisy, clean)),
-                             input_signature=[spec, spec])
-    test_step = tf.function(lambda noisy, clean: model.test_step((noisy, clean)),
-                            input_signature=[spec, spec])
-    return train_step, test_step
+
+    def on_replicas(fn):
+        def step(noisy, clean):
+            logs = strategy.run(fn, args=((noisy, clean),))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
+        return tf.function(step, input_signature=[spec, spec])
+
+    return on_replicas(model.train_step), on_replicas(model.test_step)
 
 
 def _run_epoch(step, model, dataset, steps: int, verbose: int, prefix: str = "") -> dict:
@@ -274,13 +284,19 @@ def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike]
     return [_validation_scores(m.offline_mask, pairs) for m in models]
 
 
-def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: TrainHook | None = None) -> Path:
+def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: TrainHook | None = None,
+          worker_timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
     """Train ``config.variant``; returns the folder of the best checkpoint.  ``hook`` changes
-    the network and what is trained (:class:`TrainHook`; pruning's fine-tuning).
+    the network and what is trained (:class:`TrainHook`; pruning's fine-tuning).  Runs on
+    several workers when TF_CONFIG names them (tfdenoise/distribute.py; a collective waits
+    ``worker_timeout_s`` for a lost worker).
 
     Bad settings fail (:meth:`TrainConfig.check`, :func:`check_resumable`) before any
     data is read, any folder is created or TensorFlow is imported."""
     config.check()
+    cluster = cluster_from_env()
+    if cluster.distributed and hook is not None:
+        raise InputError("pruning / QAT fine-tuning runs on one worker: unset TF_CONFIG")
     hook = hook or TrainHook()
     variant = get_variant(config.variant)
     if hook.units is not None:
@@ -315,17 +331,23 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     history: list[dict] = []
     start_epoch, best_score, elapsed = 0, np.inf, 0.0
     length = int(seg * SAMPLE_RATE)
-    denoiser = TinyDenoiser(variant, seed=config.seed)
     state = read_config(last) if resume else None
+    strategy = make_strategy(cluster, worker_timeout_s)
+    with strategy.scope():  # variables mirrored on every replica / worker
+        denoiser = TinyDenoiser(variant, seed=config.seed)
+        if state is not None:
+            denoiser.sequence.load_weights(str(last / "weights.h5"))
+        net = hook.start(denoiser.sequence, steps, config.epochs, state)
+        model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss), net)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.optimizer.build(net.trainable_variables)
+        if state is not None:
+            _restore_optimizer(model.optimizer, last)
+    # several workers: BatchNorm statistics are synchronised on read, so every worker reads the
+    # weights once per epoch (the same collective) into a plain copy that is scored and saved
+    writer = TinyDenoiser(variant, seed=config.seed) if cluster.distributed else denoiser
+    scored = writer.offline_mask if net is denoiser.sequence else net_mask(net)  # what trains
     if state is not None:
-        denoiser.sequence.load_weights(str(last / "weights.h5"))
-    net = hook.start(denoiser.sequence, steps, config.epochs, state)
-    scored = denoiser.offline_mask if net is denoiser.sequence else net_mask(net)  # what trains
-    model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss), net)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    model.optimizer.build(net.trainable_variables)
-    if state is not None:
-        _restore_optimizer(model.optimizer, last)
         start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
         if state.get("score_name", "val_loss") != score_name:  # selection metric changed
             best_score = np.inf
@@ -338,18 +360,19 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
                                   seed=10**6 + config.seed, mixing=mixing))
     run_config = {**asdict(config), "snr_db": list(config.snr_db), "noise_exclude": list(config.noise_exclude)}
-    write_json(out / CONFIG_FILE, run_config)
-    train_step, test_step = _compiled_steps(model, config.batch, length)
-    pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs else []
-    pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq, seed=VALID_PESQ_SEED + config.seed,
-                                     mixing=mixing)
+    if cluster.is_chief:
+        write_json(out / CONFIG_FILE, run_config)
+    train_step, test_step = _compiled_steps(model, config.batch, length, strategy)
+    pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs and cluster.is_chief else []
+    pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq if cluster.is_chief else 0,
+                                     seed=VALID_PESQ_SEED + config.seed, mixing=mixing)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.time()
         lr = learning_rate_at(config, epoch)
         model.optimizer.learning_rate.assign(lr)
         ds = mixtures.batches(speech_tr, noise_tr, steps * config.batch, seg, config.batch,
-                              seed=config.seed * 100_003 + epoch, mixing=mixing)
+                              seed=shard_seed(config.seed * 100_003 + epoch, cluster), mixing=mixing)
         if verbose:
             print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g})")
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose)}
@@ -358,11 +381,13 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
                "lr": lr, "segments": steps * config.batch, "segment_s": seg,
                **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude", "synthetic_noise",
                                                "min_clean_snr", "compressed_loss")}}
+        if writer is not denoiser:
+            writer.sequence.set_weights(denoiser.sequence.get_weights())
         if pairs_valid:
             row.update({f"val_{k}": v for k, v in _validation_scores(scored, pairs_valid).items()})
         if pesq_valid:
             row.update({f"val_mix_{k}": v for k, v in _validation_scores(scored, pesq_valid).items()})
-        score = -row["val_mix_pesq"] if config.valid_pesq else row["val_loss"]
+        score = -row["val_mix_pesq"] if pesq_valid else row["val_loss"]
         elapsed += time.time() - t0
         row["seconds"] = round(time.time() - t0, 1)
         history.append(row)
@@ -370,14 +395,17 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
         best_score = min(best_score, score) if hook.at_target() else best_score
         meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": score_name,
                 "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row, **extra}
+        if not cluster.is_chief:  # the chief writes the run; the others their weights (a check)
+            save_checkpoint(writer, out / "workers" / str(cluster.index), meta)
+            continue
         if improved:
-            save_checkpoint(denoiser, best, meta)
-        save_checkpoint(denoiser, last, meta, extra_writer=lambda d: _save_optimizer(model.optimizer, d))
+            save_checkpoint(writer, best, meta)
+        save_checkpoint(writer, last, meta, extra_writer=lambda d: _save_optimizer(model.optimizer, d))
         write_json(out / "history.json", history)
         if verbose:
             print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items()
                                    if k != "epoch" and isinstance(v, (int, float)))
                   + ("  [best]" if improved else ""))
-    if not best.exists():  # resumed a run that was already complete
+    if cluster.is_chief and not best.exists():  # resumed a run that was already complete
         shutil.copytree(last, best)
     return best

@@ -9,6 +9,11 @@ best checkpoint by PESQ on 32 held-out mixtures; then the same run continued to 
       --epochs 20 --batch 32 --segment 1 --lr 1e-3 --lr-final 1e-4 --exclude-noise 'voice/*' \\
       --synthetic-noise 0.2 --valid-pesq 32 --out runs/lstm128
   tfdenoise train ... (the same options) --epochs 30 --out runs/lstm128 --resume
+
+several workers (TensorFlow's MultiWorkerMirroredStrategy): the same command on each, with
+TF_CONFIG naming the cluster and this worker, --out on a shared folder, --batch per worker:
+  TF_CONFIG='{"cluster": {"worker": ["host1:23456", "host2:23456"]}, "task": {"type": "worker", "index": 0}}' \
+      tfdenoise train ... --out /shared/runs/lstm128        # index 1 on host2
 """
 
 
@@ -26,6 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in OUT from OUT/last (same --variant)")
     p.add_argument("--quiet", action="store_true", help="print no progress")
+    p.add_argument("--worker-timeout", type=float, default=600.0, metavar="S",
+                   help="with TF_CONFIG (several workers): seconds a worker waits for the others at "
+                        "each step before it fails (a lost worker: run again with --resume)")
     add_qat_options(p)
     p.set_defaults(func=run)
 
@@ -104,11 +112,14 @@ def config_from_args(args, variant: str, out: str, **fields):
 
 def run(args) -> int:
     from tfdenoise.commands._qat import qat_hook
+    from tfdenoise.checks import check_number
     from tfdenoise.train import train
 
     # the denoiser's INT8 export: symmetric ranges; std3 (PTQ: 1.981 PESQ vs max 1.873, docs/qat.md)
     hook = qat_hook(args, symmetric=True, statistic="std3")
     config = config_from_args(args, args.variant.lower(), args.out)
-    best = train(config, resume=args.resume, verbose=0 if args.quiet else 1, hook=hook)
+    check_number("--worker-timeout", args.worker_timeout, lambda v: v >= 1, "a number of seconds >= 1")
+    best = train(config, resume=args.resume, verbose=0 if args.quiet else 1, hook=hook,
+                 worker_timeout_s=args.worker_timeout)
     print(f"best checkpoint: {best}")
     return 0
