@@ -6,86 +6,18 @@ The board description (`Board`, loaded by `targets.boards`) is an input of every
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfdenoise.targets.hardware import Board, Constant, L3Memory, OperatingPoint  # noqa: F401 (re-exported)
+from tfdenoise.targets.sparse_types import (LayerSparsity, StrategyCycles, StrategyPricing,  # noqa: F401
+                                            WeightSparsity)
 from tfdenoise.vocab import BufferKind, LayerKind, Precision
 
 #: bytes per activation element for each kernel precision on the MCU (hybrid layers keep
 #: FP32 activations: only their weights are INT8, docs/design.md §4)
 ACT_BYTES: dict[Precision, int] = {Precision.INT8: 1, Precision.FP16: 2, Precision.FP32: 4,
                                    Precision.HYBRID: 4}
-
-
-@dataclass(frozen=True)
-class Constant:
-    """One board constant: value, unit and where it comes from."""
-
-    value: Any
-    unit: str
-    source: str
-
-
-@dataclass(frozen=True)
-class L3Memory:
-    """A non-volatile parameter memory (external flash, eMRAM, internal flash)."""
-
-    name: str
-    size: int                 # B
-    bandwidth: float          # B/cycle if clock_scaled else MB/s
-    clock_scaled: bool        # True: bandwidth given in B/cycle (scales with the clock)
-    efficiency: float         # sustained / peak
-    read_energy_pj: float     # pJ/B
-    active_power_mw: float    # mW while streaming, on top of the read energy
-
-    def bytes_per_cycle(self, freq_mhz: float) -> float:
-        """Sustained read bandwidth in B per cluster cycle at `freq_mhz`."""
-        peak = self.bandwidth if self.clock_scaled else self.bandwidth / freq_mhz
-        return peak * self.efficiency
-
-
-@dataclass(frozen=True)
-class OperatingPoint:
-    vdd: float       # V
-    freq_mhz: float  # MHz
-
-
-@dataclass(frozen=True)
-class Board:
-    """A target MCU: every number the cost model uses, with units and sources in `constants`."""
-
-    name: str
-    description: str
-    path: str
-    operating_points: tuple[OperatingPoint, ...]
-    l3: dict[str, L3Memory]
-    default_l3: str
-    constants: dict[str, Constant] = field(default_factory=dict)
-    core: str = ""            # core file (targets/boards/cores/<core>.toml), "" for gap9-style boards
-    core_family: str = ""     # cortex-m (targets/cortexm.py) | cortex-a (targets/neon.py) | ""
-    default_policy: str = ""  # L2 promotion policy when none is asked for ("" = memory.DEFAULT_POLICY)
-
-    def c(self, key: str) -> Any:
-        """Value of constant `key` (e.g. "memory.l2_budget")."""
-        return self.constants[key].value
-
-    def operating_point(self, vdd: float | None, freq_mhz: float | None = None) -> OperatingPoint:
-        """The operating point at supply `vdd` (default: the board's first), run at `freq_mhz`
-        (default: the point's own clock, which is also the highest allowed at that supply)."""
-        from tfdenoise.errors import InputError
-
-        op = self.operating_points[0] if vdd is None else \
-            next((o for o in self.operating_points if abs(o.vdd - vdd) < 1e-6), None)
-        if op is None:
-            known = ", ".join(f"{o.vdd:g}" for o in self.operating_points)
-            raise InputError(f"board {self.name} has no operating point at {vdd:g} V (known: {known})")
-        if freq_mhz is None:
-            return op
-        if not (math.isfinite(freq_mhz) and 0 < freq_mhz <= op.freq_mhz):
-            raise InputError(f"--freq {freq_mhz:g} MHz is outside board {self.name}'s range at "
-                             f"{op.vdd:g} V (0 < f <= {op.freq_mhz:g} MHz)")
-        return OperatingPoint(op.vdd, float(freq_mhz))
 
 
 @dataclass(frozen=True)
@@ -350,123 +282,3 @@ class Report:
     def overflows(self) -> tuple[Overflow, ...]:
         """Every memory the model does not fit, with the bytes over (empty when it fits)."""
         return self.memory.overflows + tuple(t.l1_overflow for t in self.tilings if t.l1_overflow)
-
-
-@dataclass(frozen=True)
-class WeightSparsity:
-    """Zero structure of one weight tensor, read from its data (targets/sparsity.py).
-
-    The tensor is viewed as `outputs` x `rows_per_output` rows of `row_len` weights along the
-    input axis (FC [O, I]: O x 1 x I; conv [O, KH, KW, C]: O x KH x KW*C, one kernel row;
-    depthwise [1, KH, KW, C]: C x KH x KW).  `blocks`: ((height, width), blocks, all-zero
-    blocks) on the [outputs, inputs] matrix (width along the input axis; partial blocks at the
-    edges count their real elements only).
-    """
-
-    tensor: int
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    elements: int
-    zeros: int
-    outputs: int
-    rows: int                 # outputs x rows per output
-    row_len: int
-    zero_rows: int            # rows whose every weight is zero
-    zero_outputs: int         # outputs (filters / units) whose every weight is zero
-    mn_groups: int            # groups of 4 consecutive weights along the input axis
-    mn_ok: int                # groups with at most 2 nonzeros (2:4 compliant)
-    switches: int             # zero <-> nonzero changes between neighbours along each row
-    row_switches: int = 0     # zero-row <-> nonzero-row changes between consecutive rows (output-major)
-    blocks: tuple[tuple[tuple[int, int], int, int], ...] = ()
-
-    @property
-    def zero_fraction(self) -> float:
-        return self.zeros / self.elements if self.elements else 0.0
-
-    @property
-    def zero_row_fraction(self) -> float:
-        return self.zero_rows / self.rows if self.rows else 0.0
-
-    @property
-    def mn_compliance(self) -> float:
-        """Share of the 4-weight groups that satisfy 2:4 (1.0: the tensor is 2:4 sparse)."""
-        return self.mn_ok / self.mn_groups if self.mn_groups else 1.0
-
-
-@dataclass(frozen=True)
-class LayerSparsity:
-    """Zero structure of the weight tensors of one layer (biases and vectors excluded)."""
-
-    layer: str
-    tensors: tuple[WeightSparsity, ...]
-
-    def _sum(self, attr: str) -> int:
-        return sum(getattr(t, attr) for t in self.tensors)
-
-    @property
-    def elements(self) -> int:
-        return self._sum("elements")
-
-    @property
-    def zeros(self) -> int:
-        return self._sum("zeros")
-
-    @property
-    def zero_fraction(self) -> float:
-        return self.zeros / self.elements if self.elements else 0.0
-
-    @property
-    def zero_row_fraction(self) -> float:
-        rows = self._sum("rows")
-        return self._sum("zero_rows") / rows if rows else 0.0
-
-    @property
-    def mn_compliance(self) -> float:
-        groups = self._sum("mn_groups")
-        return self._sum("mn_ok") / groups if groups else 1.0
-
-    def block_zero_fraction(self, shape: tuple[int, int]) -> float:
-        """Share of all-zero blocks of `shape` over the layer's weight tensors (0.0 if not counted)."""
-        n = z = 0
-        for t in self.tensors:
-            for s, blocks, zero in t.blocks:
-                if tuple(s) == tuple(shape):
-                    n, z = n + blocks, z + zero
-        return z / n if n else 0.0
-
-
-@dataclass(frozen=True)
-class StrategyCycles:
-    """Cycles of one layer with weights under one loop strategy and code precision
-    (targets/strategies.py)."""
-
-    layer: str
-    strategy: str
-    precision: str        # code precision: fp32 | q15 | int8
-    cycles: int
-    macs: int             # MACs executed (the skipping strategies execute only the kept ones)
-    tests: int            # zero tests (compare + branch) executed
-    mispredicts: int      # of those, branches modeled as mispredicted
-
-
-@dataclass(frozen=True)
-class StrategyPricing:
-    """Every (loop strategy, code precision) of one model on one Cortex-M board."""
-
-    model: str
-    board: str
-    freq_mhz: float
-    strategies: tuple[str, ...]
-    precisions: tuple[str, ...]
-    layers: tuple[StrategyCycles, ...]              # layers with weights only
-    other_cycles: dict[str, int]                    # code precision -> layers without weights
-    sparsity: dict[str, LayerSparsity] = field(default_factory=dict)
-
-    def cycles(self, strategy: str, precision: str) -> int:
-        """Whole inference: the weight layers under `strategy` plus the other layers."""
-        return self.other_cycles[precision] + sum(
-            c.cycles for c in self.layers if c.strategy == strategy and c.precision == precision)
-
-    def latency_ms(self, strategy: str, precision: str) -> float:
-        return self.cycles(strategy, precision) / (self.freq_mhz * 1e3)
