@@ -26,7 +26,7 @@ LAYERS = {
     "targets": ("tfdenoise.targets",),
     "speech": tuple(f"tfdenoise.{m}" for m in (
         "audio", "stft", "models", "modelref", "data", "mixtures", "losses", "metrics", "keras",
-        "train", "train_config", "distribute", "pretrained", "samples", "kws", "qat", "qat_layers", "qat_train",
+        "train", "train_config", "selection", "distribute", "pretrained", "samples", "kws", "qat", "qat_layers", "qat_train",
         "prune", "prune_masks", "prune_structured")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
