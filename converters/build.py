@@ -10,6 +10,11 @@ Deployment graphs (batch 1, one frame per call, no WHILE loop):
   fuses the LSTM (a plain ``tf.function`` gives a WHILE loop, which full-INT8 conversion
   cannot handle), so LSTM models are saved once per model and converted from there.
 
+A user's Keras model (:mod:`tfdenoise.converters.keras_model`) goes the same way: its
+``deploy_graph()`` adapter (:class:`TinyGraph` is TinyDenoiser's) gives the step model, the
+:class:`DeployIO` signature (GRU states and causal-conv buffers in and out; converted from a
+SavedModel when it has LSTM layers), the recipe resolution, the op -> layer map and the metadata.
+
 INT8 ranges: the converter's own calibrator only records min/max, so the model is
 converted with ``_experimental_calibrate_only``, every recorded activation range is
 replaced by the one :mod:`converters.calibration` computed, and ``mlir_quantize`` then
@@ -18,6 +23,7 @@ quantizes (per tensor) the ops of INT8 layers; ops of other layers are denyliste
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -37,30 +43,100 @@ from tfdenoise.vocab import CalibMethod, CellKind
 CONVERTER_CALIB_FRAMES = 400
 
 
+@dataclass(frozen=True)
+class DeployIO:
+    """The signature of a deployment graph (batch 1, one frame per call)."""
+
+    frame: tuple[int, ...]  # [1, 1, *features]
+    mask: tuple[int, ...]   # [1, 1, *outputs]
+    #: explicit states (name, shape): input ``name``, output ``<name>_out``
+    states: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: convert from a Keras SavedModel (the only path that fuses LSTM layers)
+    saved_model: bool = False
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.states)
+
+    def shape_of(self, output: str) -> list[int]:
+        """Expected shape of a signature output."""
+        if output == "mask":
+            return list(self.mask)
+        return list(dict(self.states)[output.removesuffix("_out")])
+
+
+def tiny_io(variant) -> DeployIO:
+    """TinyDenoiser's signature: GRU states ``h0``, ``h1`` in and out; LSTM none (fused)."""
+    lstm = variant.cell == CellKind.LSTM
+    states = () if lstm else tuple((n, (1, variant.units)) for n in variant.state_names)
+    return DeployIO((1, 1, N_BINS), (1, 1, N_BINS), states, saved_model=lstm)
+
+
 def io_names(variant) -> tuple[list[str], list[str]]:
-    """Signature input names, and output names in the order of the flatbuffer outputs."""
-    outs = sorted(["mask", *(f"{n}_out" for n in variant.state_names)])  # tf.nest order
-    if variant.cell == CellKind.LSTM:
-        return ["frame"], ["mask"]
-    return ["frame", *variant.state_names], outs
+    """Signature input names, and output names sorted (the tf.nest order of a function's outputs)."""
+    io = variant if isinstance(variant, DeployIO) else tiny_io(variant)
+    return ["frame", *io.state_names], sorted(["mask", *(f"{n}_out" for n in io.state_names)])
 
 
-def deploy_function(model: TinyDenoiser):
-    """GRU: concrete function of the batch-1 step graph (and the module that owns it).
+class TinyGraph:
+    """What the conversion needs of a TinyDenoiser's deployment graph (a user's Keras model has
+    its own, :class:`tfdenoise.converters.keras_convert.KerasGraph`)."""
 
-    (LSTM models go through a Keras SavedModel instead: only that path fuses the LSTM.)
-    """
+    def __init__(self, model: TinyDenoiser) -> None:
+        self.model = model
+        self.io = tiny_io(model.variant)
+
+    def keras(self):
+        """The Keras model converted: the step model (GRU), the one-frame sequence model (LSTM)."""
+        return _keras_deploy_model(self.model) if self.io.saved_model else self.model.step
+
+    def resolve(self, recipe) -> dict:
+        return recipe.resolve()
+
+    def label(self, recipe) -> str:
+        return recipe.label()
+
+    def check_bits(self, recipe, trained: dict[str, int]) -> None:
+        recipe.check_bits(trained)
+
+    def check_float(self, data: bytes) -> None:
+        """Nothing to check: TinyDenoiser's graph is known to convert."""
+
+    def op_layers(self, model_obj) -> list[str | None]:
+        return fbgraph.op_layers(model_obj)
+
+    def metadata(self, model_obj, precision: str, calibration: dict | None, random_weights: bool,
+                 weight_bits: dict[str, int], qat: dict | None) -> dict:
+        from tfdenoise.converters.metadata import build_metadata
+
+        return build_metadata(model_obj, self.model.variant, precision, calibration,
+                              random_weights, weight_bits, qat)
+
+
+def graph_of(model):
+    """The deployment-graph adapter of ``model``: its own ``deploy_graph()``, else TinyDenoiser's."""
+    own = getattr(model, "deploy_graph", None)
+    return own() if callable(own) else TinyGraph(model)
+
+
+def deploy_function(model):
+    """Concrete function of the batch-1 step graph (and the module that owns it), for graphs
+    without LSTM layers (those go through a Keras SavedModel: only that path fuses the LSTM)."""
     from tfdenoise.keras import tf
 
-    v = model.variant
-    if v.cell == CellKind.LSTM:
+    graph = graph_of(model)
+    io = graph.io
+    if io.saved_model:
         raise ConversionError("LSTM models convert from a Keras SavedModel, not a function")
-    specs = {"frame": tf.TensorSpec([1, 1, N_BINS], tf.float32, name="frame")}
-    specs.update({n: tf.TensorSpec([1, v.units], tf.float32, name=n) for n in v.state_names})
+    step = graph.keras()
+    specs = {"frame": tf.TensorSpec(list(io.frame), tf.float32, name="frame")}
+    specs.update({n: tf.TensorSpec(list(s), tf.float32, name=n) for n, s in io.states})
+    names = io.state_names
 
     def fn(**kw):
-        out = model.step([kw["frame"], *(kw[n] for n in v.state_names)], training=False)
-        return {"mask": out[0], **{f"{n}_out": s for n, s in zip(v.state_names, out[1:])}}
+        out = step([kw["frame"], *(kw[n] for n in names)], training=False)
+        out = list(out) if isinstance(out, (list, tuple)) else [out]
+        return {"mask": out[0], **{f"{n}_out": s for n, s in zip(names, out[1:])}}
 
     owner = tf.Module()
     owner.fn = tf.function(fn)
@@ -84,20 +160,20 @@ class ConverterFactory:
     deployment model is saved once to a temporary folder and converted from there.
     """
 
-    def __init__(self, model: TinyDenoiser) -> None:
+    def __init__(self, model) -> None:
         self.model = model
         self._dir: tempfile.TemporaryDirectory | None = None
 
     def __call__(self):
         from tfdenoise.keras import tf
 
-        if self.model.variant.cell != CellKind.LSTM:
+        graph = graph_of(self.model)
+        if not graph.io.saved_model:
             cf, owner = deploy_function(self.model)
             return tf.lite.TFLiteConverter.from_concrete_functions([cf], owner)
         if self._dir is None:
             self._dir = tempfile.TemporaryDirectory(prefix="tfdenoise-savedmodel-")
-            _keras_deploy_model(self.model).save(self._dir.name, save_format="tf",
-                                                 include_optimizer=False)
+            graph.keras().save(self._dir.name, save_format="tf", include_optimizer=False)
         return tf.lite.TFLiteConverter.from_saved_model(self._dir.name)
 
     def close(self) -> None:
@@ -109,7 +185,7 @@ class ConverterFactory:
 _FACTORIES: dict[int, ConverterFactory] = {}
 
 
-def _converter(model: TinyDenoiser):
+def _converter(model):
     fac = _FACTORIES.get(id(model))
     if fac is None or fac.model is not model:
         for f in _FACTORIES.values():
@@ -119,13 +195,26 @@ def _converter(model: TinyDenoiser):
     return fac()
 
 
-def add_signature(data: bytes, variant) -> bytes:
-    """Give the flatbuffer a ``serving_default`` signature with the tfdenoise I/O names."""
+def _signature_outputs(m, names: list[str]) -> list[int] | None:
+    """Tensor index of each output name per the flatbuffer's own signature (the SavedModel
+    path keeps one, whose outputs need not follow the subgraph's output order), or None."""
+    for sig in m.signatureDefs or []:
+        got = {(t.name.decode() if isinstance(t.name, bytes) else t.name): int(t.tensorIndex)
+               for t in sig.outputs or []}
+        if set(got) == set(names) and set(got.values()) == {int(i) for i in m.subgraphs[0].outputs}:
+            return [got[n] for n in names]
+    return None
+
+
+def add_signature(data: bytes, io) -> bytes:
+    """Give the flatbuffer a ``serving_default`` signature with the tfdenoise I/O names
+    (``io``: a :class:`DeployIO`, or a TinyDenoiser variant)."""
     from tensorflow.lite.python import schema_py_generated as schema
 
+    io = io if isinstance(io, DeployIO) else tiny_io(io)
     m = fbgraph.load(data)
     sg = m.subgraphs[0]
-    ins, outs = io_names(variant)
+    ins, outs = io_names(io)
     if len(sg.inputs) != len(ins) or len(sg.outputs) != len(outs):
         raise ConversionError(f"converted graph has {len(sg.inputs)} inputs/{len(sg.outputs)} "
                               f"outputs, expected {len(ins)}/{len(outs)}")
@@ -143,8 +232,9 @@ def add_signature(data: bytes, variant) -> bytes:
         tm = schema.TensorMapT()
         tm.name, tm.tensorIndex = name, idx
         sig.inputs.append(tm)
-    for name, idx in zip(outs, sg.outputs):
-        want = [1, 1, N_BINS] if name == "mask" else [1, variant.units]
+    out_idx = _signature_outputs(m, outs) or [int(i) for i in sg.outputs]
+    for name, idx in zip(outs, out_idx):
+        want = io.shape_of(name)
         if list(sg.tensors[int(idx)].shape) != want:
             raise ConversionError(f"output {name!r} has shape "
                                   f"{list(sg.tensors[int(idx)].shape)}, expected {want}")
@@ -155,14 +245,14 @@ def add_signature(data: bytes, variant) -> bytes:
     return fbgraph.dump(m)
 
 
-def convert_float(model: TinyDenoiser) -> bytes:
+def convert_float(model) -> bytes:
     """The FP32 ``.tflite`` of the deployment graph (BN folded by the converter)."""
     try:
         with native_stderr_muted():
             data = bytes(_converter(model).convert())
     except Exception as exc:
         raise ConversionError(f"float conversion failed ({str(exc).splitlines()[0][:160]})") from exc
-    return add_signature(data, model.variant)
+    return add_signature(data, graph_of(model).io)
 
 
 def representative_inputs(float_tflite: bytes, calib: CalibrationSet,
@@ -175,14 +265,14 @@ def representative_inputs(float_tflite: bytes, calib: CalibrationSet,
         runner = den._new_interpreter().get_signature_runner()
         state = {n: np.zeros(den.inputs[n].shape, np.float32) for n in den.state_names}
         for f in mags[:per_clip]:
-            feed = {"frame": f.reshape(1, 1, N_BINS).astype(np.float32), **state}
+            feed = {"frame": f.reshape(den.inputs["frame"].shape).astype(np.float32), **state}
             out.append(feed)
             res = runner(**feed)
             state = {n: np.asarray(res[f"{n}_out"], np.float32) for n in den.state_names}
     return out
 
 
-def calibrate_only(model: TinyDenoiser, feeds: list[dict[str, np.ndarray]],
+def calibrate_only(model, feeds: list[dict[str, np.ndarray]],
                    float_tflite: bytes) -> bytes:
     """Float flatbuffer annotated with the converter's min/max of every activation.
 
@@ -210,7 +300,7 @@ def calibrate_only(model: TinyDenoiser, feeds: list[dict[str, np.ndarray]],
             data = bytes(conv.convert())
     except Exception as exc:
         raise ConversionError(f"calibration failed ({str(exc).splitlines()[0][:160]})") from exc
-    return add_signature(data, model.variant)
+    return add_signature(data, graph_of(model).io)
 
 
 def activation_tensors(model_obj) -> list[int]:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from tfdenoise.converters.interpreter import TFLiteDenoiser
-from tfdenoise.vocab import FilePrecision, N_BINS
+from tfdenoise.vocab import FilePrecision
 
 #: Max |mask difference| vs Keras that a conversion of a random-weight model stays within
 #: (the tests' bound: a broken pass shows at once on short clips).
@@ -42,20 +42,22 @@ class CheckResult:
 
 def compare(model, tflite: str | os.PathLike | bytes | TFLiteDenoiser,
             clips: Sequence[np.ndarray]) -> CheckResult:
-    """Mask differences of ``model`` (a TinyDenoiser) and ``tflite`` on blocks of frames."""
+    """Mask differences of ``model`` (a TinyDenoiser, or a user's Keras model: its outputs) and
+    ``tflite`` on blocks of frames."""
     den = tflite if isinstance(tflite, TFLiteDenoiser) else TFLiteDenoiser(tflite)
     diffs = []
+    frames = 0
     for mags in clips:
         mags = np.asarray(mags, np.float32)
         if not len(mags):
             continue
         ref = model.offline_mask(mags)
         diffs.append(np.abs(den.offline_mask(mags) - ref).ravel())
+        frames += len(mags)
     if not diffs:
         return CheckResult(0.0, 0.0, 0)
     d = np.concatenate(diffs)
-    return CheckResult(float(d.max()), float(d.mean()), int(d.size // N_BINS),
-                       float(np.percentile(d, 99)))
+    return CheckResult(float(d.max()), float(d.mean()), frames, float(np.percentile(d, 99)))
 
 
 def max_mask_diff(model, tflite: str | os.PathLike | bytes | TFLiteDenoiser,

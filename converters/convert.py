@@ -1,5 +1,9 @@
 """Export a TinyDenoiser to ``.tflite`` at a precision recipe (fp32, fp16, int8, mixed, custom).
 
+The same conversion exports a user's Keras model (:class:`tfdenoise.converters.keras_model.KerasModel`):
+what differs (signature, recipe resolution over its layer names and types, op -> layer map,
+metadata) comes from the model's deployment-graph adapter (:func:`build.graph_of`).
+
 :func:`convert` returns the flatbuffer bytes; :func:`export_model` writes them atomically,
 checks them against Keras and reports size, ops and per-layer precision;
 :func:`export_variant` is the random-weight shortcut for hardware sweeps.
@@ -70,18 +74,21 @@ class ExportResult:
         return self.file_bytes / MB
 
 
-def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
+def convert(model, recipe: Recipe | str = "mixed",
             calib: CalibrationSet | None = None,
             method: CalibMethod | str | None = None, random_weights: bool = False) -> bytes:
-    """The ``.tflite`` bytes of ``model`` under ``recipe``, with ``tfdenoise`` metadata.
+    """The ``.tflite`` bytes of ``model`` (a TinyDenoiser or a user's Keras model) under
+    ``recipe``, with ``tfdenoise`` metadata.
 
     ``random_weights`` marks an untrained model in the metadata, so that every report and
     score of the file can say so.
     """
     recipe = load_recipe(recipe) if isinstance(recipe, str) else recipe
-    prec = recipe.resolve()
+    graph = build.graph_of(model)
+    prec = graph.resolve(recipe)
     method = CalibMethod(method) if method is not None else recipe.calibration
     f32 = build.convert_float(model)
+    graph.check_float(f32)
     int8_layers = {k for k, p in prec.items() if p is Precision.INT8}
     cal_info = None
     if int8_layers:
@@ -92,7 +99,7 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
         qat, n_trained = getattr(model, "qat_info", None) or {}, 0
         if qat.get("act_ranges"):  # a stage-2 QAT checkpoint: the ranges it trained with
             cal_obj = fbgraph.load(calibrated)
-            trained = trained_ranges(cal_obj, fbgraph.op_layers(cal_obj), qat["act_ranges"], FOLDED)
+            trained = trained_ranges(cal_obj, graph.op_layers(cal_obj), qat["act_ranges"], FOLDED)
             trained = {t: r for t, r in trained.items() if t in ranges}
             ranges.update(trained)
             n_trained = len(trained)
@@ -100,13 +107,13 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
         cal_obj = fbgraph.load(calibrated)
         sg = cal_obj.subgraphs[0]
         deny: set[str] = set()
-        for op, layer in zip(sg.operators, fbgraph.op_layers(cal_obj)):
+        for op, layer in zip(sg.operators, graph.op_layers(cal_obj)):
             if layer not in int8_layers:  # an op's node name: its output name(s)
                 outs = [fbgraph.tensor_name(sg.tensors[t]) for t in op.outputs]
                 deny.update(outs + [";".join(outs)])
-        m = fbgraph.load(build.add_signature(build.quantize(calibrated, deny), model.variant))
-        passes.states_to_int8_io(m, model.variant.state_names)
-        passes.unquantize_islands(m, {i for i, l in enumerate(fbgraph.op_layers(m))
+        m = fbgraph.load(build.add_signature(build.quantize(calibrated, deny), graph.io))
+        passes.states_to_int8_io(m, graph.io.state_names)
+        passes.unquantize_islands(m, {i for i, l in enumerate(graph.op_layers(m))
                                       if l is not None and l not in int8_layers})
         cal_info = {"method": method.value, "clips": calib.names,
                     "frames": int(sum(len(f) for f in calib.frames)),
@@ -115,22 +122,24 @@ def convert(model: TinyDenoiser, recipe: Recipe | str = "mixed",
     else:
         m = fbgraph.load(f32)
     grids = getattr(model, "qat_grid", None) or {}
-    recipe.check_bits({layer: g["bits"] for (layer, _), g in grids.items()})
+    graph.check_bits(recipe, {layer: g["bits"] for (layer, _), g in grids.items()})
     weight_bits = {}
     int8_grids = {key: g for key, g in grids.items() if prec.get(key[0]) is Precision.INT8}
     if int8_grids:  # a QAT checkpoint: its trained grid, not the converter's scales
-        info = apply_grids(m, fbgraph.op_layers(m), int8_grids)
+        info = apply_grids(m, graph.op_layers(m), int8_grids)
         weight_bits = {layer: i["weight_bits"] for layer, i in info.items()}
     fp16_layers = {k for k, p in prec.items() if p is Precision.FP16}
     if fp16_layers:
-        layers = fbgraph.op_layers(m)
+        layers = graph.op_layers(m)
         passes.weights_to_fp16(m, {i for i, l in enumerate(layers) if l in fp16_layers})
-    meta = metadata.build_metadata(m, model.variant, recipe.label(), cal_info, random_weights,
-                                   weight_bits, getattr(model, "qat_info", None))
-    wrong = [l["name"] for l in meta["layers"] if l["precision"] != prec[l["name"]].value]
+    meta = graph.metadata(m, graph.label(recipe), cal_info, random_weights, weight_bits,
+                          getattr(model, "qat_info", None))
+    wrong = [f"{l['name']}" + (f" ({l['type']})" if l.get("type") else "") + f": {l['precision']}"
+             for l in meta["layers"] if l["precision"] != prec[l["name"]].value]
     if wrong:
-        raise ConversionError(f"recipe {recipe.name!r}: layers {', '.join(wrong)} did not "
-                              "convert to the requested precision")
+        raise ConversionError(f"recipe {recipe.name!r}: layers did not convert to the requested "
+                              f"precision ({'; '.join(wrong)}: the converter keeps their ops "
+                              "in another precision)")
     metadata.attach(m, meta)
     return fbgraph.dump(m)
 
@@ -139,7 +148,8 @@ def summarize(path: Path, data: bytes, mask_check: CheckResult | None) -> Export
     """Size, ops and layers of a written file (read back from its bytes and metadata)."""
     m = fbgraph.load(data)
     meta = metadata.read_metadata(data, path) or {}
-    return ExportResult(path=path, variant=meta.get("variant", "?"),
+    name = meta.get("variant") or (meta.get("keras") or {}).get("model", "?")
+    return ExportResult(path=path, variant=name,
                         precision=meta.get("precision", "?"), file_bytes=len(data),
                         param_bytes=fbgraph.param_bytes_by_layer(m)["*"],
                         ops=tuple(o["op"] for o in fbgraph.op_list(m)),
@@ -148,7 +158,7 @@ def summarize(path: Path, data: bytes, mask_check: CheckResult | None) -> Export
                         random_weights=bool(meta.get("random_weights", False)))
 
 
-def export_model(model: TinyDenoiser, out: str | os.PathLike, recipe: Recipe | str = "mixed",
+def export_model(model, out: str | os.PathLike, recipe: Recipe | str = "mixed",
                  calib: CalibrationSet | None = None, method: CalibMethod | str | None = None,
                  check: bool = True, random_weights: bool = False) -> ExportResult:
     """Convert, write atomically, and (``check``) measure max |mask diff| on the calibration clips."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -76,22 +77,36 @@ def _token_layer(name: str) -> str | None:
     return None if m is None else FOLDED.get(m.group(1), m.group(1))
 
 
-def op_layers(model_obj) -> list[str | None]:
-    """Layer of each operator of subgraph 0; ``None`` for QUANTIZE/DEQUANTIZE of activations."""
+def op_layers(model_obj, token: Callable[[str], str | None] | None = None,
+              lstm_layers: Sequence[str] | None = None) -> list[str | None]:
+    """Layer of each operator of subgraph 0; ``None`` for QUANTIZE/DEQUANTIZE of activations.
+
+    ``token`` maps a tensor name to its layer (default: TinyDenoiser's names); a fused LSTM
+    takes the LSTM layer named in its input tensors, else the next of ``lstm_layers`` in order
+    of appearance (default: ``rnn_0``, ``rnn_1``).  With a ``token`` of its own, an op whose
+    output names no layer takes the layer its weights name (the converter may name a graph
+    output ``Identity``) before inheriting its producer's."""
     sg = model_obj.subgraphs[0]
     ops = sg.operators
+    by_weights = token is not None
+    token = token or _token_layer
     names = [op_name(model_obj, op) for op in ops]
     prod, cons = producers(sg), consumers(sg)
     layer: list[str | None] = [None] * len(ops)
     rnn_seen = 0
     for i, op in enumerate(ops):
         if names[i] in RNN_OPS:  # fused LSTM: weight names, else order of appearance
-            found = [_token_layer(tensor_name(sg.tensors[t])) for t in op.inputs if t >= 0]
-            found = [f for f in found if f and f.startswith("rnn_")]
-            layer[i] = found[0] if found else f"rnn_{rnn_seen}"
+            found = [token(tensor_name(sg.tensors[t])) for t in op.inputs if t >= 0]
+            found = [f for f in found if f and (f.startswith("rnn_") if lstm_layers is None
+                                                else f in lstm_layers)]
+            order = lstm_layers if lstm_layers is not None else [f"rnn_{rnn_seen}"]
+            layer[i] = found[0] if found else order[min(rnn_seen, len(order) - 1)] if order else None
             rnn_seen += 1
         elif not _is_activation_conversion(model_obj, sg, op, names[i]):
-            layer[i] = _token_layer(tensor_name(sg.tensors[op.outputs[0]]))
+            layer[i] = token(tensor_name(sg.tensors[op.outputs[0]]))
+            if layer[i] is None and by_weights:
+                named = [token(tensor_name(sg.tensors[t])) for t in _weights(model_obj, sg, op, prod)]
+                layer[i] = next((n for n in named if n), None)
     for _ in range(len(ops)):  # inherit from producers, then from consumers
         changed = False
         for i, op in enumerate(ops):
@@ -106,6 +121,20 @@ def op_layers(model_obj) -> list[str | None]:
         if not changed:
             break
     return layer
+
+
+def _weights(model_obj, sg, op, prod: dict[int, int]) -> list[int]:
+    """Inputs of ``op`` that are stored weights: constants, or outputs of a DEQUANTIZE of one."""
+    out = []
+    for t in op.inputs:
+        if t < 0:
+            continue
+        src = sg.operators[prod[t]] if t in prod else None
+        if is_constant(model_obj, sg.tensors[t]) or (
+                src is not None and op_name(model_obj, src) == "DEQUANTIZE"
+                and is_constant(model_obj, sg.tensors[src.inputs[0]])):
+            out.append(int(t))
+    return out
 
 
 def _is_activation_conversion(model_obj, sg, op, name: str) -> bool:

@@ -5,7 +5,10 @@ inputs are ``frame`` ``[1, 1, 257]`` plus, for GRU models, the states ``h0``, ``
 outputs are ``mask`` ``[1, 1, 257]`` plus, for GRU, ``h0_out``, ``h1_out``.  LSTM models
 keep their states inside the interpreter (variable tensors of the fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op), so they have no state inputs.  Inputs or outputs of
-integer type (INT8 states of quantized GRU models) are (de)quantized here.
+integer type (INT8 states of quantized GRU models) are (de)quantized here.  A user's Keras
+model exported by :mod:`tfdenoise.converters.keras_model` has the same signature, with its own
+frame and output sizes and states (every input ``<name>`` beside ``frame`` with an output
+``<name>_out``: GRU states, causal-conv buffers).
 
 Every path runs the file one frame per ``invoke()``, as the MCU does.  The loop
 (:meth:`TFLiteDenoiser.sequence_mask`) resolves tensor indices, dtypes and the state
@@ -26,7 +29,6 @@ import numpy as np
 
 from tfdenoise.errors import InputError, ModelError, TFLiteFormatError
 from tfdenoise.quiet import native_stderr_muted
-from tfdenoise.stft import N_BINS
 
 BACKENDS = ("litert", "tflite-runtime")
 SIGNATURE = "serving_default"
@@ -115,7 +117,9 @@ class TFLiteDenoiser:
         runner = self.interpreter.get_signature_runner(SIGNATURE)
         self.inputs = {k: _io(v) for k, v in runner.get_input_details().items()}
         self.outputs = {k: _io(v) for k, v in runner.get_output_details().items()}
-        self.state_names = tuple(n for n in ("h0", "c0", "h1", "c1") if n in self.inputs)
+        known = ("h0", "c0", "h1", "c1")
+        self.state_names = tuple(n for n in known if n in self.inputs) + tuple(
+            sorted(n for n in self.inputs if n not in known and n != "frame"))
         missing = [n for n in self.state_names if f"{n}_out" not in self.outputs]
         if missing:
             raise ModelError(f"state inputs without outputs: {', '.join(missing)}", self.path)
@@ -175,7 +179,7 @@ class TFLiteDenoiser:
 
         def run(magnitudes: np.ndarray) -> np.ndarray:
             frames = np.ascontiguousarray(magnitudes, np.float32).reshape(-1, *frame_io.shape)
-            gains = np.empty((len(frames), N_BINS), np.float32)
+            gains = np.empty((len(frames), *mask_io.shape[2:]), np.float32)
             flat = gains.reshape(len(frames), *mask_io.shape)
             for t in range(len(frames)):
                 set_tensor(frame_index,
@@ -197,7 +201,7 @@ class TFLiteDenoiser:
                 ) -> Callable[[np.ndarray], np.ndarray]:
         """A fresh stateful ``frame[257] -> gains[257]``; ``on_step(interpreter)`` after each."""
         run = self.sequence_mask(on_step)
-        return lambda frame: run(np.reshape(frame, (1, N_BINS)))[0]
+        return lambda frame: run(np.asarray(frame)[None])[0]
 
     def streaming_mask(self) -> Callable[[np.ndarray], np.ndarray]:
         """A stateful function ``magnitudes[257] -> gains[257]`` starting from zero state."""
@@ -215,13 +219,13 @@ class TFLiteDenoiser:
                  for n in self.state_names}
 
         def step(frame: np.ndarray) -> np.ndarray:
-            out = runner(frame=frame_io.from_float(np.reshape(frame, (1, 1, N_BINS))), **state)
+            out = runner(frame=frame_io.from_float(np.reshape(frame, frame_io.shape)), **state)
             for n in self.state_names:
                 o, i = self.outputs[f"{n}_out"], self.inputs[n]
                 raw = out[f"{n}_out"]
                 state[n] = raw if (o.dtype == i.dtype and o.scale == i.scale
                                    and o.zero_point == i.zero_point) else i.from_float(o.to_float(raw))
-            return mask_io.to_float(out["mask"]).reshape(N_BINS)
+            return mask_io.to_float(out["mask"]).reshape(mask_io.shape[2:])
 
         return step
 

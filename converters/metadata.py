@@ -29,6 +29,10 @@ Keyword-spotting files (:mod:`tfdenoise.converters.kws`) carry ``"family": "kws"
                  "param_bytes": 45012}, ...],
      "inputs": [...], "outputs": [...], "param_bytes": 121000}
 
+A user's Keras model (:func:`build_keras_metadata`) carries ``"keras": {"model", "source",
+"states"}``, its own layers (with their Keras ``type``) and, when it keeps the denoiser's I/O
+contract, its name as ``variant``; otherwise ``"family": "keras"``.
+
 ``hop_ms`` (the feature hop: one decision per hop) and ``features`` are what the MCU report
 (``targets``) reads to price feature extraction; a denoiser file has neither and keeps the
 exact metadata above.
@@ -122,7 +126,6 @@ def build_metadata(model_obj, variant, precision: str,
                    weight_bits: dict[str, int] | None = None, qat: dict | None = None) -> dict:
     """The metadata dict of a converted model (op indices as they are in ``model_obj``);
     ``weight_bits``: the trained width of QAT layers, ``qat``: the checkpoint's QAT stage."""
-    sg = model_obj.subgraphs[0]
     layers = fbgraph.op_layers(model_obj)
     sizes = fbgraph.param_bytes_by_layer(model_obj)
     entries = []
@@ -134,21 +137,53 @@ def build_metadata(model_obj, variant, precision: str,
                         "units": variant.units if rnn else 257,
                         "ops": ops, "param_bytes": int(sizes.get(name, 0)),
                         **weight_fields(model_obj, ops, (weight_bits or {}).get(name))})
-    conversions = []
+    return {"format": FORMAT, "variant": variant.name, "precision": precision,
+            "random_weights": bool(random_weights),
+            "calibration": calibration, "layers": entries,
+            "conversions": _conversions(model_obj, layers),
+            "inputs": _io_entries(model_obj, "inputs"),
+            "outputs": _io_entries(model_obj, "outputs"),
+            "param_bytes": int(sizes["*"]), **({"qat": qat} if qat else {})}
+
+
+def _conversions(model_obj, layers: list[str | None]) -> list[dict]:
+    """The QUANTIZE / DEQUANTIZE ops of activations (ops of no layer): index, types, elements."""
+    sg = model_obj.subgraphs[0]
+    out = []
     for i, op in enumerate(sg.operators):
         n = fbgraph.op_name(model_obj, op)
         if layers[i] is None and n in fbgraph.CONVERSION_OPS:
-            conversions.append({
+            out.append({
                 "op": i, "kind": n.lower(),
                 "from": fbgraph.TYPE_NAMES.get(sg.tensors[op.inputs[0]].type, "?"),
                 "to": fbgraph.TYPE_NAMES.get(sg.tensors[op.outputs[0]].type, "?"),
                 "elements": int(np.prod(sg.tensors[op.outputs[0]].shape))})
-    return {"format": FORMAT, "variant": variant.name, "precision": precision,
-            "random_weights": bool(random_weights),
-            "calibration": calibration, "layers": entries, "conversions": conversions,
-            "inputs": _io_entries(model_obj, "inputs"),
-            "outputs": _io_entries(model_obj, "outputs"),
-            "param_bytes": int(sizes["*"]), **({"qat": qat} if qat else {})}
+    return out
+
+
+def build_keras_metadata(model_obj, *, keras: dict, layers: list[dict], op_layer: list[str | None],
+                         precision: str, calibration: dict | None, denoiser: bool) -> dict:
+    """The metadata dict of a user's Keras model (:mod:`tfdenoise.converters.keras_model`).
+
+    ``layers`` are its deployment layers ``{"name", "kind", "type", "units"}`` in graph order,
+    ``op_layer`` the layer of every operator; ``keras`` says where the model came from
+    (``{"model": name, "source": file, "states": [...]}``).  A model that keeps the denoiser's
+    I/O contract (``denoiser``: 257 magnitudes in, 257 gains out) carries its name as
+    ``variant``, so that the MCU report prices the STFT front end around it as for TinyDenoiser;
+    any other model is ``"family": "keras"``."""
+    sizes = fbgraph.param_bytes_by_layer(model_obj, op_layer)
+    entries = []
+    for la in layers:
+        ops = [i for i, l in enumerate(op_layer) if l == la["name"]]
+        entries.append({**la, "precision": str(layer_precision(model_obj, ops)), "ops": ops,
+                        "param_bytes": int(sizes.get(la["name"], 0)),
+                        **weight_fields(model_obj, ops, None)})
+    head = {"variant": keras["model"]} if denoiser else {"family": "keras"}
+    return {"format": FORMAT, **head, "keras": dict(keras), "precision": precision,
+            "random_weights": False, "calibration": calibration, "layers": entries,
+            "conversions": _conversions(model_obj, op_layer),
+            "inputs": _io_entries(model_obj, "inputs"), "outputs": _io_entries(model_obj, "outputs"),
+            "param_bytes": int(sizes["*"])}
 
 
 def attach(model_obj, meta: dict) -> None:

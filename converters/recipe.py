@@ -18,7 +18,11 @@ stored as packed INT4 for B <= 4 in fully connected and conv ops, else in INT8 c
   The deployment layers are ``fc_in`` (with ``bn_in``/``relu_in`` folded in),
 ``rnn_0``, ``rnn_1``, ``fc_mid`` (with ``bn_mid``/``relu_mid``) and ``fc_out``.
 A pattern that matches none of them, or a layer matched by no rule, is a
-:class:`~tfdenoise.errors.RecipeError`.
+:class:`~tfdenoise.errors.RecipeError`.  For a user's Keras model
+(:mod:`tfdenoise.converters.keras_model`) the layers are its Keras layers with weights, and a
+pattern matches a layer's name, its Keras type (``GRU``, ``Conv1D``, ``Dense``) or, for its
+i-th recurrent layer, ``rnn_<i>``: so ``mixed`` (``rnn_.*`` INT8, the rest FP16) applies to
+any model with LSTM or GRU layers.
 
 An optional ``"family"`` says which exporter a recipe is for: ``"denoiser"`` (the default)
 or ``"kws"`` (keyword-spotting networks, :mod:`tfdenoise.converters.kws`, which passes its own
@@ -64,9 +68,14 @@ class Recipe:
     source: str = field(default="", compare=False)
     family: str = "denoiser"
 
-    def resolve(self, layers: tuple[str, ...] = DEPLOY_LAYERS) -> dict[str, Precision]:
-        """Precision of every layer in ``layers``; checks that every rule is used."""
-        known = set(layers) | {k for k, v in FOLDED.items() if v in layers}
+    def resolve(self, layers: tuple[str, ...] = DEPLOY_LAYERS,
+                aliases: dict[str, tuple[str, ...]] | None = None) -> dict[str, Precision]:
+        """Precision of every layer in ``layers``; checks that every rule is used.
+
+        ``aliases`` gives a layer more names a pattern may match (a user's Keras model: its
+        layer type, ``GRU``, and ``rnn_<i>`` for its i-th recurrent layer)."""
+        names = {n: (n, *(aliases or {}).get(n, ())) for n in layers}
+        known = {a for n in names.values() for a in n} | {k for k, v in FOLDED.items() if v in layers}
         for rule in self.rules:
             if not any(re.fullmatch(rule.pattern, name) for name in known):
                 raise RecipeError(f"recipe {self.name!r}: pattern {rule.pattern!r} matches no "
@@ -74,7 +83,7 @@ class Recipe:
         out: dict[str, Precision] = {}
         for name in layers:
             for rule in self.rules:
-                if re.fullmatch(rule.pattern, name):
+                if any(re.fullmatch(rule.pattern, a) for a in names[name]):
                     out[name] = rule.precision
                     break
             else:
