@@ -35,6 +35,7 @@ from tfdenoise.errors import (BatchError, InputError, TfdenoiseError, show_warni
 from tfdenoise.fileio import check_outputs
 from tfdenoise.modelref import ModelRef, resolve
 from tfdenoise.stft import process_blocks, process_streaming
+from tfdenoise.vocab import N_BINS
 
 
 class DenoiserModel(Protocol):
@@ -53,13 +54,24 @@ class DenoiserModel(Protocol):
 def load_streaming_model(spec: "str | os.PathLike | ModelRef | None",
                          backend: str = "litert") -> DenoiserModel:
     """The streaming model a spec names (:func:`tfdenoise.modelref.resolve`): a Keras
-    checkpoint, a shipped variant, the default (``None``) or a ``MODEL.tflite`` run in
-    ``backend`` (``litert`` or ``tflite-runtime``)."""
+    checkpoint, a shipped variant, the default (``None``), a ``MODEL.tflite`` run in
+    ``backend`` (``litert`` or ``tflite-runtime``), or a user's Keras model that keeps the
+    denoiser's I/O contract (257 magnitudes in, 257 gains out)."""
     ref = resolve(spec)
     if ref.is_tflite:
         from tfdenoise.converters.interpreter import TFLiteDenoiser
 
-        return TFLiteDenoiser(ref.path, backend=backend)
+        den = TFLiteDenoiser(ref.path, backend=backend)
+        shapes = (den.inputs["frame"].shape[2:], den.outputs["mask"].shape[2:])
+        if shapes != ((N_BINS,), (N_BINS,)):
+            raise InputError(f"takes {list(shapes[0])} and gives {list(shapes[1])} per frame; "
+                             f"enhancing audio needs {N_BINS} STFT magnitudes in, {N_BINS} gains out",
+                             ref.path)
+        return den
+    if ref.is_keras:
+        from tfdenoise.converters.keras_model import load_keras_model, streamable
+
+        return streamable(load_keras_model(ref.path))
     from tfdenoise.models import load_checkpoint
 
     return load_checkpoint(ref.path)

@@ -11,7 +11,11 @@ A *model spec* is what a user types after ``--model`` (or as a positional argume
                                (or a keyword-spotting checkpoint: ``"family": "kws"`` in its
                                ``config.json``, :attr:`ModelRef.family` ``kws``);
 * a run folder              -> its ``best/`` checkpoint (keyword spotting, ``tfdenoise kws train``);
-* a ``MODEL.tflite`` file   -> an exported model.
+* a ``MODEL.tflite`` file   -> an exported model;
+* a Keras model             -> a user's own tf_keras model: ``MODEL.h5`` / ``.hdf5`` / ``.keras``
+                               or a SavedModel folder (``saved_model.pb``, no ``config.json``),
+                               :attr:`ModelRef.format` ``keras``
+                               (``tfdenoise.converters.keras_model.load_keras_model`` loads it).
 
 :func:`resolve` checks the spec cheaply (no TensorFlow) and returns a :class:`ModelRef`;
 :func:`tfdenoise.models.load_checkpoint` and ``tfdenoise.converters.interpreter.TFLiteDenoiser``
@@ -30,11 +34,17 @@ from tfdenoise.errors import InputError, ModelError
 from tfdenoise.vocab import ModelFamily
 
 
+#: File suffixes of a Keras model file, and the file that marks a SavedModel folder.
+KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+SAVED_MODEL = "saved_model.pb"
+
+
 class ModelFormat(StrEnum):
     """What a resolved spec points at."""
 
     CHECKPOINT = "checkpoint"
     TFLITE = "tflite"
+    KERAS = "keras"  # a user's tf_keras model file or SavedModel folder
 
 
 @dataclass(frozen=True)
@@ -60,14 +70,18 @@ class ModelRef:
         return self.format is ModelFormat.TFLITE
 
     @property
+    def is_keras(self) -> bool:
+        return self.format is ModelFormat.KERAS
+
+    @property
     def files(self) -> list[Path]:
         """Files this model reads (no output may overwrite them)."""
-        return [self.path] if self.is_tflite else []
+        return [self.path] if self.is_tflite or (self.is_keras and not self.path.is_dir()) else []
 
     @property
     def folders(self) -> list[Path]:
         """Folders this model reads (no output may land inside them)."""
-        return [] if self.is_tflite else [self.path]
+        return [] if self.files else [self.path]
 
     def __str__(self) -> str:
         return str(self.path)
@@ -99,6 +113,12 @@ def resolve(spec: str | os.PathLike | ModelRef | None,
         if not path.is_file():
             raise ModelError("no such .tflite model file", path)
         return ModelRef(path, ModelFormat.TFLITE)
+    if path.suffix.lower() in KERAS_SUFFIXES:
+        if not path.is_file():
+            raise ModelError(f"no such Keras model file ({path.suffix})", path)
+        return ModelRef(path, ModelFormat.KERAS)
+    if path.is_dir() and (path / SAVED_MODEL).is_file() and not (path / "config.json").is_file():
+        return ModelRef(path, ModelFormat.KERAS)
     if path.is_dir():
         from tfdenoise.models import read_config
 
@@ -108,7 +128,8 @@ def resolve(spec: str | os.PathLike | ModelRef | None,
         variant = str(config.get("variant", "")).lower() or None
         return ModelRef(path, ModelFormat.CHECKPOINT, variant, _inside_pretrained(path))
     if path.exists():
-        raise ModelError("not a checkpoint folder or a .tflite model", path)
+        raise ModelError("not a checkpoint folder, a .tflite model or a Keras model (.h5, .keras, "
+                         "SavedModel folder)", path)
     if _is_variant_name(str(spec)):
         return _pretrained(str(spec))
     raise ModelError("no such checkpoint folder or .tflite model (nor a variant name: "
@@ -142,6 +163,10 @@ def require_checkpoint(ref: ModelRef, why: str) -> ModelRef:
     """``ref`` unless it is a ``.tflite`` file; ``why`` completes "... needs a Keras checkpoint"."""
     if ref.is_tflite:
         raise InputError(f"{why} needs a Keras checkpoint folder or a variant name, not a .tflite file",
+                         ref.path)
+    if ref.is_keras:
+        raise InputError(f"{why} needs a tfdenoise checkpoint folder or a variant name, not a Keras "
+                         "model file (tfdenoise export, enhance, evaluate and validate take those)",
                          ref.path)
     return ref
 

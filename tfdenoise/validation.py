@@ -35,8 +35,24 @@ class Row:
 
 
 def _checkpoint(spec: str | os.PathLike | None) -> Path:
-    """The checkpoint folder a model spec names (the default model when ``None``)."""
-    return require_checkpoint(resolve(spec), "the float reference").path
+    """The float model a spec names: a checkpoint folder (the default model when ``None``) or a
+    user's Keras model (a file or SavedModel folder, :mod:`tfdenoise.converters.keras_model`)."""
+    ref = resolve(spec)
+    return ref.path if ref.is_keras else require_checkpoint(ref, "the float reference").path
+
+
+def _float_model(path: Path):
+    """The float model of :func:`_checkpoint`'s path and its name: a TinyDenoiser checkpoint, or a
+    user's Keras model that keeps the denoiser's I/O contract."""
+    if resolve(path).is_keras:
+        from tfdenoise.converters.keras_model import load_keras_model, streamable
+
+        model = streamable(load_keras_model(path))
+        return model, model.name
+    from tfdenoise.models import load_checkpoint
+
+    model = load_checkpoint(path)
+    return model, model.variant.name
 
 
 def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
@@ -48,7 +64,10 @@ def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
 
     meta = TFLiteDenoiser(tflite, backend=backend).metadata or {}
     ckpt = _checkpoint(checkpoint)
-    ck_variant = str(read_config(ckpt).get("variant", "?")).lower()
+    if resolve(ckpt).is_keras:  # a user's model: its file carries the Keras model's name
+        ck_variant = meta.get("variant") if meta.get("keras") else "keras model"
+    else:
+        ck_variant = str(read_config(ckpt).get("variant", "?")).lower()
     if meta.get("variant") and meta["variant"] != ck_variant:
         raise ModelError(f"the file is a {meta['variant'].upper()} but the checkpoint "
                          f"{ckpt} is a {ck_variant.upper()}; pass --checkpoint", tflite)
@@ -74,25 +93,24 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
     from tfdenoise.converters.calibration import CalibrationSet
     from tfdenoise.converters.convert import export_model
     from tfdenoise.evaluate import evaluate_pairs
-    from tfdenoise.models import load_checkpoint
 
     ckpt = _checkpoint(checkpoint)
-    model = load_checkpoint(ckpt)
+    model, name = _float_model(ckpt)
     calib = CalibrationSet.load(calib_dir)
     rows = []
     with tempfile.TemporaryDirectory(prefix="tfdenoise-table-") as tmp:
         folder = Path(workdir) if workdir is not None else Path(tmp)
         noisy = None
         for label, recipe, method in TABLE_ROWS:
-            name = label.replace(" (", "_").replace(")", "")
-            res = export_model(model, folder / f"{model.variant.name}_{name}.tflite", recipe,
+            label_file = label.replace(" (", "_").replace(")", "")
+            res = export_model(model, folder / f"{name}_{label_file}.tflite", recipe,
                                calib=calib, method=method, check=False)
             scores = evaluate_pairs(pairs_dir, str(res.path), jobs=jobs)
             noisy = scores["noisy_mean"]
             rows.append(Row(label, scores["mean"]["pesq"], scores["mean"]["stoi"],
                             round(res.param_mb, 4)))
     rows.append(Row("noisy", noisy["pesq"], noisy["stoi"]))
-    return {"checkpoint": str(ckpt), "variant": model.variant.name, "pairs": str(pairs_dir),
+    return {"checkpoint": str(ckpt), "variant": name, "pairs": str(pairs_dir),
             "calibration_clips": calib.names, "rows": [asdict(r) for r in rows]}
 
 

@@ -1,4 +1,5 @@
-"""``tfdenoise export``: a checkpoint, a shipped model or random weights -> quantized ``.tflite``."""
+"""``tfdenoise export``: a checkpoint, a shipped model, a user's Keras model or random weights ->
+quantized ``.tflite``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,9 @@ EXAMPLE = """example:
   tfdenoise export runs/gru128/best --mixed -o out/gru128.mixed.tflite
   tfdenoise export --pretrained lstm128 --all -o out/lstm128/
   tfdenoise export --variant gru256 --int8 -o out/random_gru256.tflite   # random weights
-  tfdenoise export runs/kws_cnn/best --int8 -o out/kws.int8.tflite       # a KWS checkpoint"""
+  tfdenoise export runs/kws_cnn/best --int8 -o out/kws.int8.tflite       # a KWS checkpoint
+  tfdenoise export my_denoiser.h5 --mixed -o out/my.mixed.tflite         # your own Keras model
+  tfdenoise export my_net.keras --recipe rnn8.json --calib-data inputs/ -o out/my.tflite"""
 
 
 def add_parser(sub) -> None:
@@ -24,8 +27,9 @@ def add_parser(sub) -> None:
                                    "the precision's tolerance).")
     source = p.add_mutually_exclusive_group()
     source.add_argument("checkpoint", nargs="?", default=None, metavar="MODEL",
-                        help="checkpoint folder or shipped variant name (default: the shipped "
-                             "default model)")
+                        help="checkpoint folder, shipped variant name, or your own tf_keras model "
+                             "(MODEL.h5, MODEL.keras, SavedModel folder: any functional / Sequential "
+                             "model over [batch, time, features]; default: the shipped default model)")
     source.add_argument("--pretrained", metavar="NAME", default=None,
                         help="the shipped trained model of this variant (lstm256, gru256, "
                              "lstm128, gru128)")
@@ -44,9 +48,12 @@ def add_parser(sub) -> None:
                    help="folder of calibration clips (default: the 4 reference-design clips, "
                         "docs/design.md §4; for a KWS checkpoint, FSDD-style clips whose "
                         "training split calibrates INT8, default its training data or "
-                        "../shared/data/kws/fsdd)")
+                        "../shared/data/kws/fsdd; for a Keras model, .npy arrays of its inputs "
+                        "[T, features] or [N, T, features], or audio clips when it takes 257 "
+                        "STFT magnitudes)")
     p.add_argument("--recipe", metavar="FILE", default=None,
-                   help="precision recipe JSON (layer regex -> fp32|fp16|int8)")
+                   help="precision recipe JSON (layer regex -> fp32|fp16|int8; for a Keras model "
+                        "a pattern matches a layer's name, its type (GRU, Conv1D) or rnn_<i>)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the Keras vs .tflite mask comparison")
     p.add_argument("-o", "--out", required=True, help="output .tflite (a folder with --all)")
@@ -71,8 +78,10 @@ def run(args) -> int:
         raise InputError("with --all, -o names a folder", out)
     if len(precisions) == 1 and out.suffix != ".tflite":
         raise InputError("-o must name a .tflite file (or a folder with --all)", out)
-    ref = None if args.variant else require_checkpoint(resolve(args.pretrained or args.checkpoint),
-                                                       "export")
+    ref = None if args.variant else resolve(args.pretrained or args.checkpoint)
+    if ref is not None and ref.is_keras:
+        return _export_keras(args, ref, precisions, out)
+    ref = ref if ref is None else require_checkpoint(ref, "export")
     if ref is not None and ref.is_kws:
         return _export_kws(args, ref)
     recipes = [load_recipe(args.recipe or prec) for prec in precisions]
@@ -91,6 +100,40 @@ def run(args) -> int:
         res = export_model(model, path, recipe, calib=calib, method=args.calib,
                            check=not args.no_check, random_weights=bool(args.variant))
         print(format_result(res), file=human(args.json))
+        for w in res.warnings:
+            warn(f"{res.path}: {w}")
+        results.append(result_json(res))
+    emit_json(results if len(results) > 1 else results[0], args.json)
+    return 0
+
+
+def _export_keras(args, ref, precisions: list[str], out: Path) -> int:
+    """``tfdenoise export`` of a user's Keras model (tfdenoise.converters.keras_convert): the same
+    recipes and checks as a TinyDenoiser, calibrated on ``--calib-data`` (``.npy`` inputs, or
+    audio through the STFT front end when the model takes 257 magnitudes)."""
+    from tfdenoise.converters.convert import export_model
+    from tfdenoise.converters.keras_convert import calibration_inputs
+    from tfdenoise.converters.keras_model import load_keras_model
+    from tfdenoise.converters.recipe import load as load_recipe
+    from tfdenoise.errors import warn
+    from tfdenoise.fileio import check_outputs
+
+    recipes = [load_recipe(args.recipe or prec) for prec in precisions]
+    stem = ref.path.stem if ref.path.is_file() else ref.path.name
+    paths = [out / f"{stem}_{r.name}.tflite" if len(recipes) > 1 else out for r in recipes]
+    check_outputs(paths + json_files(args.json), [out] if len(recipes) > 1 else [],
+                  inputs=[*([args.recipe] if args.recipe else []), *ref.files],
+                  input_trees=[t for t in (*ref.folders, args.calib_data) if t])
+    model = load_keras_model(ref.path)
+    for recipe in recipes:  # a recipe that does not fit the model fails before any work
+        model.deploy_graph().resolve(recipe)
+    needs = any(r.needs_calibration for r in recipes) or not args.no_check
+    calib = calibration_inputs(model, args.calib_data) if needs else None
+    results = []
+    for recipe, path in zip(recipes, paths):
+        res = export_model(model, path, recipe, calib=calib, method=args.calib,
+                           check=not args.no_check)
+        print(format_result(res, keras=True), file=human(args.json))
         for w in res.warnings:
             warn(f"{res.path}: {w}")
         results.append(result_json(res))
@@ -166,17 +209,21 @@ def result_json(res) -> dict:
             "warnings": list(res.warnings)}
 
 
-def format_result(res) -> str:
-    """Human-readable summary of one :class:`tfdenoise.converters.convert.ExportResult`."""
+def format_result(res, keras: bool = False) -> str:
+    """Human-readable summary of one :class:`tfdenoise.converters.convert.ExportResult`
+    (``keras``: of a user's Keras model, whose outputs need not be gains)."""
     random = " RANDOM (untrained) weights" if res.random_weights else ""
     lines = [f"{res.path}: {res.variant.upper()} {res.precision}{random}, file {res.file_mb:.3f} MB, "
              f"parameters {res.param_mb:.3f} MB (MB = 2^20 B)"]
     if res.calibration:
         lines.append(f"  calibration: {res.calibration['method']} on "
-                     f"{len(res.calibration['clips'])} clips ({res.calibration['frames']} frames)")
+                     f"{len(res.calibration['clips'])} {'inputs' if keras else 'clips'} "
+                     f"({res.calibration['frames']} frames)")
     lines.append("  layers:")
-    for layer in res.layers:
-        lines.append(f"    {layer['name']:<7} {layer['kind']:<5} {layer['precision']:<5} "
+    kinds = [f"{la['type']} ({la['kind']})" if la.get("type") else la["kind"] for la in res.layers]
+    width, kw = max([7, *(len(la["name"]) for la in res.layers)]), max([5, *map(len, kinds)])
+    for layer, kind in zip(res.layers, kinds):
+        lines.append(f"    {layer['name']:<{width}} {kind:<{kw}} {layer['precision']:<5} "
                      f"{layer['param_bytes'] / 2**20:8.3f} MB  ops {layer['ops']}")
     counts: dict[str, int] = {}
     for op in res.ops:
@@ -184,6 +231,8 @@ def format_result(res) -> str:
     lines.append("  ops: " + ", ".join(f"{k} x{v}" for k, v in counts.items()))
     lines.append("  op list: " + " ".join(res.ops))
     if res.mask_check is not None:
-        lines.append(f"  max |mask - Keras mask| on the calibration clips: {res.mask_check.max_abs:.3g} "
+        what = ("output - Keras output", f"inputs, {res.mask_check.frames} frames") if keras \
+            else ("mask - Keras mask", "clips")
+        lines.append(f"  max |{what[0]}| on the calibration {what[1]}: {res.mask_check.max_abs:.3g} "
                      f"(99th percentile {res.mask_check.p99_abs:.3g})")
     return "\n".join(lines)
