@@ -29,7 +29,8 @@ def kws_rows(out: Path) -> list[dict]:
             ("INT8 PTQ (kws_int8)", "eval_kws_int8_tflite.json", KWS_SHIPPED / "kws_dnn_int8.tflite"),
             ("INT8 PTQ, float softmax", "eval_kws_int8fsm_tflite.json", out / "kws_dnn_int8fsm.tflite")]
     for b in WIDTHS:
-        rows.append((f"QAT {b}-bit (Keras)", f"eval_kws_qat{b}_keras.json", None))
+        if b == 4:  # the Keras side once (runs/qat/kws_eval.sh)
+            rows.append((f"QAT {b}-bit (Keras)", f"eval_kws_qat{b}_keras.json", None))
         rows.append((f"QAT {b}-bit .tflite", f"eval_kws_qat{b}_tflite.json", out / f"kws_dnn_qat{b}.tflite"))
     table = []
     for label, ev, tfl in rows:
@@ -47,8 +48,11 @@ def den_rows(out: Path) -> list[dict]:
             ("INT8 PTQ, max", "val_lstm128_int8_max.json", "tflite int8", DEN_SHIPPED / "lstm128_int8_max.tflite"),
             ("INT8 PTQ, std3", "val_lstm128_int8_std3.json", "tflite int8", DEN_SHIPPED / "lstm128_int8_std3.tflite"),
             ("mixed PTQ, max", "val_lstm128_mixed_max.json", "tflite mixed", DEN_SHIPPED / "lstm128_mixed_max.tflite")]
-    for run, label in (("den8_s1", "QAT 8-bit, stage 1"), ("den8_s2", "QAT 8-bit, stage 2, max ranges"),
+    for run, label in (("den8_s1", "QAT 8-bit, stage 1 (lr 1e-5)"),
+                       ("den8_s2", "QAT 8-bit, stage 2, max ranges"),
                        ("den8_s2b", "QAT 8-bit, stage 2, std3 ranges"),
+                       ("den8_s2c", "QAT 8-bit, stage 2, std3 + learnt state range"),
+                       ("den8_s2z", "QAT 8-bit, stage 1 at lr 1e-7, stage 2 at 3e-6"),
                        ("den8r4_s2", "QAT 8-bit, RNN 4-bit, stage 2, std3 ranges")):
         rows.append((f"{label} (Keras)", f"val_lstm128_{run}.json", "keras float", None))
         rows.append((f"{label} .tflite", f"val_lstm128_{run}.json", "tflite int8", out / f"lstm128_{run}.tflite"))
