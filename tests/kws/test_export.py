@@ -279,7 +279,10 @@ def test_feature_extraction_formula():
         nonzero = int(np.count_nonzero(mel_filterbank(fc)))
         assert mel_weights(cfg) == nonzero
         macs = fc.frame + 2 * fc.n_bins + nonzero + (fc.n_mels * fc.n_mfcc if fc.kind == "mfcc" else 0)
-        rate = 4 * 0.25 / 3  # stm32f746 FC loop: 4 MACs / 3 cycles, FP32 at 1/4 of INT8
+        # Cortex-M7 FP32 dense loop: one VFMA.F32 per MAC on one accumulator, each waiting for the
+        # previous one (3 cycles, core file vfma_latency), at the core's calibrated efficiency
+        rate = board.c("core.efficiency") / board.c("core.vfma_latency")
+        assert rate == pytest.approx(0.344 / 3)
         assert fc_rate(board) == pytest.approx(rate)
         cycles = 3.5 * fc.n_fft * math.log2(fc.n_fft) + macs / rate + fc.n_mels * 40 + 2000
         cost = feature_cost(board, op, cfg)
