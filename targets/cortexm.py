@@ -39,6 +39,7 @@ import math
 from tfdenoise.targets.cores import Mix, flash_wait_states, is_cortex_m, price
 from tfdenoise.targets.cortexm_kernels import code_precision, layer_compute_cycles, lstm_steps
 from tfdenoise.targets.cortexm_loops import InnerLoop, inner_loop, matvec_cycles
+from tfdenoise.targets.int4 import int4_unpack_cycles
 from tfdenoise.targets.types import ACT_BYTES, Board, Layer, LayerTiming, MemoryPlan, OperatingPoint, Tiling
 from tfdenoise.vocab import CodePrecision, LayerKind
 
@@ -121,8 +122,10 @@ def time_layer(board: Board, op: OperatingPoint, plan: MemoryPlan, layer: Layer,
 
     compute = core_cycles(board, layer)
     estimate = compute is None
-    if compute is None:   # no Cortex-M kernel: the generic estimate, flagged
+    if compute is None:   # no Cortex-M kernel: the generic estimate, flagged (INT4 unpack included)
         compute = kernels.core_cycles(board, layer)
+    else:                 # INT4 weights: unpacked nibble by nibble before the s8 loop (targets/int4.py)
+        compute += int4_unpack_cycles(board, layer)
     streamed = plan.streamed_bytes.get(layer.name, 0)
     w_stall, l3_bytes = weight_stall_cycles(board, op, layer, plan.l3, streamed)
     a_stall = act_stall_cycles(board, layer)

@@ -31,13 +31,16 @@ weight element they read to float before the float MAC:
              dequant_elems = INT8 weight elements read per inference: once per time
              step for sequence ops, else once, see targets/layers.py)
 
-    t_core = t_mac + t_act + t_ew + t_deq       (cycles for the whole layer, all tiles)
+    t_unpack = INT4 weights unpacked to INT8 before the MAC (targets/int4.py, 0 without INT4)
+
+    t_core = t_mac + t_act + t_ew + t_deq + t_unpack   (cycles for the whole layer, all tiles)
 """
 from __future__ import annotations
 
 import math
 
 from tfdenoise.targets import cnn_kernels, cortexm, neon
+from tfdenoise.targets.int4 import int4_unpack_cycles
 from tfdenoise.targets.types import Board, Layer
 from tfdenoise.vocab import LayerKind, Precision
 
@@ -107,7 +110,12 @@ def dequant_cycles(board: Board, layer: Layer) -> float:
 
 
 def core_cycles(board: Board, layer: Layer) -> float:
-    """t_core = t_mac + t_act + t_ew + t_deq for the whole layer."""
+    """t_core = t_mac + t_act + t_ew + t_deq (+ t_unpack of INT4 weights) for the whole layer."""
+    return _kernel_cycles(board, layer) + int4_unpack_cycles(board, layer)
+
+
+def _kernel_cycles(board: Board, layer: Layer) -> float:
+    """t_mac + t_act + t_ew + t_deq of the board's kernel for `layer` (or the generic estimate)."""
     if board.core:  # a core file: Cortex-M (targets/cortexm.py) or Cortex-A NEON (targets/neon.py) kernels
         c = (cortexm.core_cycles if board.core_family == "cortex-m" else neon.core_cycles)(board, layer)
         if c is not None:

@@ -67,6 +67,13 @@ def test_report_bytes_at_bit_width_and_unpack(int4_file, board):
     want = sum(la.macs * c / r.board.c("compute.cores") for la in fc)
     assert j["int4_unpack_cycles"] == round(want) and want > 0
     assert all(int4_unpack_cycles(r.board, la) == 0 for la in r.layers if la not in fc)
+    # the unpack is in the latency: each INT4 layer's compute = its kernel's + its unpack
+    from tfdenoise.targets import cortexm, kernels
+
+    timing = {t.name: t for t in r.schedule.layers}
+    for la in fc:
+        base = cortexm.core_cycles(r.board, la) if r.board.core else kernels._kernel_cycles(r.board, la)
+        assert timing[la.name].compute_cycles == round(base + int4_unpack_cycles(r.board, la))
     # 4-bit weights: the container already holds them at 4 bits
     assert j["param_bytes_at_bit_width"] == j["param_bytes"]
     r5 = analyze(int4_file[5], board=board)
