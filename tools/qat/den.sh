@@ -2,14 +2,7 @@
 # Denoiser QAT runs for docs/qat.md, from the shipped LSTM128: 8-bit (every kernel) and 8-bit FCs
 # with 4-bit RNN weights, stage 1 then stage 2, with the second-phase mixtures of tools/recipes/common.sh
 # (fewer segments per epoch, 16 PESQ selection mixtures: the CPU budget).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-T=".venv/bin/tfdenoise"
-D=../shared/data
-common=(--variant lstm128 --speech $D/speech --noise $D/noise --batch 32 --seed 0 --cache runs/cache
-        --segment 2.0 --segments-per-epoch 512 --snr 0 15 --snr-level active --exclude-noise 'voice/*'
-        --synthetic-noise 0.4 --compressed-loss 3 --valid-pesq 16 --quiet)
-run() { local out=$1; shift; [[ -d $out/best && -f $out/.done ]] || { nice -n 5 $T train "${common[@]}" --out $out "$@" && touch $out/.done; }; }
+source "$(dirname "$0")/den_common.sh"   # strict mode, root, T, D, common, run
 run runs/qat/den8_s1 --qat-bits 8 --init tfdenoise/pretrained/lstm128 --epochs 3 --lr 1e-5
 run runs/qat/den8_s2 --qat-bits 8 --qat-stage 2 --init runs/qat/den8_s1/best --epochs 3 --lr 1e-5
 run runs/qat/den8r4_s1 --qat-bits 8 --qat-layer-bits 'rnn_.*=4' --init tfdenoise/pretrained/lstm128 --epochs 4 --lr 3e-6
