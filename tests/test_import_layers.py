@@ -5,7 +5,7 @@
     speech      audio, stft, models, modelref, data, mixtures, losses, metrics, keras,
                 train, pretrained, samples, kws.*, qat, qat_layers, qat_train  -> base
     converters  tfdenoise.converters.*          -> base, speech, targets
-    app         enhance, evaluate, kws_evaluate, validation, sweep, demo, demo_kws, cli,
+    app         enhance, evaluate, kws_evaluate, validation, sweep, search, demo, demo_kws, cli,
                 commands.*                     -> everything
 
 Imports inside functions count too (lazy imports are still dependencies).
@@ -30,7 +30,7 @@ LAYERS = {
         "prune", "prune_masks", "prune_structured")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
-        "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "demo", "demo_kws", "cli",
+        "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "search", "demo", "demo_kws", "cli",
         "commands")),
 }
 ALLOWED = {"base": {"base"}, "targets": {"base", "targets"}, "speech": {"base", "speech"},
