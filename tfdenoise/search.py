@@ -222,6 +222,13 @@ def _score(files: Sequence[str], pairs: Path, cache: QualityCache, scorer: Score
                 c.pesq, c.stoi, c.sha256 = q["pesq"], q["stoi"], sha
 
 
+def rank(c: Candidate) -> tuple:
+    """Order of preference: energy, latency, L2 used, then the board-default promotion policy
+    (layer-order) and eMRAM among configurations the cost model prices the same."""
+    k = c.cost
+    return (k["energy_uj"], k["latency_ms"], k["l2_bytes_used"], c.policy != "layer-order", c.l3 != "emram")
+
+
 def choose(cands: list[Candidate], pairs: Path, cache: QualityCache, scorer: Scorer,
            max_pesq_loss: float) -> tuple[Candidate | None, float]:
     """Score the reference file and the budget-meeting cost-Pareto files (peeling the front
@@ -230,7 +237,7 @@ def choose(cands: list[Candidate], pairs: Path, cache: QualityCache, scorer: Sco
     ref_file = next(c.file for c in cands if c.recipe == REFERENCE)
     _score([ref_file], pairs, cache, scorer, cands)
     ref_pesq = next(c.pesq for c in cands if c.recipe == REFERENCE)
-    pool = [c for c in cands if c.within_budget]
+    pool = sorted((c for c in cands if c.within_budget), key=rank)
     first = True
     while pool:
         front = [pool[i] for i in pareto_front(pool)]
@@ -239,7 +246,7 @@ def choose(cands: list[Candidate], pairs: Path, cache: QualityCache, scorer: Sco
         _score(list(dict.fromkeys(c.file for c in front if c.pesq is None)), pairs, cache, scorer, cands)
         ok = [c for c in front if c.pesq >= ref_pesq - max_pesq_loss]
         if ok:
-            return min(ok, key=lambda c: (c.cost["energy_uj"], c.cost["latency_ms"])), ref_pesq
+            return min(ok, key=rank), ref_pesq
         bad = {c.file for c in front}
         pool = [c for c in pool if c.file not in bad]
         first = False
@@ -297,14 +304,19 @@ def _row(c: dict) -> str:
 def to_markdown(result: dict) -> str:
     """The measured candidates (cost-Pareto fronts scored) and the chosen one, as Markdown."""
     cands = result["candidates"]
-    scored = sorted((c for c in cands if c["pesq"] is not None and c["within_budget"]),
-                    key=lambda c: c["cost"]["energy_uj"])
+    groups: dict[tuple, list[dict]] = {}
+    for c in sorted((c for c in cands if c["pesq"] is not None and c["within_budget"]),
+                    key=lambda c: rank(Candidate(**c))):
+        k = c["cost"]
+        groups.setdefault((c["recipe"], c["vdd"], c["freq_mhz"], k["latency_ms"], k["energy_uj"],
+                           k["l2_bytes_used"], k["rho_l3"]), []).append(c)
     head = ("| recipe | policy | L3 | operating point | latency (ms) | energy (uJ) | L2 used (B) | rho_L3 "
             "| PESQ | STOI |\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [f"# tfdenoise search: {Path(result['checkpoint']).name} on {result['target']}", "",
              f"{len(cands)} candidates ({len(result['recipes'])} recipes), "
              f"{sum(c['within_budget'] for c in cands)} within the budgets "
-             f"(latency <= {result['budget_ms']} ms, energy <= {result['budget_uj']} uJ, fits, real-time); "
+             f"(latency <= {result['budget_ms'] or 'any'} ms, energy <= {result['budget_uj'] or 'any'} uJ, "
+             "fits, real-time); "
              f"{sum(c['cost_pareto'] for c in cands)} on the cost-Pareto front. Reference: "
              f"{result['reference']} PESQ {result['reference_pesq']:.3f} on {result['pairs']}; "
              f"max PESQ loss {result['max_pesq_loss']}.", "",
@@ -315,8 +327,10 @@ def to_markdown(result: dict) -> str:
         ch = cands[result["chosen"]]
         mixed = _mixed_at(result, ch)
         lines += [head, _row(ch) + " chosen"] + ([_row(mixed) + " reference"] if mixed else [])
-    lines += ["", "## Scored candidates within the budgets (lowest energy first)", "", head]
-    lines += [_row(c) + (" **Pareto**" if c["cost_pareto"] else "") for c in scored]
+    lines += ["", "## Scored candidates within the budgets (lowest energy first; equal-cost policy/L3 "
+              "choices collapsed into the preferred one)", "", head]
+    lines += [_row(g[0]) + (f" (+{len(g) - 1} policy/L3 choices of the same cost)" if len(g) > 1 else "")
+              + (" **Pareto**" if any(c["cost_pareto"] for c in g) else "") for g in groups.values()]
     return "\n".join(lines) + "\n"
 
 
