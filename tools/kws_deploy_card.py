@@ -40,6 +40,7 @@ def measure(data: str, noise: str | None) -> dict:
         j = to_json(analyze(int8, board=board))
         boards[board] = {k: j[k] for k in ("decision_ms", "latency_ms", "feature_ms", "hop_ms",
                                            "realtime_ok", "fits", "energy_uj", "vdd", "freq_mhz")}
+        boards[board]["estimated_layers"] = [la["name"] for la in j["layers"] if la.get("estimate")]
     return {"exports": rows, "boards": boards}
 
 
@@ -67,8 +68,11 @@ def markdown(m: dict) -> str:
         lines.append(f"| {name} | {c['vdd']} V / {c['freq_mhz']:g} MHz | {c['decision_ms']:.3f} "
                      f"({c['feature_ms']:.3f}) | {c['hop_ms']:g} ms | {'yes' if c['realtime_ok'] else 'NO'} "
                      f"| {c['energy_uj']:.1f} |")
-    lines.append("\nThe report prices this network's dense layers with the calibrated kernel models and "
-                 "its softmax as a generic estimate (docs/design.md §7).")
+    generic = {n: sorted(c.get("estimated_layers", [])) for n, c in b.items()}
+    priced = [n for n, g in generic.items() if not g]
+    lines.append("\nEvery layer is priced by a kernel model on " + (", ".join(priced) or "no board")
+                 + "".join(f"; on {n} the generic estimate prices {', '.join(g)}" for n, g in generic.items() if g)
+                 + " (targets/kernels.py, targets/cortexm.py, targets/neon.py).")
     return "\n".join(lines) + "\n"
 
 
@@ -83,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     m = measure(args.data, args.noise)
     folder = kws_checkpoint()
     card = (folder / "MODEL_CARD.md").read_text()
-    head = card.split(f"\n{SECTION}\n")[0].rstrip("\n")
-    rest = card.split(f"\n{SECTION}\n")[1].split("\n## ", 1)[1] if f"\n{SECTION}\n" in card else None
+    head, _, after = card.partition(f"\n{SECTION}\n")
+    head = head.rstrip("\n")
+    rest = after.partition("\n## ")[2] or None   # the sections after Deployment, if any
     text = head + "\n\n" + markdown(m) + ("\n## " + rest if rest else "")
     write_text(folder / "MODEL_CARD.md", text)
     meta = json.loads((folder / "card.json").read_text())
