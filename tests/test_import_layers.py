@@ -3,7 +3,8 @@
     base        tfdenoise (the package root), errors, fileio, vocab, quiet, checks: imports nothing of ours
     targets     tfdenoise.targets.*            -> base             (never TensorFlow)
     speech      audio, stft, models, modelref, data, mixtures, losses, metrics, keras,
-                train, pretrained, samples, kws.*, qat, qat_layers, qat_train  -> base
+                train, pretrained, samples, kws.*, qat, qat_layers, qat_quantizers,
+                qat_train  -> base
     converters  tfdenoise.converters.*          -> base, speech, targets
     app         enhance, evaluate, kws_evaluate, validation, sweep, search, demo, demo_kws, cli,
                 commands.*                     -> everything
@@ -26,7 +27,7 @@ LAYERS = {
     "targets": ("tfdenoise.targets",),
     "speech": tuple(f"tfdenoise.{m}" for m in (
         "audio", "stft", "models", "modelref", "data", "mixtures", "losses", "metrics", "keras",
-        "train", "train_config", "selection", "distribute", "pretrained", "samples", "kws", "qat", "qat_layers", "qat_train",
+        "train", "train_config", "selection", "distribute", "pretrained", "samples", "kws", "qat", "qat_layers", "qat_quantizers", "qat_train",
         "prune", "prune_masks", "prune_structured")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (

@@ -122,29 +122,29 @@ def _chain(rnn: str = "lstm", bn: bool = True):
 
 
 def test_batchnorm_folding_is_exact_and_idempotent():
-    from tfdenoise import qat_layers
+    from tfdenoise import qat_quantizers
 
     net = _chain()
     x = RNG.normal(size=(2, 5, 12)).astype(np.float32)
     ref = net(x, training=False).numpy()
-    assert qat_layers.fold_network(net) == ["bn_in"]
+    assert qat_quantizers.fold_network(net) == ["bn_in"]
     assert np.allclose(net(x, training=False).numpy(), ref, atol=1e-5)
     bn = net.get_layer("bn_in")
     assert not bn.trainable
     h = RNG.normal(size=(3, 4, 12)).astype(np.float32)
     assert np.array_equal(bn(h, training=False).numpy(), h)  # exactly the identity
     w = net.get_layer("fc_in").get_weights()[0].copy()
-    qat_layers.fold_network(net)
+    qat_quantizers.fold_network(net)
     assert np.array_equal(net.get_layer("fc_in").get_weights()[0], w)
 
 
 @pytest.mark.parametrize("rnn", ["lstm", "gru"])
 def test_stage1_network_is_the_plain_network_on_the_grid(rnn):
     """Our LSTM / GRU equations with quantized weights == Keras's own layer holding the grid."""
-    from tfdenoise import qat_layers
+    from tfdenoise import qat_layers, qat_quantizers
 
     net = _chain(rnn)
-    qat_layers.fold_network(net)
+    qat_quantizers.fold_network(net)
     bits = qat_layers.plan_bits(net, 5, [("rnn_.*", 4)])
     assert bits == {"fc_in": 5, "rnn_0": 4, "fc_out": 5}
     qnet = qat_layers.qat_network(net, bits, 1)
@@ -161,11 +161,11 @@ def test_stage1_network_is_the_plain_network_on_the_grid(rnn):
 
 
 def test_shares_variables_and_trains():
-    from tfdenoise import qat_layers
+    from tfdenoise import qat_layers, qat_quantizers
     from tfdenoise.keras import tf
 
     net = _chain("lstm")
-    qat_layers.fold_network(net)
+    qat_quantizers.fold_network(net)
     qnet = qat_layers.qat_network(net, qat_layers.plan_bits(net, 4), 2)
     plain = {id(v) for v in net.trainable_variables}
     assert {id(v) for v in qnet.trainable_variables} <= plain
@@ -185,15 +185,15 @@ def test_shares_variables_and_trains():
 def test_stage_switch():
     """Stage 2 adds input / activation quantizers (sigmoid on TFLite's fixed 1/256 grid) and the
     int8 state; stage 1 has none.  Stage 2 starts from a stage-1 checkpoint only."""
-    from tfdenoise import qat_layers
+    from tfdenoise import qat_layers, qat_quantizers
 
     net = _chain("lstm")
-    qat_layers.fold_network(net)
+    qat_quantizers.fold_network(net)
     bits = qat_layers.plan_bits(net, 8)
     s1 = qat_layers.qat_network(net, bits, 1)
     s2 = qat_layers.qat_network(net, bits, 2)
-    acts1 = [la.name for la in s1.layers if isinstance(la, qat_layers.ActQuant)]
-    acts2 = [la.name for la in s2.layers if isinstance(la, qat_layers.ActQuant)]
+    acts1 = [la.name for la in s1.layers if isinstance(la, qat_quantizers.ActQuant)]
+    acts2 = [la.name for la in s2.layers if isinstance(la, qat_quantizers.ActQuant)]
     assert acts1 == [] and acts2 == ["qat_input", "qat_act_relu_in", "qat_pre_fc_out", "qat_act_fc_out"]
     x = RNG.normal(size=(3, 6, 12)).astype(np.float32)
     s2(x, training=True)
@@ -223,7 +223,7 @@ def test_stage_switch():
     again = qat_layers.qat_network(net, bits, 2, symmetric=True, statistic="std3")
     assert qat_layers.restore_ranges(again, {"act_ranges": ranges}) == 5
     with pytest.raises(ValueError, match="std3 with symmetric"):
-        qat_layers.EmaRangeQuantizer(statistic="std3")
+        qat_quantizers.EmaRangeQuantizer(statistic="std3")
 
 
 def test_hook_refuses_stage2_from_a_float_checkpoint(tmp_path):
@@ -270,14 +270,14 @@ def test_recipe_weight_bits():
 def _kws_qat_checkpoint(folder, bits: int, stage: int = 1):
     """A tiny QAT checkpoint of the KWS DNN (3 classes, random weights): folded, stepped once
     through the QAT network, saved as the trainers save it (latent weights + "qat" entry)."""
-    from tfdenoise import qat_layers
+    from tfdenoise import qat_layers, qat_quantizers
     from tfdenoise.keras import tf
     from tfdenoise.kws.models import KwsModel, save_kws_checkpoint
     from tfdenoise.kws.train import logits_model
 
     model = KwsModel("dnn", labels=["a", "b", "c"], seed=1)
     net = logits_model(model)
-    qat_layers.fold_network(net)
+    qat_quantizers.fold_network(net)
     bitmap = qat_layers.plan_bits(net, bits)
     qnet = qat_layers.qat_network(net, bitmap, stage)
     x = RNG.normal(size=(8, *model.spec.input_shape)).astype(np.float32)
@@ -356,14 +356,14 @@ def test_kws_export_refuses_other_widths(tmp_path):
 def test_denoiser_export_holds_the_trained_grid(tmp_path):
     """LSTM128 with 4-bit RNN weights (8-bit FCs): the fused LSTM's 8 gate tensors per layer
     hold the 15-level grid in INT8 containers, one scale per gate, equal to the Keras grid."""
-    from tfdenoise import qat_layers
+    from tfdenoise import qat_layers, qat_quantizers
     from tfdenoise.converters import fbgraph
     from tfdenoise.converters.convert import convert
     from tfdenoise.converters.metadata import read_metadata
     from tfdenoise.models import TinyDenoiser, load_checkpoint, save_checkpoint
 
     den = TinyDenoiser("lstm128", seed=3)
-    qat_layers.fold_network(den.sequence)
+    qat_quantizers.fold_network(den.sequence)
     bits = qat_layers.plan_bits(den.sequence, 8, [("rnn_.*", 4)])
     qnet = qat_layers.qat_network(den.sequence, bits, 1)
     save_checkpoint(den, tmp_path / "ckpt", {"qat": qat_layers.qat_record(den.sequence, qnet, bits, 1)})

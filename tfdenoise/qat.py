@@ -22,13 +22,15 @@ gate's weights as its own tensor with one scale), or a whole tensor.
 
 Stage 2 (from a stage-1 checkpoint) adds 8-bit linear fake quantization of the rest, as the
 full-INT8 TFLite kernels run them: biases (symmetric, max range: :func:`linear_quantize`),
-inputs and activations (tfmot's moving-average min/max quantizer, :mod:`tfdenoise.qat_layers`),
+inputs and activations (tfmot's moving-average min/max quantizer, :mod:`tfdenoise.qat_quantizers`),
 the LSTM/GRU hidden state (int8 over [-1, 1], where ``h = o tanh(c)`` and the GRU's convex mix
 of tanh values stay, or over a learnt symmetric range) and the LSTM cell state as TFLite's integer LSTM holds it: int16
 with a power-of-two scale (``2^ceil(log2 max|c|) / 2^15``, :func:`pot16_quantize`).
 
-This module holds the math and the bit-width checks; :mod:`tfdenoise.qat_layers` the Keras
-side (tfmot QuantizeConfig for dense/conv, recurrent layers, BatchNorm folding, the train hook).
+This module holds the math and the bit-width checks; the Keras side is
+:mod:`tfdenoise.qat_quantizers` (tfmot QuantizeConfig for dense/conv, BatchNorm folding) and
+:mod:`tfdenoise.qat_layers` (recurrent layers, the QAT network, the checkpoint entry);
+:mod:`tfdenoise.qat_train` the train hook.
 """
 from __future__ import annotations
 

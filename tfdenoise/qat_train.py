@@ -44,7 +44,7 @@ class QatHook(TrainHook):
         self.bits: dict[str, int] = {}
 
     def start(self, model, steps_per_epoch: int, epochs: int, resumed: dict | None):
-        from tfdenoise import qat_layers
+        from tfdenoise import qat_layers, qat_quantizers
 
         if resumed is not None:
             check_same_run(resumed.get("qat"), self.default_bits, self.stage, self.layer_bits)
@@ -55,7 +55,7 @@ class QatHook(TrainHook):
         else:
             raise InputError("a --qat-bits run starts from a checkpoint: pass --init CHECKPOINT "
                              "(a float checkpoint for --qat-stage 1) or --resume")
-        qat_layers.fold_network(model)
+        qat_quantizers.fold_network(model)
         self.net = model
         self.bits = qat_layers.plan_bits(model, self.default_bits, self.layer_bits)
         self.qnet = qat_layers.qat_network(model, self.bits, self.stage, self.symmetric, self.statistic)
