@@ -180,6 +180,39 @@ def _restore_optimizer(optimizer, folder: Path) -> None:
         tf.train.Checkpoint(optimizer=optimizer).read(str(prefix)).expect_partial()
 
 
+def _build(config: TrainConfig, variant, hook: TrainHook, state: dict | None, last: Path, strategy,
+           steps: int, length: int):
+    """(denoiser, the network the steps train, the Keras training model) built inside
+    ``strategy``'s scope (variables mirrored on every replica / worker); weights and optimizer
+    state from ``last/`` when ``state`` (its config.json) is given."""
+    from tfdenoise.keras import keras
+
+    with strategy.scope():
+        denoiser = TinyDenoiser(variant, seed=config.seed)
+        if state is not None:
+            denoiser.sequence.load_weights(str(last / "weights.h5"))
+        net = hook.start(denoiser.sequence, steps, config.epochs, state)
+        model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss), net)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.optimizer.build(net.trainable_variables)
+        if state is not None:
+            _restore_optimizer(model.optimizer, last)
+    return denoiser, net, model
+
+
+def _save_epoch(cluster, out: Path, writer: TinyDenoiser, optimizer, meta: dict, improved: bool,
+                history: list[dict]) -> None:
+    """The chief writes best/ (when improved), last/ (with the optimizer) and history.json; any
+    other worker only its copy of the weights, OUT/workers/<index>/ (a consistency check)."""
+    if not cluster.is_chief:
+        save_checkpoint(writer, out / "workers" / str(cluster.index), meta)
+        return
+    if improved:
+        save_checkpoint(writer, out / "best", meta)
+    save_checkpoint(writer, out / "last", meta, extra_writer=lambda d: _save_optimizer(optimizer, d))
+    write_json(out / "history.json", history)
+
+
 def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: TrainHook | None = None,
           worker_timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
     """Train ``config.variant``; returns the folder of the best checkpoint.  ``hook`` changes
@@ -229,16 +262,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     length = int(seg * SAMPLE_RATE)
     state = read_config(last) if resume else None
     strategy = make_strategy(cluster, worker_timeout_s)
-    with strategy.scope():  # variables mirrored on every replica / worker
-        denoiser = TinyDenoiser(variant, seed=config.seed)
-        if state is not None:
-            denoiser.sequence.load_weights(str(last / "weights.h5"))
-        net = hook.start(denoiser.sequence, steps, config.epochs, state)
-        model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss), net)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-        model.optimizer.build(net.trainable_variables)
-        if state is not None:
-            _restore_optimizer(model.optimizer, last)
+    denoiser, net, model = _build(config, variant, hook, state, last, strategy, steps, length)
     # several workers: BatchNorm statistics are synchronised on read, so every worker reads the
     # weights once per epoch (the same collective) into a plain copy that is scored and saved
     writer = TinyDenoiser(variant, seed=config.seed) if cluster.distributed else denoiser
@@ -291,14 +315,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
         best_score = min(best_score, score) if hook.at_target() else best_score
         meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": score_name,
                 "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row, **extra}
-        if not cluster.is_chief:  # the chief writes the run; the others their weights (a check)
-            save_checkpoint(writer, out / "workers" / str(cluster.index), meta)
-            continue
-        if improved:
-            save_checkpoint(writer, best, meta)
-        save_checkpoint(writer, last, meta, extra_writer=lambda d: _save_optimizer(model.optimizer, d))
-        write_json(out / "history.json", history)
-        if verbose:
+        _save_epoch(cluster, out, writer, model.optimizer, meta, improved, history)
+        if verbose and cluster.is_chief:
             print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items()
                                    if k != "epoch" and isinstance(v, (int, float)))
                   + ("  [best]" if improved else ""))
