@@ -244,8 +244,6 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     check_outputs(folders=[out] + ([config.cache_dir] if config.cache_dir else []),
                   input_trees=reads)
 
-    from tfdenoise.keras import keras  # after the checks: a bad option fails fast
-
     out.mkdir(parents=True, exist_ok=True)
     speech_tr, speech_va, noise_tr, noise_va = split_corpora(config, verbose)
     seg = config.segment_seconds
