@@ -13,7 +13,7 @@ from tfdenoise.errors import BoardError, TFLiteFormatError
 @pytest.fixture(scope="module")
 def int4_file(tmp_path_factory):
     """A tiny 4-bit QAT KWS DNN exported with packed INT4 dense weights (and its 5-bit twin)."""
-    from test_qat import _kws_qat_checkpoint  # tests/ is on the path (pytest.ini)
+    from test_qat_export import _kws_qat_checkpoint  # tests/ is on the path (pytest.ini)
     from tfdenoise.converters.kws_convert import convert_kws
     from tfdenoise.kws.models import load_kws_checkpoint
 
