@@ -118,24 +118,39 @@ def test_kws_export_refuses_other_widths(tmp_path):
         convert_kws(KwsModel("dnn", labels=["a", "b", "c"], seed=1), "kws_qat4", x)
 
 
+def _denoiser_qat(folder, variant: str):
+    """A stage-1 QAT checkpoint of ``variant`` with 4-bit RNN and 8-bit FC weights, its
+    exported ``qat_rnn4`` file and the Keras grid it trained with."""
+    from tfdenoise import qat_layers, qat_quantizers
+    from tfdenoise.converters.convert import convert
+    from tfdenoise.models import TinyDenoiser, load_checkpoint, save_checkpoint
+
+    den = TinyDenoiser(variant, seed=3)
+    qat_quantizers.fold_network(den.sequence)
+    bits = qat_layers.plan_bits(den.sequence, 8, [("rnn_.*", 4)])
+    qnet = qat_layers.qat_network(den.sequence, bits, 1)
+    save_checkpoint(den, folder / "ckpt", {"qat": qat_layers.qat_record(den.sequence, qnet, bits, 1)})
+    model = load_checkpoint(folder / "ckpt")
+    return model, convert(model, "qat_rnn4"), qat_layers.quantized_weights(qnet)
+
+
+def _check_widths(data: bytes, rnn_storage: str) -> None:
+    from tfdenoise.converters.metadata import read_metadata
+
+    layers = read_metadata(data)["layers"]
+    assert {la["name"]: la["weight_bits"] for la in layers} == {
+        "fc_in": 8, "rnn_0": 4, "rnn_1": 4, "fc_mid": 8, "fc_out": 8}
+    assert {la["name"]: la["weight_storage"] for la in layers} == {
+        "fc_in": "int8", "rnn_0": rnn_storage, "rnn_1": rnn_storage, "fc_mid": "int8", "fc_out": "int8"}
+
+
 @pytest.mark.slow
 def test_denoiser_export_holds_the_trained_grid(tmp_path):
     """LSTM128 with 4-bit RNN weights (8-bit FCs): the fused LSTM's 8 gate tensors per layer
     hold the 15-level grid in INT8 containers, one scale per gate, equal to the Keras grid."""
-    from tfdenoise import qat_layers, qat_quantizers
     from tfdenoise.converters import fbgraph
-    from tfdenoise.converters.convert import convert
-    from tfdenoise.converters.metadata import read_metadata
-    from tfdenoise.models import TinyDenoiser, load_checkpoint, save_checkpoint
 
-    den = TinyDenoiser("lstm128", seed=3)
-    qat_quantizers.fold_network(den.sequence)
-    bits = qat_layers.plan_bits(den.sequence, 8, [("rnn_.*", 4)])
-    qnet = qat_layers.qat_network(den.sequence, bits, 1)
-    save_checkpoint(den, tmp_path / "ckpt", {"qat": qat_layers.qat_record(den.sequence, qnet, bits, 1)})
-    trained = qat_layers.quantized_weights(qnet)
-    model = load_checkpoint(tmp_path / "ckpt")
-    data = convert(model, "qat_rnn4")
+    _, data, trained = _denoiser_qat(tmp_path, "lstm128")
     m = fbgraph.load(data)
     sg = m.subgraphs[0]
     lstms = [op for op in sg.operators if fbgraph.op_name(m, op) == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
@@ -151,10 +166,44 @@ def test_denoiser_export_holds_the_trained_grid(tmp_path):
             want = keras[:, gate * u:(gate + 1) * u].T
             got = (levels.astype(np.float32) * np.float32(t.quantization.scale[0])).astype(np.float32)
             assert np.array_equal(got, want), (layer, pos)
-    meta = read_metadata(data)
-    assert {la["name"]: la["weight_bits"] for la in meta["layers"]} == {
-        "fc_in": 8, "rnn_0": 4, "rnn_1": 4, "fc_mid": 8, "fc_out": 8}
-    assert all(la["weight_storage"] == "int8" for la in meta["layers"])
+    _check_widths(data, "int8")
+
+
+@pytest.mark.slow
+def test_gru_denoiser_export_holds_the_trained_grid(tmp_path):
+    """GRU128 with 4-bit RNN weights (8-bit FCs): the GRU runs as fully connected ops, so its
+    kernel and recurrent kernel are packed INT4 tensors (one scale per output channel) equal
+    to the Keras grid; every FC holds its 8-bit grid; the file runs in LiteRT close to the
+    Keras grid model (int8 activations)."""
+    from tfdenoise.converters import fbgraph
+    from tfdenoise.converters.interpreter import TFLiteDenoiser
+
+    model, data, trained = _denoiser_qat(tmp_path, "gru128")
+    m = fbgraph.load(data)
+    sg = m.subgraphs[0]
+    seen = set()
+    for op in sg.operators:
+        if fbgraph.op_name(m, op) != "FULLY_CONNECTED":
+            continue
+        t = sg.tensors[op.inputs[1]]
+        name = fbgraph.tensor_name(t)
+        layer = next(la for la in ("fc_in", "rnn_0", "rnn_1", "fc_mid", "fc_out") if f"/{la}" in name)
+        weight = "recurrent_kernel" if name.endswith("MatMul_1") else "kernel"
+        levels = fbgraph.const_array(m, t).astype(np.float32)
+        want = trained[(layer, weight)].T
+        rnn = layer.startswith("rnn")
+        assert t.type == (fbgraph.INT4 if rnn else 9), name
+        assert np.abs(levels).max() <= (7 if rnn else 127)
+        scale = np.asarray(t.quantization.scale, np.float32).reshape(-1, 1)
+        assert len(scale) == want.shape[0]                       # per output channel
+        assert np.array_equal((levels * scale).astype(np.float32), want), name
+        seen.add((layer, weight))
+    assert seen == set(trained)
+    _check_widths(data, "int4")
+    frames = RNG.uniform(0, 2, (40, 257)).astype(np.float32)
+    lite = TFLiteDenoiser(data).sequence_mask()(frames)
+    keras = model.sequence_mask()(frames)
+    assert np.isfinite(lite).all() and np.abs(lite - keras).mean() < 0.01
 
 
 @pytest.mark.parametrize("command", [["train", "--variant", "lstm128", "--speech", "S", "--noise", "N"],
