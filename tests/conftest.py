@@ -113,3 +113,22 @@ def corpus_dirs(tmp_path_factory) -> tuple[Path, Path]:
     for i in range(2):
         sf.write(root / "noise" / f"hiss_{i}.wav", 0.1 * rng.standard_normal(32000), 48000)
     return root / "speech", root / "noise"
+
+
+@pytest.fixture(scope="session")
+def qat_checkpoint(tmp_path_factory):
+    """Factory: ``(variant, rnn_bits) -> (checkpoint folder, {(layer, weight): Keras grid})``,
+    a stage-1 QAT checkpoint (random weights, BN folded) with 8-bit FC and ``rnn_bits`` RNN
+    weights, as ``tfdenoise train --qat-bits 8 --qat-layer-bits 'rnn_.*=B'`` saves it."""
+    from tfdenoise import qat_layers, qat_quantizers
+    from tfdenoise.models import TinyDenoiser, save_checkpoint
+
+    def make(variant: str, rnn_bits: int = 4):
+        den = TinyDenoiser(variant, seed=3)
+        qat_quantizers.fold_network(den.sequence)
+        bits = qat_layers.plan_bits(den.sequence, 8, [("rnn_.*", rnn_bits)])
+        qnet = qat_layers.qat_network(den.sequence, bits, 1)
+        folder = tmp_path_factory.mktemp(f"qat_{variant}_{rnn_bits}") / "ckpt"
+        save_checkpoint(den, folder, {"qat": qat_layers.qat_record(den.sequence, qnet, bits, 1)})
+        return folder, qat_layers.quantized_weights(qnet)
+    return make

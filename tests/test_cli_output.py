@@ -168,3 +168,8 @@ def test_report_of_the_shipped_kws_folder_reads_its_int8_export(cli):
 def test_validate_table_refuses_checkpoint(cli, real_pairs, checkpoint):
     code, out, err = cli("validate", "--table", checkpoint, "--checkpoint", checkpoint, "--pairs", real_pairs)
     assert code == InputError.exit_code and err.count("\n") == 1 and "--checkpoint goes with" in err
+
+
+def test_validate_qat_goes_with_table(cli, real_pairs, checkpoint):
+    code, out, err = cli("validate", "x.tflite", "--qat", checkpoint, "--pairs", real_pairs)
+    assert code == InputError.exit_code and err.count("\n") == 1 and "--qat adds rows to --table" in err

@@ -118,20 +118,14 @@ def test_kws_export_refuses_other_widths(tmp_path):
         convert_kws(KwsModel("dnn", labels=["a", "b", "c"], seed=1), "kws_qat4", x)
 
 
-def _denoiser_qat(folder, variant: str):
-    """A stage-1 QAT checkpoint of ``variant`` with 4-bit RNN and 8-bit FC weights, its
-    exported ``qat_rnn4`` file and the Keras grid it trained with."""
-    from tfdenoise import qat_layers, qat_quantizers
+def _denoiser_qat(qat_checkpoint, variant: str):
+    """The ``qat_rnn4`` export of a 4-bit-RNN QAT checkpoint, its model and its Keras grid."""
     from tfdenoise.converters.convert import convert
-    from tfdenoise.models import TinyDenoiser, load_checkpoint, save_checkpoint
+    from tfdenoise.models import load_checkpoint
 
-    den = TinyDenoiser(variant, seed=3)
-    qat_quantizers.fold_network(den.sequence)
-    bits = qat_layers.plan_bits(den.sequence, 8, [("rnn_.*", 4)])
-    qnet = qat_layers.qat_network(den.sequence, bits, 1)
-    save_checkpoint(den, folder / "ckpt", {"qat": qat_layers.qat_record(den.sequence, qnet, bits, 1)})
-    model = load_checkpoint(folder / "ckpt")
-    return model, convert(model, "qat_rnn4"), qat_layers.quantized_weights(qnet)
+    folder, trained = qat_checkpoint(variant, 4)
+    model = load_checkpoint(folder)
+    return model, convert(model, "qat_rnn4"), trained
 
 
 def _check_widths(data: bytes, rnn_storage: str) -> None:
@@ -145,12 +139,12 @@ def _check_widths(data: bytes, rnn_storage: str) -> None:
 
 
 @pytest.mark.slow
-def test_denoiser_export_holds_the_trained_grid(tmp_path):
+def test_denoiser_export_holds_the_trained_grid(qat_checkpoint):
     """LSTM128 with 4-bit RNN weights (8-bit FCs): the fused LSTM's 8 gate tensors per layer
     hold the 15-level grid in INT8 containers, one scale per gate, equal to the Keras grid."""
     from tfdenoise.converters import fbgraph
 
-    _, data, trained = _denoiser_qat(tmp_path, "lstm128")
+    _, data, trained = _denoiser_qat(qat_checkpoint, "lstm128")
     m = fbgraph.load(data)
     sg = m.subgraphs[0]
     lstms = [op for op in sg.operators if fbgraph.op_name(m, op) == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
@@ -170,7 +164,7 @@ def test_denoiser_export_holds_the_trained_grid(tmp_path):
 
 
 @pytest.mark.slow
-def test_gru_denoiser_export_holds_the_trained_grid(tmp_path):
+def test_gru_denoiser_export_holds_the_trained_grid(qat_checkpoint):
     """GRU128 with 4-bit RNN weights (8-bit FCs): the GRU runs as fully connected ops, so its
     kernel and recurrent kernel are packed INT4 tensors (one scale per output channel) equal
     to the Keras grid; every FC holds its 8-bit grid; the file runs in LiteRT close to the
@@ -178,7 +172,7 @@ def test_gru_denoiser_export_holds_the_trained_grid(tmp_path):
     from tfdenoise.converters import fbgraph
     from tfdenoise.converters.interpreter import TFLiteDenoiser
 
-    model, data, trained = _denoiser_qat(tmp_path, "gru128")
+    model, data, trained = _denoiser_qat(qat_checkpoint, "gru128")
     m = fbgraph.load(data)
     sg = m.subgraphs[0]
     seen = set()

@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 from tfdenoise.errors import ModelError
 from tfdenoise.modelref import require_checkpoint, resolve
@@ -86,10 +87,39 @@ def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
             "rows": [asdict(r) for r in rows], "files": lite["files"]}
 
 
+def qat_label(info: dict) -> str:
+    """Row label of a QAT checkpoint from its ``qat`` record: ``qat 8-bit, stage 2``, or the
+    widths by layer group (``qat fc 8-bit, rnn 4-bit, stage 2``)."""
+    bits = info.get("bits") or {}
+    groups: dict[str, set[int]] = {}
+    for layer, b in bits.items():
+        groups.setdefault("rnn" if layer.startswith("rnn") else "fc", set()).add(int(b))
+    if len({b for g in groups.values() for b in g}) == 1:
+        widths = f"{next(iter(next(iter(groups.values()))))}-bit"
+    else:
+        widths = ", ".join(f"{g} {'/'.join(str(b) for b in sorted(v))}-bit" for g, v in sorted(groups.items()))
+    return f"qat {widths}, stage {info.get('stage', '?')}"
+
+
+def _qat_model(spec: str | os.PathLike, variant: str):
+    """A QAT checkpoint of ``variant`` as every loader sees it (grid weights), and its row label."""
+    model, name = _float_model(_checkpoint(spec))
+    info = getattr(model, "qat_info", None)
+    if not info:
+        raise ModelError("not a QAT checkpoint (train it with --qat-bits)", spec)
+    if name != variant:
+        raise ModelError(f"the QAT checkpoint is a {name.upper()}, the table's model a "
+                         f"{variant.upper()}", spec)
+    return model, f"{qat_label(info)} ({Path(spec).parent.name if Path(spec).name in ('best', 'last') else Path(spec).name})"
+
+
 def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLike,
                 calib_dir: str | os.PathLike | None = None, jobs: int | None = None,
-                workdir: str | os.PathLike | None = None) -> dict:
-    """the quantization table of docs/design.md §4 for one model: six exports, PESQ / STOI / parameter MB each."""
+                workdir: str | os.PathLike | None = None,
+                qat: Sequence[str | os.PathLike] = ()) -> dict:
+    """the quantization table of docs/design.md §4 for one model: six exports, PESQ / STOI /
+    parameter MB each; then one full-INT8 row per QAT checkpoint of the same variant in ``qat``
+    (exported with its trained grid and, after stage 2, its trained activation ranges)."""
     from tfdenoise.converters.calibration import CalibrationSet
     from tfdenoise.converters.convert import export_model
     from tfdenoise.evaluate import evaluate_pairs
@@ -97,13 +127,16 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
     ckpt = _checkpoint(checkpoint)
     model, name = _float_model(ckpt)
     calib = CalibrationSet.load(calib_dir)
+    jobs_ = [(model, label, recipe, method, label.replace(" (", "_").replace(")", ""))
+             for label, recipe, method in TABLE_ROWS]
+    jobs_ += [(*_qat_model(q, name), "int8", None, f"qat_{i}")      # checked before any work
+              for i, q in enumerate(qat)]
     rows = []
     with tempfile.TemporaryDirectory(prefix="tfdenoise-table-") as tmp:
         folder = Path(workdir) if workdir is not None else Path(tmp)
         noisy = None
-        for label, recipe, method in TABLE_ROWS:
-            label_file = label.replace(" (", "_").replace(")", "")
-            res = export_model(model, folder / f"{name}_{label_file}.tflite", recipe,
+        for net, label, recipe, method, stem in jobs_:
+            res = export_model(net, folder / f"{name}_{stem}.tflite", recipe,
                                calib=calib, method=method, check=False)
             scores = evaluate_pairs(pairs_dir, str(res.path), jobs=jobs)
             noisy = scores["noisy_mean"]
@@ -111,7 +144,8 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
                             round(res.param_mb, 4)))
     rows.append(Row("noisy", noisy["pesq"], noisy["stoi"]))
     return {"checkpoint": str(ckpt), "variant": name, "pairs": str(pairs_dir),
-            "calibration_clips": calib.names, "rows": [asdict(r) for r in rows]}
+            "calibration_clips": calib.names, "qat": [str(q) for q in qat],
+            "rows": [asdict(r) for r in rows]}
 
 
 def to_markdown(result: dict) -> str:

@@ -56,12 +56,34 @@ def test_validate_file_scores_tflite_keras_and_noisy(gru128, gru128_files, one_p
 
 
 @pytest.mark.slow
-def test_quant_table_rows(gru128, one_pair, tmp_path):
+def test_quant_table_rows(gru128, one_pair, tmp_path, qat_checkpoint):
     from tfdenoise.validation import TABLE_ROWS, quant_table
     from tfdenoise.models import save_checkpoint
 
     ckpt = save_checkpoint(gru128, tmp_path / "ckpt")
-    res = quant_table(ckpt, one_pair, jobs=1)
-    assert [r["label"] for r in res["rows"]] == [r[0] for r in TABLE_ROWS] + ["noisy"]
+    qat_ckpt, _ = qat_checkpoint("gru128", 4)
+    res = quant_table(ckpt, one_pair, jobs=1, qat=[qat_ckpt])
+    qat_label = "qat fc 8-bit, rnn 4-bit, stage 1 (ckpt)"
+    assert [r["label"] for r in res["rows"]] == [r[0] for r in TABLE_ROWS] + [qat_label, "noisy"]
     mb = {r["label"]: r["param_mb"] for r in res["rows"]}
     assert mb["mixed (max)"] == pytest.approx(0.55, rel=0.03)
+    assert mb[qat_label] < mb["int8 (max)"]             # packed INT4 GRU kernels
+
+
+def test_qat_labels():
+    from tfdenoise.validation import qat_label
+
+    assert qat_label({"stage": 2, "bits": dict.fromkeys(("fc_in", "rnn_0", "fc_out"), 8)}) == "qat 8-bit, stage 2"
+    assert qat_label({"stage": 1, "bits": {"fc_in": 8, "rnn_0": 4, "rnn_1": 4}}) == "qat fc 8-bit, rnn 4-bit, stage 1"
+
+
+def test_quant_table_refuses_a_float_or_other_variant_qat_row(gru128, lstm128, one_pair, tmp_path, qat_checkpoint):
+    from tfdenoise.errors import ModelError
+    from tfdenoise.models import save_checkpoint
+    from tfdenoise.validation import quant_table
+
+    ckpt = save_checkpoint(gru128, tmp_path / "g")
+    with pytest.raises(ModelError, match="not a QAT checkpoint"):
+        quant_table(ckpt, one_pair, qat=[save_checkpoint(lstm128, tmp_path / "l")])
+    with pytest.raises(ModelError, match="is a LSTM128, the table's model a GRU128"):
+        quant_table(ckpt, one_pair, qat=[qat_checkpoint("lstm128", 8)[0]])

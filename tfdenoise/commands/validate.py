@@ -8,7 +8,8 @@ from tfdenoise.commands._common import add_json, emit_json, human, json_files
 
 EXAMPLE = """example:
   tfdenoise validate out/lstm128.mixed.tflite --pairs ../shared/data/valentini/test
-  tfdenoise validate --table lstm128 --pairs ../shared/data/valentini/test --json table.json"""
+  tfdenoise validate --table lstm128 --pairs ../shared/data/valentini/test --json table.json
+  tfdenoise validate --table lstm128 --qat runs/qat/den8_s2L/best --pairs tfdenoise/samples/valentini"""
 
 
 def add_parser(sub) -> None:
@@ -24,6 +25,10 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint", default=None, metavar="MODEL",
                    help="float checkpoint or shipped variant to compare with (default: the "
                         "default model)")
+    p.add_argument("--qat", nargs="+", metavar="CHECKPOINT", default=(),
+                   help="with --table: also one full-INT8 row per QAT checkpoint of the same "
+                        "variant (tfdenoise train --qat-bits; exported with its trained grid "
+                        "and stage-2 ranges, docs/qat.md)")
     p.add_argument("--calib-data", metavar="DIR", default=None,
                    help="calibration clips for --table (default: the 4 reference-design clips)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for scoring, >= 1")
@@ -46,8 +51,10 @@ def run(args) -> int:
         raise InputError("give either MODEL.tflite or --table MODEL")
     if args.table is not None and args.checkpoint is not None:
         raise InputError("--checkpoint goes with MODEL.tflite; --table MODEL exports and scores MODEL itself")
+    if args.qat and args.table is None:
+        raise InputError("--qat adds rows to --table MODEL")
     list_pairs(args.pairs)
-    refs = [resolve(s) for s in (args.model, args.table) if s is not None]
+    refs = [resolve(s) for s in (args.model, args.table, *args.qat) if s is not None]
     if args.model is not None or args.checkpoint is not None:
         refs.append(resolve(args.checkpoint))
     outputs = json_files(args.json) + ([Path(args.markdown)] if args.markdown else [])
@@ -55,7 +62,8 @@ def run(args) -> int:
                   input_trees=[args.pairs, *(d for r in refs for d in r.folders),
                                *([args.calib_data] if args.calib_data else [])])
     if args.table is not None:
-        result = quant_table(args.table, args.pairs, calib_dir=args.calib_data, jobs=args.jobs)
+        result = quant_table(args.table, args.pairs, calib_dir=args.calib_data, jobs=args.jobs,
+                             qat=args.qat)
     else:
         result = validate_file(args.model, args.pairs, checkpoint=args.checkpoint, jobs=args.jobs,
                                backend=args.backend)
