@@ -8,75 +8,26 @@
 2. Parameter streaming buffer: 2 x the largest L1 parameter tile (double-buffered sub-tensors
    streamed L3 -> L2 at run time); 0 if every parameter is promoted or the board has no L1
    (cores read the L3 directly, e.g. STM32 internal flash).
-3. Promotion: before the inference loop, a named policy (`POLICIES`) chooses the constant
-   tensors copied L3 -> L2 inside `l2_budget - activations - streaming buffer`. The default
-   `layer-order` promotes whole layers in execution order, skipping layers that do not fit.
-4. rho_L3 = parameters (elements) read from L3 at run time / all parameters.
+3. Promotion: before the inference loop, a named policy (`POLICIES`, targets/promotion.py)
+   chooses the constant tensors copied L3 -> L2 inside `l2_budget - activations - streaming
+   buffer`. The default `layer-order` promotes whole layers in execution order, skipping layers
+   that do not fit. A split layer (time-per-byte-split) has the rows of k whole L1 tiles in L2
+   (`MemoryPlan.partial`: bytes per tensor; `resident_tiles`: k), the rest streamed.
+4. rho_L3 = parameters (elements) read from L3 at run time / all parameters (a split tensor
+   counts its streamed rows: elements - floor(elements * k rows/tile / rows)).
 A plan that cannot work is returned with `fits=False` and the reasons; it never raises.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
-from tfdenoise.targets.tiling import param_tile_bytes
-from tfdenoise.targets.types import ACT_BYTES, Board, Buffer, Layer, MemoryPlan, Overflow
+from tfdenoise.targets.promotion import (DEFAULT_POLICY, POLICIES, Policy, align as _align,  # noqa: F401
+                                         parse_policy)
+from tfdenoise.targets.tiling import param_tile_bytes, split_share
+from tfdenoise.targets.types import (ACT_BYTES, Board, Buffer, Layer, MemoryPlan, OperatingPoint, Overflow,
+                                    PromotionContext)
 from tfdenoise.errors import InputError
 from tfdenoise.vocab import BufferKind
-
-Policy = Callable[[Sequence[Layer], int], frozenset[int]]
-
-
-def _whole_layers(order: Sequence[Layer], budget: int) -> frozenset[int]:
-    chosen: set[int] = set()
-    used = 0
-    for layer in order:
-        need = _align(sum(p.nbytes for p in layer.params if p.tensor not in chosen))
-        if need and used + need <= budget:
-            chosen.update(p.tensor for p in layer.params)
-            used += need
-    return frozenset(chosen)
-
-
-def layer_order(layers: Sequence[Layer], budget: int) -> frozenset[int]:
-    """docs/design.md §5 default: whole layers in execution order while they fit (first fit)."""
-    return _whole_layers(layers, budget)
-
-
-def tensor_order(layers: Sequence[Layer], budget: int) -> frozenset[int]:
-    """Individual tensors in execution order, first fit (can split a layer L2/L3)."""
-    chosen: set[int] = set()
-    used = 0
-    for layer in layers:
-        for p in layer.params:
-            if p.tensor not in chosen and used + _align(p.nbytes) <= budget:
-                chosen.add(p.tensor)
-                used += _align(p.nbytes)
-    return frozenset(chosen)
-
-
-def largest_first(layers: Sequence[Layer], budget: int) -> frozenset[int]:
-    """Whole layers, largest parameter footprint first."""
-    return _whole_layers(sorted(layers, key=lambda la: -la.param_bytes), budget)
-
-
-def smallest_first(layers: Sequence[Layer], budget: int) -> frozenset[int]:
-    """Whole layers, smallest parameter footprint first (promotes the most layers)."""
-    return _whole_layers(sorted(layers, key=lambda la: la.param_bytes), budget)
-
-
-def no_promotion(layers: Sequence[Layer], budget: int) -> frozenset[int]:
-    """Stream every parameter from L3 (lower bound on L2 use)."""
-    return frozenset()
-
-
-POLICIES: dict[str, Policy] = {
-    "layer-order": layer_order,
-    "tensor-order": tensor_order,
-    "largest-first": largest_first,
-    "smallest-first": smallest_first,
-    "none": no_promotion,
-}
-DEFAULT_POLICY = "layer-order"
 
 
 def plan_activations(layers: Sequence[Layer], tensor_elems: dict[int, int]) -> tuple[int, tuple[Buffer, ...]]:
@@ -112,13 +63,11 @@ def plan_activations(layers: Sequence[Layer], tensor_elems: dict[int, int]) -> t
     return arena, buffers
 
 
-def _align(n: int, a: int = 4) -> int:
-    return (n + a - 1) // a * a
-
-
 def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Board,
-                l3: str | None = None, policy: str = DEFAULT_POLICY) -> MemoryPlan:
-    """Place every parameter (L2 promoted or L3 streamed) and lay out the L2 budget."""
+                l3: str | None = None, policy: str = DEFAULT_POLICY,
+                op: OperatingPoint | None = None) -> MemoryPlan:
+    """Place every parameter (L2 promoted or L3 streamed) and lay out the L2 budget; `op` (the
+    board's first operating point by default) is the one policies such as time-per-byte price."""
     l3 = l3 or board.default_l3
     if l3 not in board.l3:
         raise InputError(f"board {board.name} has no L3 memory {l3!r} (known: {', '.join(board.l3)})")
@@ -130,22 +79,56 @@ def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Bo
     param_bytes = sum(la.param_bytes for la in layers)
     param_elems = sum(la.param_elements for la in layers)
     all_params = frozenset(p.tensor for la in layers for p in la.params)
-    if policy != "none" and _align(arena) + sum(_align(la.param_bytes) for la in layers) <= budget:
+    tiles: dict[str, int] = {}
+    if parse_policy(policy)[0] != "none" and _align(arena) + sum(_align(la.param_bytes) for la in layers) <= budget:
         promoted = all_params
     else:
         room = budget - _align(arena) - _stream_bytes(board, layers, frozenset())
-        promoted = POLICIES[policy](layers, room) if room > 0 else frozenset()
+        ctx = PromotionContext(board, op or board.operating_point(None), l3, tuple(layers), room)
+        choice = POLICIES[policy](ctx) if room > 0 else None
+        promoted, tiles = (choice.tensors, dict(choice.resident_tiles)) if choice else (frozenset(), {})
+    partial = _partial(board, layers, promoted, tiles)
     stream = _stream_bytes(board, layers, promoted)
-    buffers = _layout(act_buffers, arena, stream, layers, promoted)
-    while _end(buffers) > budget and promoted:  # a guard: the policies count aligned buffers
-        last = next(la for la in reversed(layers) if any(p.tensor in promoted for p in la.params))
+    buffers = _layout(act_buffers, arena, stream, layers, promoted, partial)
+    while _end(buffers) > budget and (promoted or tiles):  # a guard: the policies count aligned buffers
+        last = next(la for la in reversed(layers)
+                    if la.name in tiles or any(p.tensor in promoted for p in la.params))
         promoted = promoted - {p.tensor for p in last.params}
+        tiles.pop(last.name, None)
+        partial = _partial(board, layers, promoted, tiles)
         stream = _stream_bytes(board, layers, promoted)
-        buffers = _layout(act_buffers, arena, stream, layers, promoted)
-    streamed = {la.name: sum(p.nbytes for p in la.params if p.tensor not in promoted) for la in layers}
-    streamed_elems = sum(p.elements for la in layers for p in la.params if p.tensor not in promoted)
+        buffers = _layout(act_buffers, arena, stream, layers, promoted, partial)
+    streamed = {la.name: sum(p.nbytes - partial.get(p.tensor, 0) for p in la.params if p.tensor not in promoted)
+                for la in layers}
+    streamed_elems = sum(p.elements - _share(board, la, tiles, p.elements) for la in layers for p in la.params
+                         if p.tensor not in promoted)
+    overflows, reasons = _fit(board, l3, param_bytes, arena, stream, budget)
+    return MemoryPlan(l3=l3, policy=policy, l2_budget=budget, activation_bytes=arena,
+                      stream_buffer_bytes=stream, promoted=promoted, streamed_bytes=streamed,
+                      buffers=tuple(buffers), param_bytes=param_bytes, param_elements=param_elems,
+                      rho_l3=streamed_elems / param_elems if param_elems else 0.0,
+                      fits=not reasons, reasons=tuple(reasons), overflows=tuple(overflows),
+                      partial=partial, resident_tiles=tiles, prefetch=parse_policy(policy)[1])
+
+
+def _share(board: Board, layer: Layer, tiles: dict[str, int], n: int) -> int:
+    """The part of a quantity `n` of a not-promoted tensor of `layer` that its split puts in L2."""
+    k = tiles.get(layer.name, 0)
+    return split_share(n, k, board, layer) if k else 0
+
+
+def _partial(board: Board, layers: Sequence[Layer], promoted: frozenset[int],
+             tiles: dict[str, int]) -> dict[int, int]:
+    """Bytes in L2 of each not-promoted tensor of a split layer (tensor index -> bytes)."""
+    return {p.tensor: _share(board, la, tiles, p.nbytes) for la in layers if la.name in tiles
+            for p in la.params if p.tensor not in promoted}
+
+
+def _fit(board: Board, l3: str, param_bytes: int, arena: int, stream: int,
+         budget: int) -> tuple[list[Overflow], list[str]]:
+    """The memories the plan overflows (L3 size, L2 budget), with one reason line each."""
     mem = board.l3[l3]
-    overflows = []
+    overflows, reasons = [], []
     if param_bytes > mem.size:
         overflows.append(Overflow(f"L3 {l3}", "parameters", param_bytes, mem.size))
         reasons.append(str(overflows[-1])
@@ -155,11 +138,7 @@ def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Bo
         overflows.append(Overflow("the L2 budget", "activations + streaming buffer", arena + stream, budget))
         reasons.append(f"activations ({arena:,} B) + streaming buffer ({stream:,} B) exceed the "
                        f"L2 budget ({budget:,} B) by {arena + stream - budget:,} B")
-    return MemoryPlan(l3=l3, policy=policy, l2_budget=budget, activation_bytes=arena,
-                      stream_buffer_bytes=stream, promoted=promoted, streamed_bytes=streamed,
-                      buffers=tuple(buffers), param_bytes=param_bytes, param_elements=param_elems,
-                      rho_l3=streamed_elems / param_elems if param_elems else 0.0,
-                      fits=not reasons, reasons=tuple(reasons), overflows=tuple(overflows))
+    return overflows, reasons
 
 
 def _stream_bytes(board: Board, layers: Sequence[Layer], promoted: frozenset[int]) -> int:
@@ -170,15 +149,16 @@ def _stream_bytes(board: Board, layers: Sequence[Layer], promoted: frozenset[int
 
 
 def _layout(act_buffers: tuple[Buffer, ...], arena: int, stream: int, layers: Sequence[Layer],
-            promoted: frozenset[int]) -> list[Buffer]:
-    """L2 map: activations, then the streaming buffer, then each layer's promoted weights."""
+            promoted: frozenset[int], partial: dict[int, int]) -> list[Buffer]:
+    """L2 map: activations, then the streaming buffer, then each layer's promoted weights
+    (whole tensors and the rows of a split layer)."""
     buffers = list(act_buffers)
     offset = _align(arena)
     if stream:
         buffers.append(Buffer("param streaming buffer", BufferKind.STREAM, offset, stream))
         offset += stream
     for la in layers:
-        size = sum(p.nbytes for p in la.params if p.tensor in promoted)
+        size = sum(p.nbytes if p.tensor in promoted else partial.get(p.tensor, 0) for p in la.params)
         if size:
             buffers.append(Buffer(f"{la.name} weights", BufferKind.PROMOTED, offset, _align(size), la.name))
             offset += _align(size)

@@ -44,7 +44,7 @@ def analyze_graph(graph: Graph, board: Board | str = "gap9", vdd: float | None =
         hop_ms = _file_hop_ms(meta, feat_cfg)
     layers, warnings = _kernel_priced(board, *group_layers(graph))
     _check_layers(graph, layers)
-    plan = plan_memory(layers, {t.index: t.size for t in graph.main.tensors}, board, l3, policy)
+    plan = plan_memory(layers, {t.index: t.size for t in graph.main.tensors}, board, l3, policy, op)
     _check_memory(layers, plan)
     tilings = tuple(tile_layer(board, la, plan) for la in layers)
     sched = schedule(board, op, plan, layers, tilings)

@@ -27,6 +27,16 @@ Tiles split into a streamed group (parameters read L3 -> L2 at run time) and a r
 group (promoted), in proportion to their bytes, so that `schedule` can apply
 `t = N_tiles * max(t_L3->L2, t_L2->L1, t_core)` per group. Boards without L1
 (`l1_size = 0`, cores read L2/L3 directly) get one tile per group and no L2->L1 traffic.
+Split layers (`MemoryPlan.resident_tiles`, docs/promotion.md): k tiles of whole weight rows
+
+    rows       = units x gates (LSTM 4, GRU 3; else units or output elements), row = P / rows
+    rows/tile  = max(1, floor(param_tile_bytes / row))
+    R_k        = sum over the layer's tensors of floor(bytes * k rows/tile / rows)
+
+are resident (a group of k tiles, no L3 term); the rest (P - R_k bytes) is tiled as above on
+its own, its streamed and resident bytes in proportion. Groups run streamed first (output
+rows are independent, so the order is free): the next layer's first L3 tile can then be
+prefetched while this layer's resident tiles run (targets/schedule.py).
 """
 from __future__ import annotations
 
@@ -64,7 +74,9 @@ def param_tile_bytes(board: Board, layer: Layer) -> int:
 def tile_layer(board: Board, layer: Layer, plan: MemoryPlan) -> Tiling:
     """N_tiles of `layer` and the bytes/MACs each tile moves, split streamed/resident."""
     streamed = plan.streamed_bytes.get(layer.name, 0)
-    resident = layer.param_bytes - streamed
+    k = getattr(plan, "resident_tiles", {}).get(layer.name, 0)   # (duck-typed plans: none split)
+    split = split_bytes(board, layer, k) if k else 0
+    rest = layer.param_bytes - split         # bytes tiled by the formulas of the module header
     io = io_bytes(layer)
     cap = l1_usable(board) // 2
     has_l1 = board.c("memory.l1_size") > 0 and cap > 0
@@ -86,33 +98,72 @@ def tile_layer(board: Board, layer: Layer, plan: MemoryPlan) -> Tiling:
         room = cap - io if keep_io else cap
         row = _row_bytes(layer)
         fits = row <= room
-        n_total = max(1, math.ceil(layer.param_bytes / room)) if keep_io else \
-            max(1, math.ceil((layer.param_bytes + io) / cap))
+        n_total = max(1, math.ceil(rest / room)) if keep_io else \
+            max(1, math.ceil((rest + (io * rest / layer.param_bytes if split else io)) / cap))
         if not fits:
             over = Overflow("the L1 tile", f"one weight row of {layer.name}", row, room)
-    groups = []
     if layer.param_bytes == 0:
-        groups.append(TileGroup(n_total, 0, io // n_total if has_l1 else 0, layer.macs // n_total))
+        groups = [TileGroup(n_total, 0, io // n_total if has_l1 else 0, layer.macs // n_total)]
     else:
-        n_s = 0 if streamed == 0 else max(1, round(n_total * streamed / layer.param_bytes))
-        n_r = 0 if resident == 0 else max(1, n_total - n_s)
-        if not has_l1:
-            n_s, n_r = min(n_s, 1), min(n_r, 1)
-        for n, pbytes, l3 in ((n_s, streamed, True), (n_r, resident, False)):
-            if n == 0:
-                continue
-            share = pbytes / layer.param_bytes
-            l2 = (pbytes + io * share) / n if has_l1 else 0
-            groups.append(TileGroup(n, int(pbytes / n) if l3 else 0, int(l2), int(layer.macs * share / n)))
+        groups = _param_groups(layer, n_total, streamed, rest - streamed, io, has_l1)
+        if split:
+            groups += _param_groups(layer, k, 0, split, io, has_l1)
     return Tiling(layer.name, tile, tuple(groups), fits, over)
+
+
+def _param_groups(layer: Layer, n_total: int, streamed: int, resident: int, io: int,
+                  has_l1: bool) -> list[TileGroup]:
+    """`n_total` tiles holding `streamed` + `resident` of the layer's parameter bytes: a streamed
+    group then a resident group, tiles in proportion to bytes; activations and MACs in
+    proportion to the layer's parameter bytes."""
+    groups = []
+    n_s = 0 if streamed == 0 else max(1, round(n_total * streamed / (streamed + resident)))
+    n_r = 0 if resident == 0 else max(1, n_total - n_s)
+    if not has_l1:
+        n_s, n_r = min(n_s, 1), min(n_r, 1)
+    for n, pbytes, l3 in ((n_s, streamed, True), (n_r, resident, False)):
+        if n == 0:
+            continue
+        share = pbytes / layer.param_bytes
+        l2 = (pbytes + io * share) / n if has_l1 else 0
+        groups.append(TileGroup(n, int(pbytes / n) if l3 else 0, int(l2), int(layer.macs * share / n)))
+    return groups
+
+
+def weight_rows(layer: Layer) -> int:
+    """Output rows of weights (units x gates, else output elements): the unit of a split."""
+    rows = layer.units * (4 if layer.kind == LayerKind.LSTM else 3 if layer.kind == LayerKind.GRU else 1)
+    return rows if rows > 0 else max(1, layer.out_elems)
+
+
+def rows_per_tile(board: Board, layer: Layer) -> int:
+    """Whole weight rows in one L1 parameter tile of `layer` (at least 1)."""
+    return max(1, min(weight_rows(layer), param_tile_bytes(board, layer) // max(1, _row_bytes(layer))))
+
+
+def can_split(board: Board, layer: Layer) -> bool:
+    """A layer whose rows can be split L2/L3 in whole L1 tiles: a board with L1, a row-tiled
+    layer (not conv) with weights whose rows fit a tile, more than one tile of rows."""
+    return (layer.param_bytes > 0 and board.c("memory.l1_size") > 0 and l1_usable(board) > 0
+            and not is_conv_tiled(layer) and _row_bytes(layer) <= param_tile_bytes(board, layer)
+            and rows_per_tile(board, layer) < weight_rows(layer))
+
+
+def split_share(n: int, k: int, board: Board, layer: Layer) -> int:
+    """Of a quantity `n` spread evenly over the layer's rows (a tensor's bytes or elements), the
+    part in the rows of `k` whole L1 tiles: floor(n * k rows/tile / rows)."""
+    rows = weight_rows(layer)
+    return n * min(rows, k * rows_per_tile(board, layer)) // rows
+
+
+def split_bytes(board: Board, layer: Layer, k: int) -> int:
+    """Parameter bytes (all tensors) in the rows of `k` whole L1 tiles of `layer` (R_k)."""
+    return sum(split_share(p.nbytes, k, board, layer) for p in layer.params)
 
 
 def _row_bytes(layer: Layer) -> int:
     """Bytes of one output row of weights: the smallest unit a tile can hold."""
-    rows = layer.units * (4 if layer.kind == LayerKind.LSTM else 3 if layer.kind == LayerKind.GRU else 1)
-    if rows <= 0:
-        rows = max(1, layer.out_elems)
-    return math.ceil(layer.param_bytes / rows)
+    return math.ceil(layer.param_bytes / weight_rows(layer))
 
 
 class ConvTiles(NamedTuple):

@@ -138,10 +138,45 @@ class MemoryPlan:
     fits: bool
     reasons: tuple[str, ...] = ()
     overflows: tuple[Overflow, ...] = ()
+    #: tensors only partly in L2 (split layers): tensor index -> bytes of it promoted (the rows
+    #: of whole L1 tiles, targets/promotion.py); whole tensors are in `promoted`
+    partial: dict[int, int] = field(default_factory=dict)
+    #: split layers: layer name -> number of its L1 tiles whose rows are all resident in L2
+    resident_tiles: dict[str, int] = field(default_factory=dict)
+    #: the first L3 tile of each layer is loaded during the layer before (policy suffix
+    #: "+prefetch", targets/schedule.py)
+    prefetch: bool = False
 
     @property
     def l2_bytes_used(self) -> int:
         return max((b.offset + b.size for b in self.buffers), default=0)
+
+    @property
+    def promoted_bytes(self) -> int:
+        """Parameter bytes copied to L2 before the loop (whole tensors and split rows)."""
+        return self.param_bytes - sum(self.streamed_bytes.values())
+
+
+@dataclass(frozen=True)
+class PromotionContext:
+    """What a promotion policy (targets/promotion.py) may look at: the board, the operating
+    point and L3 memory the model runs at (L3 time depends on both), the layers in execution
+    order, and the L2 bytes left for promoted parameters."""
+
+    board: Board
+    op: OperatingPoint
+    l3: str
+    layers: tuple[Layer, ...]
+    room: int
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A policy's choice: whole constant tensors copied to L2, and split layers (layer name ->
+    number of whole L1 tiles whose rows go to L2, the rest of the layer streamed)."""
+
+    tensors: frozenset[int]
+    resident_tiles: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -186,6 +221,7 @@ class LayerTiming:
     bound: str          # dma_l3 | dma_l2 | compute
     l3_bytes: int
     estimate: bool = False
+    prefetch_cycles: int = 0   # L3 cycles of the first tile hidden under the previous layer (subtracted)
 
     @property
     def mac_per_cycle(self) -> float:

@@ -12,7 +12,7 @@ from tfdenoise.targets.memory import POLICIES, plan_activations, plan_memory
 from tfdenoise.targets.power import core_power_mw, estimate_power
 from tfdenoise.targets.schedule import schedule, time_layer
 from tfdenoise.targets.tiling import l1_usable, tile_layer
-from tfdenoise.targets.types import Layer, ParamTensor
+from tfdenoise.targets.types import Layer, ParamTensor, PromotionContext
 from tfdenoise.errors import BoardError, InputError
 
 
@@ -89,13 +89,14 @@ def test_activation_arena_reuses_dead_tensors():
     assert len(bufs) == 4
 
 
-def test_promotion_policies():
+def test_promotion_policies(gap9):
     ls = [layer("a", params=(400,)), layer("b", params=(500,)), layer("c", params=(300,))]
     names = lambda s: {la.name for la in ls if all(p.tensor in s for p in la.params)}  # noqa: E731
-    assert names(POLICIES["layer-order"](ls, 800)) == {"a", "c"}
-    assert names(POLICIES["largest-first"](ls, 800)) == {"b", "c"}
-    assert names(POLICIES["smallest-first"](ls, 800)) == {"c", "a"}
-    assert POLICIES["none"](ls, 10_000) == frozenset()
+    ctx = lambda room: PromotionContext(gap9, gap9.operating_point(None), "emram", tuple(ls), room)  # noqa: E731
+    assert names(POLICIES["layer-order"](ctx(800)).tensors) == {"a", "c"}
+    assert names(POLICIES["largest-first"](ctx(800)).tensors) == {"b", "c"}
+    assert names(POLICIES["smallest-first"](ctx(800)).tensors) == {"c", "a"}
+    assert POLICIES["none"](ctx(10_000)).tensors == frozenset()
 
 
 def test_does_not_fit_is_a_verdict(gap9):

@@ -20,6 +20,8 @@ EXAMPLE = """example:
 
 
 def add_parser(sub) -> None:
+    from tfdenoise.targets.promotion import policy_help   # the promotion policy names (no TensorFlow)
+
     p = sub.add_parser("report", help="fit, memory map, latency, energy and real-time verdict of a "
                                       ".tflite on an MCU (no board needed)",
                        formatter_class=HelpFormatter, epilog=EXAMPLE,
@@ -40,9 +42,8 @@ def add_parser(sub) -> None:
                         "states follow the clock on STM32 boards; --vdd keeps the supply)")
     p.add_argument("--l3", default=None, help="parameter memory: flash | emram (default: the board's)")
     p.add_argument("--policy", default=None,
-                   help="L2 promotion policy: layer-order, tensor-order, largest-first, "
-                        "smallest-first, none (default: the board's; layer-order on gap9, none on "
-                        "the STM32 boards: weights stay in flash)")
+                   help=f"L2 promotion policy: {policy_help()} (docs/promotion.md; default: the "
+                        "board's; layer-order on gap9, none on the STM32 boards: weights stay in flash)")
     p.add_argument("--precision", default="mixed",
                    help="precision of a shipped model: fp32, fp16, int8, int8-std3, mixed, mixed-std3")
     p.add_argument("-o", "--out", default=None, help="folder for the Markdown, HTML and JSON report")
