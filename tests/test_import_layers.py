@@ -4,7 +4,7 @@
     targets     tfdenoise.targets.*            -> base             (never TensorFlow)
     speech      audio, stft, models, modelref, data, mixtures, losses, metrics, keras,
                 train, pretrained, samples, kws.*, qat, qat_layers, qat_quantizers,
-                qat_train  -> base
+                qat_train, augment, rir, ema  -> base
     converters  tfdenoise.converters.*          -> base, speech, targets
     app         enhance, evaluate, kws_evaluate, validation, sweep, search, demo, demo_kws, cli,
                 commands.*                     -> everything
@@ -28,7 +28,7 @@ LAYERS = {
     "speech": tuple(f"tfdenoise.{m}" for m in (
         "audio", "stft", "models", "modelref", "data", "mixtures", "losses", "metrics", "keras",
         "train", "train_config", "selection", "distribute", "pretrained", "samples", "kws", "qat", "qat_layers", "qat_quantizers", "qat_train",
-        "prune", "prune_masks", "prune_structured")),
+        "prune", "prune_masks", "prune_structured", "augment", "rir", "ema")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
         "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "search", "demo", "demo_kws", "cli",

@@ -13,7 +13,9 @@ held-out share.
 :class:`Mixing` is the recipe of a pair: SNR range, what the speech power of an SNR is
 (the active speech level by default, :func:`speech_power`), and the share of noise segments
 made from other speech segments instead of drawn from the noise folder: babble and
-speech-shaped noise, the two artificial noise types of the Valentini training set.
+speech-shaped noise, the two artificial noise types of the Valentini training set; and
+its augmentation (:class:`tfdenoise.augment.Augment`: reverberation, spectral tilt, level;
+none by default), drawn from a generator of its own so that the rest of a pair is the same.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from tfdenoise import SAMPLE_RATE, audio
+from tfdenoise.augment import Augment, Augmenter
 from tfdenoise.errors import InputError
 from tfdenoise.fileio import atomic_path
 
@@ -235,11 +238,13 @@ def _noise(speech: Corpus, noise: Corpus, rng: np.random.Generator, length: int,
 class Mixing:
     """How a (noisy, clean) pair is mixed: SNR range in dB, what the speech power of an SNR
     is (:func:`speech_power`), and the share of noise segments made from speech (babble or
-    speech-shaped noise, the two artificial noise types of the Valentini training set)."""
+    speech-shaped noise, the two artificial noise types of the Valentini training set), and
+    the augmentation of the pairs (:mod:`tfdenoise.augment`; training mixtures only)."""
 
     snr_db: tuple[float, float] = DEFAULT_SNR_DB
     snr_level: str = DEFAULT_SNR_LEVEL
     synthetic: float = 0.0
+    augment: Augment = Augment()
 
     def __post_init__(self) -> None:
         if self.snr_level not in SNR_LEVELS:
@@ -255,9 +260,13 @@ def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: in
     """``count`` reproducible (noisy, clean) pairs of ``seconds`` each, mixed by ``mixing``.
 
     Speech with almost no energy is redrawn; the pair is scaled to a random peak level
-    (-25..-1 dBFS) so the model sees varied input gains, and never clips.
+    (-25..-1 dBFS) so the model sees varied input gains, and never clips.  With
+    ``mixing.augment`` active, the speech and noise may be reverberated before they are mixed,
+    the pair tilted before and its level changed after the peak scaling (module
+    :mod:`tfdenoise.augment`); the draws above are the same with and without it.
     """
     rng = np.random.default_rng(seed)
+    aug = Augmenter(mixing.augment, seed) if mixing.augment.active else None
     length = int(seconds * SAMPLE_RATE)
     for _ in range(count):
         clean = _segment(speech, rng, length)
@@ -265,11 +274,17 @@ def mixtures(speech: Corpus, noise: Corpus, count: int, seconds: float, seed: in
             if np.mean(clean ** 2) > _SILENT:
                 break
             clean = _segment(speech, rng, length)
-        noisy = mix(clean, _noise(speech, noise, rng, length, mixing.synthetic),
-                    rng.uniform(*mixing.snr_db), mixing.snr_level)
+        noise_segment = _noise(speech, noise, rng, length, mixing.synthetic)
+        snr = rng.uniform(*mixing.snr_db)
+        if aug is None:
+            noisy = mix(clean, noise_segment, snr, mixing.snr_level)
+        else:
+            wet, noise_segment, clean = aug.room(clean, noise_segment)
+            noisy, clean = aug.tilt(mix(wet, noise_segment, snr, mixing.snr_level), clean)
         peak = max(float(np.max(np.abs(noisy))), 1e-6)
         gain = 10 ** (rng.uniform(-25, -1) / 20) / peak
-        yield (noisy * gain).astype(np.float32), (clean * gain).astype(np.float32)
+        noisy, clean = (noisy * gain).astype(np.float32), (clean * gain).astype(np.float32)
+        yield aug.level(noisy, clean) if aug is not None else (noisy, clean)
 
 
 def batches(speech: Corpus, noise: Corpus, count: int, seconds: float, batch: int,

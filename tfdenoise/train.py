@@ -8,6 +8,8 @@ Run folder layout (every write is temp-then-rename, so ``kill -9`` loses at most
 running epoch)::
 
     OUT/last/   config.json, weights.h5, optimizer/   after every epoch (resume point)
+                (+ raw_weights.h5 with --ema)          (--ema: weights.h5 is the moving average,
+                                                       raw_weights.h5 what trains: tfdenoise/ema.py)
     OUT/best/   config.json, weights.h5                best validation score so far (val_loss,
                                                        or PESQ on held-out mixtures: --valid-pesq)
     OUT/history.json                                   per-epoch metrics
@@ -22,7 +24,8 @@ Steps run as ``tf.function``\ s with a fixed ``[batch, samples]`` signature rath
 the compiled step 0.78 s (same graph; ``fit`` relaxes shapes and adds per-step overhead).
 The learning rate decays log-linearly per epoch from ``learning_rate`` to
 ``final_learning_rate`` (equal by default: constant); it is a function of the epoch index,
-so a resumed run gets the rate the uninterrupted one would have had.
+so a resumed run gets the rate the uninterrupted one would have had. The training mixtures
+may be augmented (reverberation, tilt, level: tfdenoise/augment.py), the held-out ones never.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfdenoise import SAMPLE_RATE, mixtures
+from tfdenoise import SAMPLE_RATE, ema, mixtures
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.fileio import check_outputs, write_json
 from tfdenoise.distribute import DEFAULT_TIMEOUT_S, cluster_from_env, make_strategy, shard_seed
@@ -133,22 +136,25 @@ def learning_rate_at(config: TrainConfig, epoch: int) -> float:
     return float(config.learning_rate * (final / config.learning_rate) ** (epoch / (config.epochs - 1)))
 
 
-def _compiled_steps(model, batch: int, length: int, strategy=None):
+def _compiled_steps(model, batch: int, length: int, strategy=None, average: ema.WeightAverage | None = None):
     """(train_step, test_step) as tf.functions over a fixed ``[batch, length]`` signature, run
     on every replica of ``strategy`` (default: TensorFlow's current one) with the metrics
-    averaged across replicas."""
+    averaged across replicas; ``average`` (--ema) is updated after every train step, in
+    cross-replica context."""
     from tfdenoise.keras import tf
 
     strategy = strategy or tf.distribute.get_strategy()
     spec = tf.TensorSpec((batch, length), tf.float32)
 
-    def on_replicas(fn):
+    def on_replicas(fn, after=None):
         def step(noisy, clean):
             logs = strategy.run(fn, args=((noisy, clean),))
+            if after is not None:
+                after()
             return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
         return tf.function(step, input_signature=[spec, spec])
 
-    return on_replicas(model.train_step), on_replicas(model.test_step)
+    return on_replicas(model.train_step, average.update if average else None), on_replicas(model.test_step)
 
 
 def _run_epoch(step, model, dataset, steps: int, verbose: int, prefix: str = "") -> dict:
@@ -182,35 +188,80 @@ def _restore_optimizer(optimizer, folder: Path) -> None:
 
 def _build(config: TrainConfig, variant, hook: TrainHook, state: dict | None, last: Path, strategy,
            steps: int, length: int):
-    """(denoiser, the network the steps train, the Keras training model) built inside
-    ``strategy``'s scope (variables mirrored on every replica / worker); weights and optimizer
-    state from ``last/`` when ``state`` (its config.json) is given."""
+    """(denoiser, the network the steps train, the Keras training model, the weight average or
+    None) built inside ``strategy``'s scope (variables mirrored on every replica / worker);
+    weights, optimizer state and average from ``last/`` when ``state`` (its config.json) is
+    given (tfdenoise/ema.py: which weights file trains on)."""
     from tfdenoise.keras import keras
 
     with strategy.scope():
         denoiser = TinyDenoiser(variant, seed=config.seed)
-        if state is not None:
-            denoiser.sequence.load_weights(str(last / "weights.h5"))
+        start = ema.restore(denoiser.sequence, last, bool(config.ema)) if state is not None else None
         net = hook.start(denoiser.sequence, steps, config.epochs, state)
         model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss), net)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         model.optimizer.build(net.trainable_variables)
         if state is not None:
             _restore_optimizer(model.optimizer, last)
-    return denoiser, net, model
+        average = ema.WeightAverage(net, config.ema, start) if config.ema else None
+    return denoiser, net, model, average
 
 
 def _save_epoch(cluster, out: Path, writer: TinyDenoiser, optimizer, meta: dict, improved: bool,
-                history: list[dict]) -> None:
-    """The chief writes best/ (when improved), last/ (with the optimizer) and history.json; any
-    other worker only its copy of the weights, OUT/workers/<index>/ (a consistency check)."""
+                history: list[dict], raw: list | None = None) -> None:
+    """The chief writes best/ (when improved), last/ (with the optimizer, and ``raw``, the raw
+    weights, when the writer holds averaged ones: --ema) and history.json; any other worker
+    only its copy of the weights, OUT/workers/<index>/ (a consistency check)."""
     if not cluster.is_chief:
         save_checkpoint(writer, out / "workers" / str(cluster.index), meta)
         return
     if improved:
         save_checkpoint(writer, out / "best", meta)
-    save_checkpoint(writer, out / "last", meta, extra_writer=lambda d: _save_optimizer(optimizer, d))
+
+    def extra(folder: Path) -> None:
+        _save_optimizer(optimizer, folder)
+        if raw is not None:
+            ema.write_raw(writer.sequence, raw, folder)
+
+    save_checkpoint(writer, out / "last", meta, extra_writer=extra)
     write_json(out / "history.json", history)
+
+
+def _check_run(config: TrainConfig, cluster, hook: TrainHook | None, resume: bool):
+    """The network :func:`train` trains (``hook.units`` may shrink it), after everything it
+    refuses before it reads data or imports TensorFlow."""
+    config.check()
+    variant = get_variant(config.variant)
+    if hook is not None and hook.units is not None:
+        variant = replace(variant, units=int(hook.units))
+    if cluster.distributed and hook is not None:
+        raise InputError("pruning / QAT fine-tuning runs on one worker: unset TF_CONFIG")
+    if config.ema and hook is not None:
+        raise InputError("--ema: not available with pruning / QAT fine-tuning (their hooks change "
+                         "the network that trains)")
+    out = Path(config.out)
+    if not resume and (out / "last").exists():
+        raise InputError("already holds a training run; pass --resume to continue it "
+                         "or choose another --out", out)
+    if resume and not (out / "last").exists():
+        raise ModelError("nothing to resume (no last/ checkpoint)", out)
+    if resume:
+        check_resumable(config, variant)
+    reads = [p for p in (config.speech, config.noise, config.valid_pairs) if p]
+    check_outputs(folders=[out] + ([config.cache_dir] if config.cache_dir else []),
+                  input_trees=reads)
+    return variant
+
+
+#: history-row keys copied from the run's config: what each epoch trained on (tools/ship_model.py)
+ROW_OPTIONS = ("snr_db", "snr_level", "noise_exclude", "synthetic_noise", "min_clean_snr", "compressed_loss")
+
+
+def _row_options(config: TrainConfig, run_config: dict) -> dict:
+    """The options of an epoch's history row; augmentation and --ema only when on (a row
+    without them trained without)."""
+    return {**{k: run_config[k] for k in ROW_OPTIONS}, **config.augmentation.record(),
+            **({"ema": config.ema} if config.ema else {})}
 
 
 def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: TrainHook | None = None,
@@ -222,28 +273,12 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
 
     Bad settings fail (:meth:`TrainConfig.check`, :func:`check_resumable`) before any
     data is read, any folder is created or TensorFlow is imported."""
-    config.check()
     cluster = cluster_from_env()
-    if cluster.distributed and hook is not None:
-        raise InputError("pruning / QAT fine-tuning runs on one worker: unset TF_CONFIG")
+    variant = _check_run(config, cluster, hook, resume)
     hook = hook or TrainHook()
-    variant = get_variant(config.variant)
-    if hook.units is not None:
-        variant = replace(variant, units=int(hook.units))
-    mixing = config.mixing
+    mixing = config.mixing  # the held-out mixtures'; the training ones add the augmentation
     out = Path(config.out)
     last, best = out / "last", out / "best"
-    if not resume and last.exists():
-        raise InputError("already holds a training run; pass --resume to continue it "
-                         "or choose another --out", out)
-    if resume and not last.exists():
-        raise ModelError("nothing to resume (no last/ checkpoint)", out)
-    if resume:
-        check_resumable(config, variant)
-    reads = [p for p in (config.speech, config.noise, config.valid_pairs) if p]
-    check_outputs(folders=[out] + ([config.cache_dir] if config.cache_dir else []),
-                  input_trees=reads)
-
     out.mkdir(parents=True, exist_ok=True)
     speech_tr, speech_va, noise_tr, noise_va = split_corpora(config, verbose)
     seg = config.segment_seconds
@@ -260,7 +295,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     length = int(seg * SAMPLE_RATE)
     state = read_config(last) if resume else None
     strategy = make_strategy(cluster, worker_timeout_s)
-    denoiser, net, model = _build(config, variant, hook, state, last, strategy, steps, length)
+    denoiser, net, model, average = _build(config, variant, hook, state, last, strategy, steps, length)
     # several workers: BatchNorm statistics are synchronised on read, so every worker reads the
     # weights once per epoch (the same collective) into a plain copy that is scored and saved
     writer = TinyDenoiser(variant, seed=config.seed) if cluster.distributed else denoiser
@@ -280,7 +315,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     run_config = {**asdict(config), "snr_db": list(config.snr_db), "noise_exclude": list(config.noise_exclude)}
     if cluster.is_chief:
         write_json(out / CONFIG_FILE, run_config)
-    train_step, test_step = _compiled_steps(model, config.batch, length, strategy)
+    train_step, test_step = _compiled_steps(model, config.batch, length, strategy, average)
     pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs and cluster.is_chief else []
     pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq if cluster.is_chief else 0,
                                      seed=VALID_PESQ_SEED + config.seed, mixing=mixing)
@@ -290,30 +325,29 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
         lr = learning_rate_at(config, epoch)
         model.optimizer.learning_rate.assign(lr)
         ds = mixtures.batches(speech_tr, noise_tr, steps * config.batch, seg, config.batch,
-                              seed=shard_seed(config.seed * 100_003 + epoch, cluster), mixing=mixing)
+                              seed=shard_seed(config.seed * 100_003 + epoch, cluster), mixing=config.train_mixing)
         if verbose:
             print(f"epoch {epoch + 1}/{config.epochs} (lr {lr:.3g})")
         row = {"epoch": epoch + 1, **_run_epoch(train_step, model, ds, steps, verbose)}
         extra = hook.epoch_end()
-        row = {**row, **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
-               "lr": lr, "segments": steps * config.batch, "segment_s": seg,
-               **{k: run_config[k] for k in ("snr_db", "snr_level", "noise_exclude", "synthetic_noise",
-                                               "min_clean_snr", "compressed_loss")}}
-        if writer is not denoiser:
-            writer.sequence.set_weights(denoiser.sequence.get_weights())
-        if pairs_valid:
-            row.update({f"val_{k}": v for k, v in _validation_scores(scored, pairs_valid).items()})
-        if pesq_valid:
-            row.update({f"val_mix_{k}": v for k, v in _validation_scores(scored, pesq_valid).items()})
-        score = -row["val_mix_pesq"] if pesq_valid else row["val_loss"]
-        elapsed += time.time() - t0
-        row["seconds"] = round(time.time() - t0, 1)
-        history.append(row)
-        improved = score < best_score and hook.at_target()
-        best_score = min(best_score, score) if hook.at_target() else best_score
-        meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": score_name,
-                "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row, **extra}
-        _save_epoch(cluster, out, writer, model.optimizer, meta, improved, history)
+        with ema.averaged(average) as raw:  # --ema: validated, scored and saved as averaged
+            row = {**row, **_run_epoch(test_step, model, valid, valid_batches, 0, prefix="val_"),
+                   "lr": lr, "segments": steps * config.batch, "segment_s": seg, **_row_options(config, run_config)}
+            if writer is not denoiser:
+                writer.sequence.set_weights(denoiser.sequence.get_weights())
+            if pairs_valid:
+                row.update({f"val_{k}": v for k, v in _validation_scores(scored, pairs_valid).items()})
+            if pesq_valid:
+                row.update({f"val_mix_{k}": v for k, v in _validation_scores(scored, pesq_valid).items()})
+            score = -row["val_mix_pesq"] if pesq_valid else row["val_loss"]
+            elapsed += time.time() - t0
+            row["seconds"] = round(time.time() - t0, 1)
+            history.append(row)
+            improved = score < best_score and hook.at_target()
+            best_score = min(best_score, score) if hook.at_target() else best_score
+            meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": score_name,
+                    "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row, **extra}
+            _save_epoch(cluster, out, writer, model.optimizer, meta, improved, history, raw)
         if verbose and cluster.is_chief:
             print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items()
                                    if k != "epoch" and isinstance(v, (int, float)))

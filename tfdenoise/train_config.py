@@ -4,6 +4,8 @@
 validates every range (one-line :class:`~tfdenoise.errors.InputError` naming the CLI option)
 before data is read, a folder created or TensorFlow imported; :func:`check_resumable` refuses
 to continue a run with another network; :func:`read_run_config` reads a run's config back.
+Options added later (augmentation, ``ema``) default to off, so an older ``config.json``
+without them reads back as the run it was.
 """
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ import json
 import math
 import numbers
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from tfdenoise import SAMPLE_RATE, mixtures
+from tfdenoise import SAMPLE_RATE, augment, mixtures
 from tfdenoise.checks import check_integer, check_number, check_schedule
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.losses import RESOLUTIONS
@@ -53,11 +55,29 @@ class TrainConfig:
     synthetic_noise: float = 0.0  # share of noise segments that are babble / speech-shaped noise
     min_clean_snr: float = 0.0  # > 0: speech clips with a lower mixtures.clean_snr_db are left out
     compressed_loss: float = 0.0  # weight of the compressed spectral loss term (losses.compressed_loss)
+    reverb: float = 0.0  # probability of a reverberant training mixture (augment.Augment)
+    rt60: tuple[float, float] = augment.DEFAULT_RT60  # seconds
+    reverb_target: str = augment.DEFAULT_REVERB_TARGET  # dry | early
+    level_db: tuple[float, float] = augment.OFF  # random gain of a training pair
+    tilt_db: tuple[float, float] = augment.OFF  # random spectral tilt, dB per 8 kHz
+    ema: float = 0.0  # > 0: decay of the moving average of the weights that is scored and saved (tfdenoise/ema.py)
     notes: dict = field(default_factory=dict)
 
     @property
     def mixing(self) -> mixtures.Mixing:
+        """How the held-out mixtures are made (never augmented)."""
         return mixtures.Mixing(self.snr_db, self.snr_level, self.synthetic_noise)
+
+    @property
+    def augmentation(self) -> augment.Augment:
+        """The augmentation of the training mixtures (checked on construction)."""
+        return augment.Augment(self.reverb, tuple(self.rt60), self.reverb_target, tuple(self.level_db),
+                               tuple(self.tilt_db))
+
+    @property
+    def train_mixing(self) -> mixtures.Mixing:
+        """How the training mixtures are made: :attr:`mixing` plus :attr:`augmentation`."""
+        return replace(self.mixing, augment=self.augmentation)
 
     def check(self) -> None:
         """Raise a one-line :class:`InputError` naming the CLI option of the first value
@@ -89,6 +109,8 @@ class TrainConfig:
         check_number("--compressed-loss (compressed loss weight)", self.compressed_loss, lambda v: v >= 0,
                      "a number >= 0 (0: off)")
         check_integer("--seed", self.seed, 0)
+        _ = self.augmentation  # constructing it checks --reverb, --rt60, --reverb-target, --level-db, --tilt-db
+        check_number("--ema", self.ema, lambda v: 0 <= v < 1, "a decay in [0, 1) (0: off)")
 
 
 def read_run_config(run: str | os.PathLike) -> TrainConfig:

@@ -73,6 +73,26 @@ class _EpochData(NamedTuple):
     synthetic_noise: float  # share of babble / speech-shaped noise
     min_clean_snr: float  # clean-speech SNR floor in dB (0: all speech)
     compressed_loss: float  # weight of the compressed spectral loss (0: off)
+    augment: str = ""  # augmentation of the training mixtures ('' : none)
+    ema: float = 0.0  # decay of the weight average that was scored and saved (0: raw weights)
+
+
+#: history-row keys of the augmentation (tfdenoise/augment.py: Augment.record), present only when on
+_AUGMENT_KEYS = ("reverb", "rt60", "reverb_target", "level_db", "tilt_db")
+
+
+def _augment_text(h: dict) -> str:
+    """'30 % reverberant (RT60 0.2-1 s, dry target), gain -20..0 dB, tilt -6..6 dB per 8 kHz'."""
+    parts = []
+    if h.get("reverb"):
+        lo, hi = h["rt60"]
+        parts.append(f"{h['reverb']:.0%} reverberant (simulated rooms, RT60 {lo:g}-{hi:g} s, "
+                     f"{h['reverb_target']} target)")
+    if h.get("level_db"):
+        parts.append("gain {:g}..{:g} dB".format(*h["level_db"]))
+    if h.get("tilt_db"):
+        parts.append("tilt {:g}..{:g} dB per 8 kHz".format(*h["tilt_db"]))
+    return ", ".join(parts)
 
 
 def _epoch_data(h: dict, tr: dict) -> _EpochData:
@@ -80,12 +100,13 @@ def _epoch_data(h: dict, tr: dict) -> _EpochData:
     final training config (rows from before the SNR level, exclusions, synthetic share and
     speech filter were recorded used the segment's mean power, all recorded noise, none
     synthetic, and all speech; rows from before the loss weight was recorded used the
-    compressed loss if and only if they logged a non-zero ``comp``)."""
+    compressed loss if and only if they logged a non-zero ``comp``; a row records
+    augmentation and the weight average only when they were on)."""
     compressed = h.get("compressed_loss", tr.get("compressed_loss", 0.0) if h.get("comp", 0.0) > 0 else 0.0)
     return _EpochData(int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
                       tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"),
                       tuple(h.get("noise_exclude", ())), float(h.get("synthetic_noise", 0.0)),
-                      float(h.get("min_clean_snr", 0.0)), float(compressed))
+                      float(h.get("min_clean_snr", 0.0)), float(compressed), _augment_text(h), float(h.get("ema", 0.0)))
 
 
 _COMPRESSED = (", plus a power-law compressed spectral loss (Braun & Tashev 2021; "
@@ -111,24 +132,29 @@ def _phases(history: list, tr: dict) -> str:
             runs.append([h])
     parts = []
     for rows in runs:
-        seg, sec, (lo, hi), level, excluded, synthetic, min_clean, compressed = _epoch_data(rows[0], tr)
+        seg, sec, (lo, hi), level, excluded, synthetic, min_clean, compressed, augment, ema = _epoch_data(rows[0], tr)
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
         loss = f", loss + {compressed:g} x compressed spectral loss" if compressed else ""
-        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded, synthetic, min_clean)}), learning rate {lr}{loss}")
+        extra = (f", augmented: {augment}" if augment else "") + (f", moving average of the weights (EMA {ema:g}) "
+                                                                 "scored and saved" if ema else "")
+        parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded, synthetic, min_clean)}), learning rate {lr}{loss}{extra}")
     return ", then ".join(parts)
 
 
 def _selection(cfg: dict) -> str:
-    """How the shipped checkpoint was picked, with its score."""
+    """How the shipped checkpoint was picked, with its score (and which weights: --ema)."""
+    tr = cfg["training"]
+    weights = f" of its moving-average weights (EMA {tr['ema']:g})" if tr.get("ema") else ""
+    augmented = bool(tr.get("reverb")) or any(list(tr.get(k) or (0, 0)) != [0, 0] for k in ("level_db", "tilt_db"))
     if cfg.get("score_name", "").startswith("-val_mix_pesq"):
-        tr = cfg["training"]
         n = tr["valid_pesq"]
         ref = _mixing(tr.get("snr_level", "mean"), tr.get("noise_exclude"), tr.get("synthetic_noise", 0.0),
                       tr.get("min_clean_snr", 0.0))
-        return (f"picked by PESQ-WB {-cfg['best_score']:.3f} on {n} held-out speech + noise mixtures "
-                f"(4 s, 2.5-17.5 dB SNR by {ref}; scored every epoch since the switch to this criterion)")
-    return f"picked by validation loss {cfg['best_score']:.4f}"
+        return (f"picked by PESQ-WB {-cfg['best_score']:.3f}{weights} on {n} held-out speech + noise mixtures "
+                f"(4 s, 2.5-17.5 dB SNR by {ref}{', never augmented' if augmented else ''}; scored every epoch since the switch to "
+                "this criterion)")
+    return f"picked by validation loss {cfg['best_score']:.4f}{weights}"
 
 
 def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict) -> str:

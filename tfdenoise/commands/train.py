@@ -10,6 +10,10 @@ best checkpoint by PESQ on 32 held-out mixtures; then the same run continued to 
       --synthetic-noise 0.2 --valid-pesq 32 --out runs/lstm128
   tfdenoise train ... (the same options) --epochs 30 --out runs/lstm128 --resume
 
+augmentation and weight averaging (docs/training.md): a third of the training mixtures
+reverberant (RT60 0.2-1.0 s, dry target), +-6 dB tilt, -20..0 dB gain, moving average 0.99:
+  tfdenoise train ... --reverb 0.3 --rt60 0.2 1.0 --tilt-db -6 6 --level-db -20 0 --ema 0.99
+
 several workers (TensorFlow's MultiWorkerMirroredStrategy): the same command on each, with
 TF_CONFIG naming the cluster and this worker, --out on a shared folder, --batch per worker:
   TF_CONFIG='{"cluster": {"worker": ["host1:23456", "host2:23456"]}, "task": {"type": "worker", "index": 0}}' \
@@ -27,6 +31,7 @@ def add_parser(sub) -> None:
                        epilog=EPILOG, formatter_class=HelpFormatter)
     p.add_argument("--variant", required=True, help="LSTM256, GRU256, LSTM128 or GRU128")
     add_data_options(p)
+    add_augment_options(p)
     p.add_argument("--out", required=True, help="run folder (checkpoints, history)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in OUT from OUT/last (same --variant)")
@@ -90,6 +95,37 @@ def add_data_options(p, defaults: bool = True) -> None:
                    help="folder caching decoded audio (default: OUT/cache; '' disables)")
 
 
+def add_augment_options(p) -> None:
+    """Augmentation of the training mixtures (tfdenoise/augment.py) and weight averaging
+    (tfdenoise/ema.py): all off by default."""
+    from tfdenoise.augment import (DEFAULT_REVERB_TARGET, DEFAULT_RT60, LEVEL_LIMITS_DB, OFF, REVERB_TARGETS,
+                                   RT60_LIMITS, TILT_LIMIT_DB)
+
+    p.add_argument("--reverb", type=float, default=0.0, metavar="P",
+                   help="probability in [0, 1] that a training mixture is reverberant: speech and noise "
+                        "through simulated shoebox-room impulse responses (0: off)")
+    p.add_argument("--rt60", type=float, nargs=2, default=DEFAULT_RT60, metavar=("LO", "HI"),
+                   help=f"reverberation time range in seconds, within [{RT60_LIMITS[0]:g}, {RT60_LIMITS[1]:g}]")
+    p.add_argument("--reverb-target", default=DEFAULT_REVERB_TARGET, metavar="|".join(REVERB_TARGETS),
+                   help="clean target of a reverberant mixture: dry = the speech (its direct path), "
+                        "early = direct path + first 50 ms of reflections")
+    p.add_argument("--level-db", type=float, nargs=2, default=OFF, metavar=("LO", "HI"),
+                   help=f"random gain in dB of each training pair (mixture and target alike), within "
+                        f"[{LEVEL_LIMITS_DB[0]:g}, {LEVEL_LIMITS_DB[1]:g}]; a gain that would lift a peak "
+                        "above -1 dBFS is lowered to reach it (nothing clips); 0 0: off")
+    p.add_argument("--tilt-db", type=float, nargs=2, default=OFF, metavar=("LO", "HI"),
+                   help=f"random spectral tilt in dB from 0 Hz to 8 kHz (first-order shelf) of each "
+                        f"training pair, mixture and target alike, within +-{TILT_LIMIT_DB:g}; 0 0: off")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="DECAY in [0, 1): validate, pick and save the exponential moving average of the "
+                        "weights (updated every step; spans ~1/(1-DECAY) steps); last/raw_weights.h5 "
+                        "keeps the raw ones for --resume; 0: off")
+
+
+#: option dest -> TrainConfig field, for the options :func:`add_augment_options` adds
+AUGMENT_FIELDS = {"reverb": "reverb", "rt60": "rt60", "reverb_target": "reverb_target", "level_db": "level_db",
+                  "tilt_db": "tilt_db", "ema": "ema"}
+
 #: option dest -> TrainConfig field, for the options :func:`add_data_options` adds
 DATA_FIELDS = {"speech": "speech", "noise": "noise", "epochs": "epochs", "batch": "batch",
                "lr": "learning_rate", "lr_final": "final_learning_rate", "segment": "segment_seconds",
@@ -117,7 +153,9 @@ def run(args) -> int:
 
     # the denoiser's INT8 export: symmetric ranges; std3 (PTQ: 1.981 PESQ vs max 1.873, docs/qat.md)
     hook = qat_hook(args, symmetric=True, statistic="std3")
-    config = config_from_args(args, args.variant.lower(), args.out)
+    augment = {field: tuple(v) if isinstance(v, list) else v for dest, field in AUGMENT_FIELDS.items()
+               if (v := getattr(args, dest)) is not None}
+    config = config_from_args(args, args.variant.lower(), args.out, **augment)
     check_number("--worker-timeout", args.worker_timeout, lambda v: v >= 1, "a number of seconds >= 1")
     best = train(config, resume=args.resume, verbose=0 if args.quiet else 1, hook=hook,
                  worker_timeout_s=args.worker_timeout)
