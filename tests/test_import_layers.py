@@ -6,7 +6,8 @@
                 train, pretrained, samples, kws.*, qat, qat_layers, qat_quantizers,
                 qat_train, augment, rir, ema  -> base
     converters  tfdenoise.converters.*          -> base, speech, targets
-    app         enhance, evaluate, kws_evaluate, validation, sweep, search, demo, demo_kws, cli,
+    app         enhance, evaluate, kws_evaluate, validation, sweep, search, search_space, search_kws,
+                search_output, demo, demo_kws, cli,
                 commands.*                     -> everything
 
 Imports inside functions count too (lazy imports are still dependencies).
@@ -31,7 +32,8 @@ LAYERS = {
         "prune", "prune_masks", "prune_structured", "augment", "rir", "ema")),
     "converters": ("tfdenoise.converters",),
     "app": tuple(f"tfdenoise.{m}" for m in (
-        "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "search", "demo", "demo_kws", "cli",
+        "enhance", "evaluate", "kws_evaluate", "validation", "sweep", "search", "search_space", "search_kws",
+        "search_output", "demo", "demo_kws", "cli",
         "commands")),
 }
 ALLOWED = {"base": {"base"}, "targets": {"base", "targets"}, "speech": {"base", "speech"},

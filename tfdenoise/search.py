@@ -1,184 +1,156 @@
-"""`tfdenoise search`: the cheapest deployment of a TinyDenoiser that meets a latency, energy and
-quality budget (issue 20 items 1-2, denoiser only).
+"""`tfdenoise search`: the lowest-energy deployment of a TinyDenoiser or a keyword spotter that
+meets latency, energy, memory and quality budgets (issue 20).
 
-Space: a precision per layer group (``GROUPS``: fc_in, the two RNN layers together, fc_mid,
-fc_out; each fp16 or int8, written as recipe JSON, converters/recipe.py) x every L2 promotion
-policy of targets/memory.py x every L3 memory of the board x every operating point of the board.
+Space (tfdenoise/search_space.py): the model searched and the ``--also`` checkpoints (QAT,
+pruned) x their recipes (a precision per layer group, QAT weight widths) x every L2 promotion
+policy x every L3 memory x every operating point of the board.
 
 Order of work (cost first, quality only where it can matter):
 
-1. each distinct recipe is exported once (TensorFlow) into ``cache/`` under a key that hashes
-   the recipe JSON and the checkpoint's files, so a second search re-exports nothing;
+1. each (checkpoint, recipe) is exported once into ``cache/`` (search_space.export_files);
 2. every (file, policy, L3, operating point) is priced by ``targets.analyze_graph`` (no TF);
-3. among candidates that fit, keep up with the hop and meet ``budget_ms`` (network latency
-   per inference, ``latency_ms``) and ``budget_uj`` (network energy per inference,
-   ``energy_uj``), the cost-Pareto set over (latency_ms, energy_uj) is taken; only its files
-   are scored (PESQ/STOI through LiteRT on the pairs, :func:`tfdenoise.evaluate.evaluate_pairs`),
-   cached by the file's sha256 and the pairs' digest in ``quality_cache.json``;
-4. the chosen configuration is the lowest-energy candidate whose file's PESQ is at most
-   ``max_pesq_loss`` below the reference (the ``mixed`` recipe, always scored).  When the
-   front's files all lose too much, their candidates are dropped and the front of the rest is
-   scored (peeling), so the answer is the exact minimum-energy candidate meeting the quality
-   bound while scoring as few files as possible.
+3. a candidate is within budget when it fits the memories, keeps up with the hop and meets
+   ``--budget-ms`` / ``--budget-uj`` (denoiser: network latency / energy per inference; KWS: per
+   decision, the feature frame included), ``--budget-l2-kb`` (L2 / SRAM the plan uses) and
+   ``--budget-param-kb`` (parameter bytes as stored); the missed budgets are its ``reasons``;
+4. :func:`choose`: the reference file (mixed FP16-INT8 for a denoiser, the fp32 file = the float
+   model for KWS) is scored, then the cost-Pareto front over (latency, energy) of the candidates
+   within budget; quality is measured per file (PESQ/STOI in LiteRT on the pairs; KWS accuracy
+   and FRR at 1 FA/h, tfdenoise/search_kws.py) and cached by the file's sha256 and the data's
+   digest in ``quality_cache.json``.  While the lowest-energy candidate left fails the quality
+   bound (:class:`QualityBound`), the candidates of the rejected files are dropped and the new
+   front is scored: the answer is the exact lowest-energy candidate within budget and bound.
+
+Outputs: tfdenoise/search_output.py.
 """
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from tfdenoise.errors import InputError
 from tfdenoise.fileio import write_json
+from tfdenoise.search_space import (GROUPS, REFERENCE, Candidate, Source, export_files, file_sha256,
+                                   fingerprint, load_source, price_files, recipes_for)
+from tfdenoise.vocab import ModelFamily
 
-#: Layer groups a search gives one precision each (deployment layers of docs/design.md §4).
-GROUPS: dict[str, tuple[str, ...]] = {"fc_in": ("fc_in",), "rnn": ("rnn_0", "rnn_1"),
-                                      "fc_mid": ("fc_mid",), "fc_out": ("fc_out",)}
-CHOICES: tuple[str, ...] = ("fp16", "int8")
-REFERENCE = "mixed"
-#: Cost fields of targets.report.to_json copied onto each candidate.
-COST_KEYS = ("latency_ms", "decision_ms", "energy_uj", "decision_energy_uj", "power_mw", "rho_l3",
-             "l2_bytes_used", "param_bytes", "mac_per_cycle", "fits", "realtime_ok")
-Scorer = Callable[[Path, Path], dict]
-
-
-@dataclass
-class Candidate:
-    """One configuration: a recipe's file priced at (policy, l3, vdd, freq_mhz)."""
-
-    recipe: str
-    precisions: dict[str, str]
-    file: str
-    policy: str
-    l3: str
-    vdd: float
-    freq_mhz: float
-    cost: dict
-    within_budget: bool = False
-    cost_pareto: bool = False
-    pesq: float | None = None
-    stoi: float | None = None
-    sha256: str = field(default="", repr=False)
+#: Cost keys (milliseconds, microjoules) the budgets and the cost-Pareto front use, per family.
+COST = {ModelFamily.DENOISER: ("latency_ms", "energy_uj"),
+        ModelFamily.KWS: ("decision_ms", "decision_energy_uj")}
+#: Budget field -> its command-line flag (the reasons a candidate is dropped name them).
+FLAGS = {"ms": "--budget-ms", "uj": "--budget-uj", "l2_kb": "--budget-l2-kb", "param_kb": "--budget-param-kb"}
+KB = 1024  # a kB of --budget-l2-kb / --budget-param-kb
 
 
-def _recipe_name(prec: dict[str, str], groups: dict[str, tuple[str, ...]]) -> str:
-    used = set(prec.values())
-    if len(used) == 1:
-        return next(iter(used))
-    if "rnn" in groups and prec == {g: ("int8" if g == "rnn" else "fp16") for g in groups}:
-        return REFERENCE
-    return "+".join(f"{g}-{p}" for g, p in prec.items())
+@dataclass(frozen=True)
+class Budgets:
+    """Upper bounds (None: none): ms and uJ per inference (KWS: per decision), L2 used and
+    parameter bytes in kB (1024 B)."""
+
+    ms: float | None = None
+    uj: float | None = None
+    l2_kb: float | None = None
+    param_kb: float | None = None
+
+    def check(self) -> None:
+        """Every budget given is a positive finite number (one-line InputError)."""
+        for name, flag in FLAGS.items():
+            v = getattr(self, name)
+            if v is not None and not (0 < v < float("inf")):
+                raise InputError(f"{flag} must be a positive number, got {v:g}")
+
+    def missed(self, cost: dict, family: ModelFamily) -> list[str]:
+        """The reasons a candidate of ``cost`` is out of budget (empty: within)."""
+        ms, uj = COST[family]
+        out = [] if cost["fits"] else ["does not fit"]
+        out += [] if cost["realtime_ok"] else ["misses the hop"]
+        for name, value in (("ms", cost[ms]), ("uj", cost[uj]), ("l2_kb", cost["l2_bytes_used"] / KB),
+                            ("param_kb", cost["param_bytes"] / KB)):
+            limit = getattr(self, name)
+            if limit is not None and value > limit:
+                out.append(f"over {FLAGS[name]}")
+        return out
 
 
-def enumerate_recipes(groups: dict[str, tuple[str, ...]] = GROUPS,
-                      choices: Sequence[str] = CHOICES) -> list[dict]:
-    """Every per-group precision choice as recipe JSON (converters/recipe.py format);
-    ``len(choices) ** len(groups)`` recipes, all fp16 first."""
-    out = []
-    for combo in itertools.product(choices, repeat=len(groups)):
-        prec = dict(zip(groups, combo))
-        out.append({"name": _recipe_name(prec, groups),
-                    "description": "tfdenoise search: " + ", ".join(f"{g} {p}" for g, p in prec.items()),
-                    "layers": [{"pattern": "|".join(groups[g]), "precision": p} for g, p in prec.items()],
-                    "calibration": {"method": "max"}, "search_groups": prec})
-    return out
+@dataclass(frozen=True)
+class QualityBound:
+    """How much quality a candidate may lose against the reference: PESQ (denoiser), accuracy in
+    percentage points and FRR at 1 FA/h in percent of the reference's (KWS)."""
+
+    family: ModelFamily
+    max_pesq_loss: float = 0.03
+    max_accuracy_loss: float = 1.0
+    max_frr_increase: float = 10.0
+
+    def check(self) -> None:
+        for flag, v in (("--max-pesq-loss", self.max_pesq_loss), ("--max-accuracy-loss", self.max_accuracy_loss),
+                        ("--max-frr-increase", self.max_frr_increase)):
+            if not (0 <= v < float("inf")):
+                raise InputError(f"{flag} must be zero or more, got {v:g}")
+
+    @property
+    def primary(self) -> str:
+        """The quality the plots and the quality-cost fronts use."""
+        return "accuracy" if self.family is ModelFamily.KWS else "pesq"
+
+    def limits(self, ref: dict) -> dict[str, tuple[str, float]]:
+        """``{metric: (">=" | "<=", value)}`` a candidate's quality must meet."""
+        if self.family is ModelFamily.DENOISER:
+            return {"pesq": (">=", ref["pesq"] - self.max_pesq_loss)}
+        out = {"accuracy": (">=", ref["accuracy"] - self.max_accuracy_loss / 100)}
+        if ref.get("frr_1fa") is not None:
+            out["frr_1fa"] = ("<=", ref["frr_1fa"] * (1 + self.max_frr_increase / 100))
+        return out
+
+    def order(self, q: dict) -> tuple:
+        """Sort key of a quality, best first: PESQ then STOI; accuracy then FRR at 1 FA/h."""
+        if self.family is ModelFamily.DENOISER:
+            return (-q["pesq"], -q["stoi"])
+        return (-q["accuracy"], q.get("frr_1fa") or 0.0)
+
+    def accepts(self, q: dict, ref: dict, secondary_only: bool = False) -> bool:
+        """``q`` meets every limit (``secondary_only``: every limit but the primary quality's)."""
+        eps = 1e-9  # the reference itself always passes (float rounding of the limits)
+        return all((q[k] >= v - eps) if op == ">=" else (q[k] <= v + eps)
+                   for k, (op, v) in self.limits(ref).items()
+                   if q.get(k) is not None and not (secondary_only and k == self.primary))
 
 
-def fingerprint(paths: Iterable[Path]) -> str:
-    """sha256 over the names and bytes of files (a checkpoint folder's, a pairs folder's)."""
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
+class Scorer(Protocol):
+    """Quality of one ``.tflite``; ``digest`` names the data it is measured on (cache key)."""
+
+    digest: str
+
+    def __call__(self, file: Path) -> dict: ...
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+class PairsScorer:
+    """Mean PESQ/STOI of a denoiser .tflite on a pairs folder (LiteRT, :func:`evaluate_pairs`)."""
 
+    def __init__(self, pairs: str | os.PathLike | None = None, jobs: int | None = None) -> None:
+        from tfdenoise.samples import pairs_dir
 
-def recipe_key(recipe: dict, model_digest: str) -> str:
-    """Cache key of one export: the recipe JSON and the checkpoint's digest."""
-    text = json.dumps({k: recipe[k] for k in ("layers", "calibration")}, sort_keys=True) + model_digest
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.pairs = Path(pairs) if pairs is not None else pairs_dir()
+        self.jobs = jobs
+        self.digest = fingerprint(p for p in self.pairs.rglob("*.wav"))
 
+    def describe(self) -> str:
+        return f"PESQ-WB / STOI on {self.pairs}"
 
-def export_recipes(checkpoint: Path, recipes: Sequence[dict], cache_dir: Path) -> dict[str, Path]:
-    """Each recipe's .tflite, exported once into ``cache_dir/<key>.tflite`` (reused when there)."""
-    from tqdm import tqdm
+    def __call__(self, file: Path) -> dict:
+        from tfdenoise.evaluate import evaluate_pairs
 
-    digest = fingerprint(p for p in Path(checkpoint).rglob("*") if p.is_file())
-    files, todo = {}, []
-    for r in recipes:
-        path = Path(cache_dir) / f"{r['name']}.{recipe_key(r, digest)}.tflite"
-        files[r["name"]] = path
-        if not path.is_file():
-            todo.append((r, path))
-    if not todo:
-        return files
-    from tfdenoise.converters import export
-    from tfdenoise.models import load_denoiser
-
-    model = load_denoiser(checkpoint)
-    for r, path in tqdm(todo, desc="export", unit="recipe", file=sys.stderr, disable=None):
-        recipe_path = write_json(path.with_suffix(".recipe.json"), r)
-        export(model, out=path, recipe=recipe_path, check=False)
-    return files
-
-
-def cost_candidates(files: dict[str, Path], recipes: Sequence[dict], board,
-                    policies: Sequence[str] | None = None) -> list[Candidate]:
-    """Every (file, policy, L3, operating point), priced by targets (no TensorFlow)."""
-    from tfdenoise.targets.memory import POLICIES
-    from tfdenoise.targets.pipeline import analyze_graph
-    from tfdenoise.targets.reader import read_tflite
-    from tfdenoise.targets.report import to_json
-
-    out = []
-    for r in recipes:
-        graph = read_tflite(files[r["name"]])
-        for policy in policies or tuple(POLICIES):
-            for l3 in board.l3:
-                for op in board.operating_points:
-                    j = to_json(analyze_graph(graph, board, op.vdd, l3, policy, freq_mhz=op.freq_mhz))
-                    out.append(Candidate(r["name"], dict(r["search_groups"]), str(files[r["name"]]), policy,
-                                         l3, op.vdd, op.freq_mhz, {k: j[k] for k in COST_KEYS}))
-    return out
-
-
-def check_budgets(budget_ms: float | None, budget_uj: float | None, max_pesq_loss: float) -> None:
-    """Budgets must be positive numbers, the PESQ loss zero or more (InputError, one line)."""
-    for name, v in (("--budget-ms", budget_ms), ("--budget-uj", budget_uj)):
-        if v is not None and not (v > 0 and v < float("inf")):
-            raise InputError(f"{name} must be a positive number, got {v:g}")
-    if not (max_pesq_loss >= 0 and max_pesq_loss < float("inf")):
-        raise InputError(f"--max-pesq-loss must be zero or more, got {max_pesq_loss:g}")
-
-
-def meets_budget(c: Candidate, budget_ms: float | None, budget_uj: float | None) -> bool:
-    """Fits the memories, keeps up with the hop, and meets the latency and energy budgets."""
-    k = c.cost
-    return bool(k["fits"] and k["realtime_ok"] and (budget_ms is None or k["latency_ms"] <= budget_ms)
-                and (budget_uj is None or k["energy_uj"] <= budget_uj))
-
-
-def pareto_front(cands: Sequence[Candidate], keys: Sequence[str] = ("latency_ms", "energy_uj")) -> list[int]:
-    """Indices of the candidates no other candidate dominates on ``keys`` (all minimised)."""
-    pts = [tuple(c.cost[k] for k in keys) for c in cands]
-    front = []
-    for i, p in enumerate(pts):
-        dominated = any(all(a <= b for a, b in zip(q, p)) and q != p for q in pts)
-        if not dominated and p not in [pts[j] for j in front]:
-            front.append(i)
-    return front
+        r = evaluate_pairs(self.pairs, str(file), jobs=self.jobs)
+        return {"pesq": r["mean"]["pesq"], "stoi": r["mean"]["stoi"], "noisy_pesq": r["noisy_mean"]["pesq"]}
 
 
 class QualityCache:
-    """PESQ/STOI per (file sha256, pairs digest) in a JSON file; ``scored`` counts new scores."""
+    """Quality per (file sha256, data digest) in a JSON file; ``scored`` counts new scores."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -190,204 +162,194 @@ class QualityCache:
             except ValueError:
                 raise InputError("quality cache is not valid JSON; delete it to rescore", self.path) from None
 
-    def get(self, sha: str, pairs_digest: str, file: Path, pairs: Path, scorer: Scorer) -> dict:
-        key = f"{sha}:{pairs_digest}"
+    def get(self, sha: str, digest: str, compute: Callable[[], dict]) -> dict:
+        key = f"{sha}:{digest}"
         if key not in self.data:
-            self.data[key] = scorer(file, pairs)
+            self.data[key] = compute()
             self.scored += 1
             write_json(self.path, self.data)
         return self.data[key]
 
 
-def litert_scorer(jobs: int | None = None) -> Scorer:
-    """Mean PESQ/STOI of a .tflite on a pairs folder (LiteRT, :func:`evaluate_pairs`)."""
-    def score(file: Path, pairs: Path) -> dict:
-        from tfdenoise.evaluate import evaluate_pairs
-
-        r = evaluate_pairs(pairs, str(file), jobs=jobs)
-        return {"pesq": r["mean"]["pesq"], "stoi": r["mean"]["stoi"], "noisy_pesq": r["noisy_mean"]["pesq"]}
-    return score
-
-
-def _score(files: Sequence[str], pairs: Path, cache: QualityCache, scorer: Scorer, cands: Sequence[Candidate]) -> None:
-    """Score ``files`` (progress bar) and copy their quality onto every candidate of theirs."""
-    from tqdm import tqdm
-
-    digest = fingerprint(p for p in Path(pairs).rglob("*.wav"))
-    for f in tqdm(files, desc="score", unit="file", file=sys.stderr, disable=None):
-        sha = file_sha256(Path(f))
-        q = cache.get(sha, digest, Path(f), Path(pairs), scorer)
-        for c in cands:
-            if c.file == f:
-                c.pesq, c.stoi, c.sha256 = q["pesq"], q["stoi"], sha
+def pareto_indices(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices (ascending) of the 2-D points no other point dominates (both minimised); of equal
+    points the first is kept."""
+    order = sorted(range(len(points)), key=lambda i: (points[i], i))
+    front, best = [], float("inf")
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return sorted(front)
 
 
-def rank(c: Candidate) -> tuple:
-    """Order of preference: energy, latency, L2 used, then the board-default promotion policy
-    (layer-order) and eMRAM among configurations the cost model prices the same."""
-    k = c.cost
-    return (k["energy_uj"], k["latency_ms"], k["l2_bytes_used"], c.policy != "layer-order", c.l3 != "emram")
+def pareto_front(cands: Sequence[Candidate], keys: Sequence[str] = ("latency_ms", "energy_uj")) -> list[int]:
+    """Indices of the candidates no other candidate dominates on the two cost ``keys``."""
+    return pareto_indices([(c.cost[keys[0]], c.cost[keys[1]]) for c in cands])
 
 
-def choose(cands: list[Candidate], pairs: Path, cache: QualityCache, scorer: Scorer,
-           max_pesq_loss: float) -> tuple[Candidate | None, float]:
-    """Score the reference file and the budget-meeting cost-Pareto files (peeling the front
-    while none meets the quality bound); the lowest-energy acceptable candidate and the
-    reference PESQ."""
-    ref_file = next(c.file for c in cands if c.recipe == REFERENCE)
-    _score([ref_file], pairs, cache, scorer, cands)
-    ref_pesq = next(c.pesq for c in cands if c.recipe == REFERENCE)
-    pool = sorted((c for c in cands if c.within_budget), key=rank)
+def rank(c: Candidate, family: ModelFamily, prefer: tuple[str, str], bound: QualityBound | None = None) -> tuple:
+    """Order of preference: energy, latency, better quality (with ``bound``, once scored), L2
+    used, then the board's default promotion policy and L3 among equals."""
+    ms, uj = COST[family]
+    q = bound.order(c.quality) if bound is not None and c.quality else ()
+    return (c.cost[uj], c.cost[ms], q, c.cost["l2_bytes_used"], c.policy != prefer[0], c.l3 != prefer[1])
+
+
+class _Quality:
+    """Scores files through the cache and copies the result onto every candidate of each file."""
+
+    def __init__(self, cands: Sequence[Candidate], scorer: Scorer, cache: QualityCache,
+                 bound: QualityBound) -> None:
+        self.cands, self.scorer, self.cache, self.bound = cands, scorer, cache, bound
+        self.ref: dict | None = None
+
+    def score(self, files: Sequence[str]) -> None:
+        from tqdm import tqdm
+
+        todo = list(dict.fromkeys(f for f in files if not any(c.file == f and c.quality for c in self.cands)))
+        for f in tqdm(todo, desc="score", unit="file", file=sys.stderr, disable=True if not todo else None):
+            sha = file_sha256(f)
+            q = self.cache.get(sha, self.scorer.digest, lambda: self.scorer(Path(f)))
+            for c in self.cands:
+                if c.file == f:
+                    c.quality = q
+                    c.accepted = None if self.ref is None else self.bound.accepts(q, self.ref)
+
+
+def choose(cands: list[Candidate], quality: _Quality, family: ModelFamily, prefer: tuple[str, str],
+           score_all: bool = False) -> Candidate | None:
+    """The lowest-energy candidate within budget whose file meets the quality bound, scoring the
+    cost-Pareto fronts of what is left until the lowest-energy candidate left passes; the
+    unscored files of that same energy are scored too, and the best quality among them wins
+    (``score_all``: every file within budget is scored first)."""
+    pool = sorted((c for c in cands if c.within_budget), key=lambda c: rank(c, family, prefer))
+    if score_all:
+        quality.score([c.file for c in pool])
     first = True
     while pool:
-        front = [pool[i] for i in pareto_front(pool)]
+        front = [pool[i] for i in pareto_front(pool, COST[family])]
         for c in front:
             c.cost_pareto = c.cost_pareto or first
-        _score(list(dict.fromkeys(c.file for c in front if c.pesq is None)), pairs, cache, scorer, cands)
-        ok = [c for c in front if c.pesq >= ref_pesq - max_pesq_loss]
-        if ok:
-            return min(ok, key=rank), ref_pesq
-        bad = {c.file for c in front}
-        pool = [c for c in pool if c.file not in bad]
         first = False
-    return None, ref_pesq
+        quality.score([c.file for c in front])
+        uj = COST[family][1]
+        floor = min((c.cost[uj] for c in pool if c.quality is None), default=float("inf"))
+        ok = [c for c in pool if c.accepted]
+        if ok and min(c.cost[uj] for c in ok) <= floor:
+            best = min(c.cost[uj] for c in ok)  # files of the same cost: the best quality wins
+            quality.score([c.file for c in pool if c.quality is None and c.cost[uj] <= best])
+            return min((c for c in pool if c.accepted), key=lambda c: rank(c, family, prefer, quality.bound))
+        left = [c for c in pool if c.accepted is not False]
+        if len(left) == len(pool):  # nothing rejected: score the cheapest unscored file
+            quality.score([next(c.file for c in pool if c.quality is None)])
+        pool = [c for c in pool if c.accepted is not False]
+    return None
 
 
-def search(checkpoint: str | os.PathLike | None, board: str = "gap9", pairs: str | os.PathLike | None = None,
-           out_dir: str | os.PathLike = "search", budget_ms: float | None = 6.25, budget_uj: float | None = None,
-           max_pesq_loss: float = 0.03, groups: dict[str, tuple[str, ...]] = GROUPS,
-           policies: Sequence[str] | None = None, scorer: Scorer | None = None, jobs: int | None = None) -> dict:
-    """The whole search (module docstring); returns the result written by :func:`write_outputs`."""
-    from tfdenoise.modelref import require_checkpoint, resolve
-    from tfdenoise.samples import pairs_dir
+def mark_fronts(cands: Sequence[Candidate], family: ModelFamily, bound: QualityBound, ref: dict,
+                prefer: tuple[str, str]) -> None:
+    """Flag the candidates on the quality-energy and quality-latency Pareto fronts (``fronts``:
+    "energy", "latency"; quality = the bound's primary metric) among the scored ones within
+    budget that meet the other quality limits (KWS: FRR); of equal points the one kept meets
+    the bound and has the board's default policy and L3."""
+    primary = bound.primary
+    scored = sorted((c for c in cands if c.within_budget and c.quality is not None
+                     and bound.accepts(c.quality, ref, secondary_only=True)),
+                    key=lambda c: (not c.accepted, c.policy != prefer[0], c.l3 != prefer[1]))
+    for name, key in (("latency", COST[family][0]), ("energy", COST[family][1])):
+        for i in pareto_indices([(c.cost[key], -c.quality[primary]) for c in scored]):
+            scored[i].fronts.append(name)
+
+
+def load_sources(model: str | os.PathLike | None, family: ModelFamily, also: Sequence[str] = ()) -> list[Source]:
+    """The model searched and the ``--also`` checkpoints, checked (family, KWS classes; no TF)."""
+    sources = [load_source(model, family)]
+    for spec in also:
+        sources.append(load_source(spec, family, role="also", taken=[s.label for s in sources]))
+    if family is ModelFamily.KWS:
+        from tfdenoise.kws.models import read_kws_config
+        from tfdenoise.search_kws import check_labels
+
+        check_labels(sources[1:], read_kws_config(sources[0].path)["labels"])
+    return sources
+
+
+def _exporter_for(family: ModelFamily, calib_data: str | None, audio_cache: str | None):
+    from tfdenoise.search_space import denoiser_exporter
+
+    if family is ModelFamily.DENOISER:
+        return lambda s: denoiser_exporter(s.path)
+    from tfdenoise.search_kws import kws_exporter
+
+    return lambda s: kws_exporter(s.path, calib_data, audio_cache)
+
+
+def search(model: str | os.PathLike | None = None, *, family: ModelFamily | str | None = None,
+           board: str = "gap9", out_dir: str | os.PathLike = "search", also: Sequence[str] = (),
+           budgets: Budgets | None = None, bound: QualityBound | None = None, scorer: Scorer | None = None,
+           calib_data: str | None = None, audio_cache: str | None = None,
+           groups: dict[str, tuple[str, ...]] = GROUPS, policies: Sequence[str] | None = None,
+           only: Sequence[str] | None = None, score_all: bool = False) -> dict:
+    """The whole search (module docstring); returns the result :func:`search_output.write_outputs`
+    writes.  ``scorer`` defaults to the bundled pairs (denoiser) or ``kws evaluate``'s defaults;
+    ``only``: recipe names to keep (the reference recipe of the model searched always stays)."""
+    from tfdenoise.search_space import detect_family
     from tfdenoise.targets.boards import load_board
 
-    check_budgets(budget_ms, budget_uj, max_pesq_loss)
-    ckpt = require_checkpoint(resolve(checkpoint), "tfdenoise search").path
+    t0 = time.perf_counter()
+    fam = ModelFamily(family) if family else detect_family(model)
+    budgets, bound = budgets or Budgets(), bound or QualityBound(fam)
+    budgets.check()
+    bound.check()
     b = load_board(board)
-    pairs = Path(pairs) if pairs is not None else pairs_dir()
     out = Path(out_dir)
-    recipes = enumerate_recipes(groups)
-    if REFERENCE not in {r["name"] for r in recipes}:
-        raise InputError(f"the layer groups give no {REFERENCE!r} recipe (an 'rnn' group is needed)")
-    files = export_recipes(ckpt, recipes, out / "cache")
-    cands = cost_candidates(files, recipes, b, policies)
+    audio_cache = audio_cache or str(out / "cache")
+    sources = load_sources(model, fam, also)
+    recipes = {s.label: [r for r in recipes_for(s, fam, groups) if only is None or r["name"] in only
+                         or (s is sources[0] and r["name"] == REFERENCE[fam])] for s in sources}
+    jobs = [(s, r) for s in sources for r in recipes[s.label]]
+    if not any(s is sources[0] and r["name"] == REFERENCE[fam] for s, r in jobs):
+        raise InputError(f"the layer groups give no {REFERENCE[fam]!r} recipe (an 'rnn' group is needed)")
+    scorer = scorer or _default_scorer(fam, calib_data, audio_cache)
+    files, repeats = export_files(jobs, out / "cache", _exporter_for(fam, calib_data, audio_cache))
+    t1 = time.perf_counter()
+    cands = price_files(files, b, policies)
     for c in cands:
-        c.within_budget = meets_budget(c, budget_ms, budget_uj)
-    cache = QualityCache(out / "quality_cache.json")
-    chosen, ref_pesq = choose(cands, pairs, cache, scorer or litert_scorer(jobs), max_pesq_loss)
-    return {"checkpoint": str(ckpt), "target": b.name, "pairs": str(pairs), "budget_ms": budget_ms,
-            "budget_uj": budget_uj, "max_pesq_loss": max_pesq_loss, "reference": REFERENCE,
-            "reference_pesq": ref_pesq, "recipes": recipes, "scored_now": cache.scored,
-            "candidates": [asdict(c) for c in cands],
-            "chosen": None if chosen is None else cands.index(chosen)}
+        c.reasons = budgets.missed(c.cost, fam)
+        c.within_budget = not c.reasons
+    t2 = time.perf_counter()
+    quality = _Quality(cands, scorer, QualityCache(out / "quality_cache.json"), bound)
+    ref_name = repeats.get(f"{sources[0].label}/{REFERENCE[fam]}", f"{sources[0].label}/{REFERENCE[fam]}")
+    ref = next(c for c in cands if f"{c.model}/{c.recipe}" == ref_name)
+    quality.score([ref.file])
+    quality.ref = ref.quality
+    for c in cands:
+        c.accepted = None if c.quality is None else bound.accepts(c.quality, ref.quality)
+    prefer = (b.default_policy or "layer-order", b.default_l3)
+    chosen = choose(cands, quality, fam, prefer, score_all)
+    mark_fronts(cands, fam, bound, ref.quality, prefer)
+    t3 = time.perf_counter()
+    return {"family": fam.value, "checkpoint": sources[0].path, "target": b.name,
+            "sources": [asdict(s) for s in sources], "budgets": asdict(budgets), "bound": asdict(bound),
+            "cost_keys": list(COST[fam]), "prefer": list(prefer), "quality_data": _describe(scorer),
+            "reference": {"model": ref.model, "recipe": ref.recipe, "file": ref.file, "quality": ref.quality,
+                          "limits": bound.limits(ref.quality)},
+            "recipes": recipes, "repeats": repeats,
+            "scored_now": quality.cache.scored, "candidates": [asdict(c) for c in cands],
+            "chosen": None if chosen is None else cands.index(chosen),
+            "seconds": {"export": round(t1 - t0, 1), "price": round(t2 - t1, 1), "score": round(t3 - t2, 1),
+                        "total": round(t3 - t0, 1)}}
 
 
-# -- outputs ------------------------------------------------------------------------------------
-
-def _mixed_at(result: dict, chosen: dict) -> dict | None:
-    """The reference recipe at the chosen candidate's L3 and operating point, board-default
-    promotion policy (layer-order when priced), for the side-by-side line."""
-    same = [c for c in result["candidates"] if c["recipe"] == REFERENCE and c["l3"] == chosen["l3"]
-            and c["vdd"] == chosen["vdd"]]
-    return next((c for c in same if c["policy"] == "layer-order"), same[0] if same else None)
+def _describe(scorer: Scorer) -> str:
+    return scorer.describe() if hasattr(scorer, "describe") else type(scorer).__name__
 
 
-def _row(c: dict) -> str:
-    k = c["cost"]
-    q = "" if c["pesq"] is None else f"{c['pesq']:.3f} | {c['stoi']:.4f}"
-    return (f"| {c['recipe']} | {c['policy']} | {c['l3']} | {c['vdd']:g} V / {c['freq_mhz']:g} MHz | "
-            f"{k['latency_ms']:.3f} | {k['energy_uj']:.2f} | {k['l2_bytes_used']:,} | {k['rho_l3']:.3f} | "
-            + (q or " | ") + " |")
+def _default_scorer(family: ModelFamily, calib_data: str | None, audio_cache: str) -> Scorer:
+    if family is ModelFamily.DENOISER:
+        return PairsScorer()
+    from tfdenoise.kws.evaluate import EvalRequest
+    from tfdenoise.search_kws import KwsScorer, default_data, default_noise
 
-
-def to_markdown(result: dict) -> str:
-    """The measured candidates (cost-Pareto fronts scored) and the chosen one, as Markdown."""
-    cands = result["candidates"]
-    groups: dict[tuple, list[dict]] = {}
-    for c in sorted((c for c in cands if c["pesq"] is not None and c["within_budget"]),
-                    key=lambda c: rank(Candidate(**c))):
-        k = c["cost"]
-        groups.setdefault((c["recipe"], c["vdd"], c["freq_mhz"], k["latency_ms"], k["energy_uj"],
-                           k["l2_bytes_used"], k["rho_l3"]), []).append(c)
-    head = ("| recipe | policy | L3 | operating point | latency (ms) | energy (uJ) | L2 used (B) | rho_L3 "
-            "| PESQ | STOI |\n|---|---|---|---|---|---|---|---|---|---|")
-    lines = [f"# tfdenoise search: {Path(result['checkpoint']).name} on {result['target']}", "",
-             f"{len(cands)} candidates ({len(result['recipes'])} recipes), "
-             f"{sum(c['within_budget'] for c in cands)} within the budgets "
-             f"(latency <= {result['budget_ms'] or 'any'} ms, energy <= {result['budget_uj'] or 'any'} uJ, "
-             "fits, real-time); "
-             f"{sum(c['cost_pareto'] for c in cands)} on the cost-Pareto front. Reference: "
-             f"{result['reference']} PESQ {result['reference_pesq']:.3f} on {result['pairs']}; "
-             f"max PESQ loss {result['max_pesq_loss']}.", "",
-             "## Chosen", ""]
-    if result["chosen"] is None:
-        lines.append("No candidate meets the budgets and the quality bound.")
-    else:
-        ch = cands[result["chosen"]]
-        mixed = _mixed_at(result, ch)
-        lines += [head, _row(ch) + " chosen"] + ([_row(mixed) + " reference"] if mixed else [])
-    lines += ["", "## Scored candidates within the budgets (lowest energy first; equal-cost policy/L3 "
-              "choices collapsed into the preferred one)", "", head]
-    lines += [_row(g[0]) + (f" (+{len(g) - 1} policy/L3 choices of the same cost)" if len(g) > 1 else "")
-              + (" **Pareto**" if any(c["cost_pareto"] for c in g) else "") for g in groups.values()]
-    return "\n".join(lines) + "\n"
-
-
-def _figure(result: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from tfdenoise.fileio import atomic_path
-
-    cands = [c for c in result["candidates"] if c["pesq"] is not None and c["within_budget"]]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
-    for ax, key, label in ((axes[0], "energy_uj", "energy per inference (uJ)"),
-                           (axes[1], "latency_ms", "latency per inference (ms)")):
-        ax.scatter([c["cost"][key] for c in cands], [c["pesq"] for c in cands], s=12, color="#999999",
-                   label="scored")
-        front = [c for c in cands if c["cost_pareto"]]
-        ax.scatter([c["cost"][key] for c in front], [c["pesq"] for c in front], s=24, color="#4c72b0",
-                   label="cost-Pareto")
-        if result["chosen"] is not None:
-            ch = result["candidates"][result["chosen"]]
-            ax.scatter([ch["cost"][key]], [ch["pesq"]], s=90, marker="*", color="#c44e52", label="chosen")
-        ax.axhline(result["reference_pesq"] - result["max_pesq_loss"], ls="--", color="grey", lw=0.8)
-        ax.set_xlabel(label)
-        ax.set_ylabel("PESQ")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{Path(result['checkpoint']).name} on {result['target']}: quality against cost "
-                 f"(dashed: {result['reference']} PESQ - {result['max_pesq_loss']})", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
-
-
-def write_outputs(result: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """candidates.json, pareto.md, pareto.png and, when one is chosen, chosen.json (its recipe),
-    chosen.tflite and its hardware report (targets.report.write_report), all atomic."""
-    from tfdenoise.fileio import write_bytes, write_text
-
-    out = Path(out_dir)
-    paths = {"candidates": write_json(out / "candidates.json", result),
-             "markdown": write_text(out / "pareto.md", to_markdown(result)),
-             "png": _figure(result, out / "pareto.png")}
-    if result["chosen"] is None:
-        return paths
-    from tfdenoise.targets.pipeline import analyze
-    from tfdenoise.targets.report import write_report
-
-    ch = result["candidates"][result["chosen"]]
-    recipe = next(r for r in result["recipes"] if r["name"] == ch["recipe"])
-    config = {k: ch[k] for k in ("policy", "l3", "vdd", "freq_mhz")}
-    paths["chosen_json"] = write_json(out / "chosen.json", {**recipe, "deployment": {"target": result["target"],
-                                      **config}, "cost": ch["cost"], "pesq": ch["pesq"], "stoi": ch["stoi"]})
-    paths["chosen_tflite"] = write_bytes(out / "chosen.tflite", Path(ch["file"]).read_bytes())
-    rep = analyze(paths["chosen_tflite"], result["target"], ch["vdd"], ch["l3"], ch["policy"], freq_mhz=ch["freq_mhz"])
-    paths.update({f"report_{k}": v for k, v in write_report(rep, out).items()})
-    return paths
+    return KwsScorer(EvalRequest(data=calib_data or default_data(), noise=default_noise(), cache_dir=audio_cache))
