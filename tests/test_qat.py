@@ -243,3 +243,48 @@ def test_hook_refuses_stage2_from_a_float_checkpoint(tmp_path):
         check_same_run({"stage": 1, "bits": {}}, 4, 2, ())
     with pytest.raises(InputError, match="--init: not a checkpoint"):
         QatHook(4, 1, init=tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("group,gates", [(QuantGroup.CHANNEL, 1), (QuantGroup.GATES, 4), (QuantGroup.TENSOR, 1)])
+def test_latent_init_makes_the_grid_the_linear_quantization(bits, group, gates):
+    """atanh init: the stage-1 grid of the latent weights is round(L w / M) * M / L per group,
+    the float weights linearly quantized; copying them in gives a tanh-distorted grid."""
+    w = _w((24, 32), 1.5)                       # large weights: tanh bends them
+    view, axes = qat.group_axes(w.shape, group, gates)
+    m = np.abs(w.reshape(view)).max(axis=axes, keepdims=True)
+    lv = qat.levels(bits)
+    want = (np.round(w.reshape(view) / m * lv) * (m / lv)).reshape(w.shape)
+    k, steps = qat.grid_of(qat.latent_for(w, bits, group, gates), bits, group, gates)
+    got = qat.grid_values(k, steps, group, gates)
+    assert np.allclose(got, want, atol=1e-5 * np.abs(w).max())
+    k0, s0 = qat.grid_of(w, bits, group, gates)
+    assert np.abs(qat.grid_values(k0, s0, group, gates) - w).max() > 0.1   # "copy": distorted
+
+
+def test_hook_inits_latent_weights_from_float_only(tmp_path):
+    """A stage-1 hook from a float checkpoint puts the kernels at their inverse-tanh latent
+    values: every grid weight is within half a step of the (BN-folded) float weight, and the
+    hook records how it started; "copy" starts tanh-distorted (errors of many steps)."""
+    from tfdenoise import qat_layers, qat_quantizers
+    from tfdenoise.models import TinyDenoiser, save_checkpoint
+    from tfdenoise.qat_train import QatHook
+
+    den = TinyDenoiser("gru128", seed=1)
+    den.sequence.set_weights([w * 5 if w.ndim == 2 else w for w in den.sequence.get_weights()])
+    save_checkpoint(den, tmp_path / "float")       # trained-size weights (|w| ~ 1): tanh bends them
+    qat_quantizers.fold_network(den.sequence)
+    for init in ("atanh", "copy"):
+        hook = QatHook(8, 1, init=tmp_path / "float", latent_init=init)
+        qnet = hook.start(TinyDenoiser("gru128", seed=9).sequence, 1, 1, None)
+        assert hook.epoch_end()["qat"]["latent_init"] == init
+        for (layer, weight), grid in qat_layers.quantized_weights(qnet).items():
+            la = den.sequence.get_layer(layer)
+            ref = getattr(la.cell if hasattr(la, "cell") else la, weight).numpy()
+            err_steps = np.abs(grid - ref).max() / (np.abs(ref).max() / qat.levels(8))
+            if init == "atanh":
+                assert err_steps <= 0.5 + 1e-3, (layer, weight, err_steps)
+            else:
+                assert err_steps > 2, (layer, weight, err_steps)
+    with pytest.raises(InputError, match="--qat-latent-init 'x'"):
+        QatHook(8, 1, init=tmp_path / "float", latent_init="x")

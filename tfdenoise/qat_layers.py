@@ -135,6 +135,22 @@ def layer_specs(layer, bits: int) -> list[QuantSpec]:
     return []
 
 
+def init_latent(net, bits: dict[str, int]) -> int:
+    """Set the quantized weights of the (BN-folded) float network ``net`` to the latent values
+    whose stage-1 grid is their linear quantization (:func:`tfdenoise.qat.latent_for`);
+    returns how many tensors changed."""
+    n = 0
+    for layer in net.layers:
+        if layer.name not in bits:
+            continue
+        owner = layer.cell if type(layer) in RNN_LAYERS else layer
+        for spec in layer_specs(layer, bits[layer.name]):
+            var = getattr(owner, spec.weight)
+            var.assign(qat.latent_for(var.numpy(), spec.bits, spec.group, spec.gates))
+            n += 1
+    return n
+
+
 # -- the QAT network -------------------------------------------------------------------------
 
 def _shared_clone(layer):

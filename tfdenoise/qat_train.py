@@ -32,12 +32,15 @@ class QatHook(TrainHook):
 
     def __init__(self, bits: int, stage: int = 1, layer_bits: Sequence[tuple[str, int]] = (),
                  init: str | os.PathLike | None = None, symmetric: bool = False,
-                 statistic: str = "max") -> None:
+                 statistic: str = "max", latent_init: str = "atanh") -> None:
         self.default_bits = qat.check_bits(bits)
         self.stage = qat.check_stage(stage)
         self.layer_bits = tuple(layer_bits)
         self.symmetric = bool(symmetric)  # activation ranges as the export calibrates them
         self.statistic = statistic
+        if latent_init not in qat.LATENT_INITS:
+            raise InputError(f"--qat-latent-init {latent_init!r}: one of {', '.join(qat.LATENT_INITS)}")
+        self.latent_init = latent_init
         self.init = None if init is None else Path(init)
         self.init_config = check_init(self.init, self.default_bits, self.stage, self.layer_bits)
         self.net = self.qnet = None
@@ -58,8 +61,12 @@ class QatHook(TrainHook):
         qat_quantizers.fold_network(model)
         self.net = model
         self.bits = qat_layers.plan_bits(model, self.default_bits, self.layer_bits)
-        self.qnet = qat_layers.qat_network(model, self.bits, self.stage, self.symmetric, self.statistic)
         prev = source.get("qat") if isinstance(source, dict) else None
+        if resumed is None and not prev and self.latent_init == "atanh":  # from float weights
+            qat_layers.init_latent(model, self.bits)
+        self.from_float = self.latent_init if resumed is None and not prev else \
+            (prev or {}).get("latent_init", "copy")
+        self.qnet = qat_layers.qat_network(model, self.bits, self.stage, self.symmetric, self.statistic)
         if prev and prev.get("stage") == 2:
             qat_layers.restore_ranges(self.qnet, prev)
         return self.qnet
@@ -68,6 +75,7 @@ class QatHook(TrainHook):
         from tfdenoise import qat_layers
 
         record = qat_layers.qat_record(self.net, self.qnet, self.bits, self.stage)
+        record["latent_init"] = self.from_float   # how stage 1 started from the float weights
         if self.stage == 2:
             record["act_statistic"] = ("symmetric " if self.symmetric else "") + self.statistic
         return {"qat": record}

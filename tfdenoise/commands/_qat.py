@@ -24,6 +24,11 @@ def add_qat_options(p: argparse.ArgumentParser) -> None:
                         "(first match wins)")
     g.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="checkpoint folder a --qat-bits run starts from (not with --resume)")
+    g.add_argument("--qat-latent-init", choices=("atanh", "copy"), default="atanh",
+                   help="stage 1 from float weights: atanh starts the latent weights at the inverse "
+                        "of the tanh transform (the grid = the float weights linearly quantized); "
+                        "copy takes the float weights as latent ones (tanh-distorted: how the KWS "
+                        "runs of docs/qat.md started)")
 
 
 def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str = "max"):
@@ -33,8 +38,9 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
     from tfdenoise.errors import InputError
 
     if args.qat_bits is None:
-        if args.init is not None or args.qat_layer_bits or args.qat_stage != 1:
-            raise InputError("--init, --qat-stage and --qat-layer-bits go with --qat-bits "
+        if args.init is not None or args.qat_layer_bits or args.qat_stage != 1 or \
+                args.qat_latent_init != "atanh":
+            raise InputError("--init, --qat-stage, --qat-layer-bits and --qat-latent-init go with --qat-bits "
                              "(a plain run continues with --resume)")
         return None
     if args.init is not None and args.resume:
@@ -43,4 +49,5 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
     from tfdenoise.qat_train import QatHook
 
     return QatHook(qat.check_bits(args.qat_bits), args.qat_stage,
-                   qat.parse_layer_bits(args.qat_layer_bits), args.init, symmetric, statistic)
+                   qat.parse_layer_bits(args.qat_layer_bits), args.init, symmetric, statistic,
+                   args.qat_latent_init)
