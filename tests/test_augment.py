@@ -189,3 +189,34 @@ def test_old_run_config_without_the_new_keys_reads_back(corpus_dirs, tmp_path):
     assert cfg == TrainConfig(**{**old, "snr_db": (0, 15)})
     assert cfg.reverb == 0 and cfg.ema == 0 and not cfg.augmentation.active
     assert cfg.train_mixing == cfg.mixing
+
+
+def test_heldout_scores_on_reverberant_mixtures(corpus_dirs, tmp_path, checkpoint):
+    """tools/heldout_scores.py --reverb: the same held-out mixtures, reverberant, score otherwise;
+    without it the scores are the selection set's kind (never augmented, even for a run that was)."""
+    from tfdenoise.selection import heldout_scores
+    from tfdenoise.train_config import TrainConfig
+
+    cfg = TrainConfig(variant="gru128", speech=str(corpus_dirs[0]), noise=str(corpus_dirs[1]), out=str(tmp_path),
+                      valid_fraction=0.5, cache_dir="", reverb=1.0)
+    dry = heldout_scores(cfg, [checkpoint], 2, seed=5)
+    assert dry == heldout_scores(replace(cfg, reverb=0.0), [checkpoint], 2, seed=5)
+    wet = heldout_scores(cfg, [checkpoint], 2, seed=5, augment=Augment(reverb=1.0, rt60=(0.8, 1.0)))
+    assert wet[0]["stoi"] != pytest.approx(dry[0]["stoi"], abs=1e-3)
+
+
+def test_model_card_names_the_augmentation_per_phase():
+    """tools/ship_model.py: a phase with augmentation / --ema says so, rows without keep the old text."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import ship_model
+
+    tr = {"segments_per_epoch": 64, "segment_seconds": 1.0, "snr_db": [0, 15], "learning_rate": 1e-4}
+    plain = {"segments": 64, "segment_s": 1.0, "snr_db": [0, 15], "snr_level": "active", "lr": 1e-4}
+    rows = [plain, {**plain, **Augment(reverb=0.3, level_db=(-6.0, 0.0)).record(), "ema": 0.99}]
+    text = ship_model._phases(rows, tr)
+    assert text.startswith("1 of 64 x 1 s segments at 0-15 dB SNR (active speech level), learning rate 0.0001, then 1 of")
+    assert text.endswith("augmented: 30% reverberant (simulated rooms, RT60 0.2-1 s, dry target), gain -6..0 dB, "
+                         "moving average of the weights (EMA 0.99) scored and saved")

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from tfdenoise import mixtures
+from tfdenoise.augment import Augment
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.models import load_checkpoint
 from tfdenoise.train_config import TrainConfig
@@ -105,12 +106,13 @@ def split_corpora(config: TrainConfig, verbose: int = 0) -> tuple[mixtures.Corpu
 
 
 def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike], count: int,
-                   seed: int, average: bool = False) -> list[dict]:
+                   seed: int, average: bool = False, augment: Augment | None = None) -> list[dict]:
     """Mean PESQ/STOI of each checkpoint on ``count`` held-out mixtures made as ``config``'s
     run makes its selection set (:func:`pesq_validation_set`) but from ``seed``: a second
     opinion on a selection, never the test pairs.  ``average``: one score, of the checkpoints'
-    weights averaged (same variant)."""
-    mixing = config.mixing  # bad mixing options and checkpoints fail before any decoding
+    weights averaged (same variant).  ``augment``: the held-out mixtures augmented so (e.g.
+    reverberant; the selection set never is)."""
+    mixing = config.mixing if augment is None else replace(config.mixing, augment=augment)
     models = [load_checkpoint(c) for c in checkpoints]
     if average:
         if len({m.variant.name for m in models}) > 1:

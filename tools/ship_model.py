@@ -106,7 +106,8 @@ def _epoch_data(h: dict, tr: dict) -> _EpochData:
     return _EpochData(int(h.get("segments", tr["segments_per_epoch"])), float(h.get("segment_s", tr["segment_seconds"])),
                       tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"),
                       tuple(h.get("noise_exclude", ())), float(h.get("synthetic_noise", 0.0)),
-                      float(h.get("min_clean_snr", 0.0)), float(compressed), _augment_text(h), float(h.get("ema", 0.0)))
+                      float(h.get("min_clean_snr", 0.0)), float(compressed), _augment_text(h),
+                      float(h.get("ema", 0.0)))
 
 
 _COMPRESSED = (", plus a power-law compressed spectral loss (Braun & Tashev 2021; "
@@ -152,8 +153,8 @@ def _selection(cfg: dict) -> str:
         ref = _mixing(tr.get("snr_level", "mean"), tr.get("noise_exclude"), tr.get("synthetic_noise", 0.0),
                       tr.get("min_clean_snr", 0.0))
         return (f"picked by PESQ-WB {-cfg['best_score']:.3f}{weights} on {n} held-out speech + noise mixtures "
-                f"(4 s, 2.5-17.5 dB SNR by {ref}{', never augmented' if augmented else ''}; scored every epoch since the switch to "
-                "this criterion)")
+                f"(4 s, 2.5-17.5 dB SNR by {ref}{', never augmented' if augmented else ''}; scored every epoch "
+                "since the switch to this criterion)")
     return f"picked by validation loss {cfg['best_score']:.4f}{weights}"
 
 
