@@ -195,6 +195,17 @@ def _card(variant: str, cfg: dict, history: list, evaluation: dict, table: dict)
     return "\n".join(lines)
 
 
+def _full_history(run_rows: list, shipped_card: Path) -> list:
+    """The run's history rows after the earlier phases' rows: a run forked from a checkpoint
+    (``fork_best``) starts at a later epoch, and the shipped card already holds the epochs
+    before it."""
+    first = min((r["epoch"] for r in run_rows), default=1)
+    if first <= 1 or not shipped_card.is_file():
+        return run_rows
+    earlier = [r for r in json.loads(shipped_card.read_text())["history"] if r["epoch"] < first]
+    return earlier + run_rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="training run folder (its best/ ships); with --card-only "
@@ -245,7 +256,7 @@ def main() -> int:
     pairs = args.pairs or samples.pairs_dir()
     evaluation = evaluate_pairs(pairs, str(tmp), jobs=args.jobs)
     table = quant_table(str(tmp), pairs, jobs=args.jobs, workdir=tmp / "tflite")
-    history = json.loads((args.run / "history.json").read_text())
+    history = _full_history(json.loads((args.run / "history.json").read_text()), dest / "card.json")
     evaluation, table = _card_paths(evaluation, variant), _card_paths(table, variant)
     (tmp / "card.json").write_text(json.dumps({"variant": variant, "evaluate": evaluation,
                                                "table": table, "history": history}, indent=2))
