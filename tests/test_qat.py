@@ -288,3 +288,22 @@ def test_hook_inits_latent_weights_from_float_only(tmp_path):
                 assert err_steps > 2, (layer, weight, err_steps)
     with pytest.raises(InputError, match="--qat-latent-init 'x'"):
         QatHook(8, 1, init=tmp_path / "float", latent_init="x")
+
+
+def test_train_layers_freezes_the_others(tmp_path):
+    """--qat-train-layers fc_in: only fc_in's kernel and bias stay trainable in the QAT network
+    (recorded in the checkpoint entry); a pattern naming nothing or not compiling is one line."""
+    from tfdenoise.models import TinyDenoiser, save_checkpoint
+    from tfdenoise.qat_train import QatHook
+
+    save_checkpoint(TinyDenoiser("gru128", seed=1), tmp_path / "float")
+    hook = QatHook(8, 1, init=tmp_path / "float", train_layers="fc_in")
+    qnet = hook.start(TinyDenoiser("gru128", seed=2).sequence, 1, 1, None)
+    names = sorted(v.name.split("/")[-2] + "/" + v.name.split("/")[-1].split(":")[0] for v in qnet.trainable_weights)
+    assert names == ["fc_in/bias", "fc_in/kernel"], names
+    assert hook.epoch_end()["qat"]["train_layers"] == "fc_in"
+    with pytest.raises(InputError, match="names no layer with weights"):
+        QatHook(8, 1, init=tmp_path / "float", train_layers="nothing").start(
+            TinyDenoiser("gru128", seed=2).sequence, 1, 1, None)
+    with pytest.raises(InputError, match="bad regular expression"):
+        QatHook(8, 1, init=tmp_path / "float", train_layers="(")

@@ -106,6 +106,15 @@ def parse_layer_bits(specs: Sequence[str]) -> tuple[tuple[str, int], ...]:
     return tuple(rules)
 
 
+def check_pattern(pattern: str, option: str = "--qat-train-layers") -> str:
+    """``pattern`` if it compiles as a regular expression, else a one-line :class:`InputError`."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"{option} {pattern}: bad regular expression ({exc})") from None
+    return pattern
+
+
 def bits_for(layer: str, default: int, rules: Sequence[tuple[str, int]] = ()) -> int:
     """The weight width of ``layer``: the first rule whose pattern fully matches, else ``default``."""
     for pattern, bits in rules:

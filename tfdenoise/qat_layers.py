@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tfdenoise.errors import ModelError
+from tfdenoise.errors import InputError, ModelError
 from tfdenoise.keras import keras, tf
 from tfdenoise import qat
 from tfdenoise.qat_quantizers import (KERNEL_LAYERS, SIGMOID_RANGE, ActQuant, EmaRangeQuantizer, KernelConfig,
@@ -149,6 +149,27 @@ def init_latent(net, bits: dict[str, int]) -> int:
             var.assign(qat.latent_for(var.numpy(), spec.bits, spec.group, spec.gates))
             n += 1
     return n
+
+
+def freeze_except(qnet, pattern: str) -> list[str]:
+    """Freeze every weighted layer of the QAT network whose plain layer's name does not match
+    the regular expression ``pattern`` (``--qat-train-layers``); returns the trained names."""
+    trained = []
+    for layer in qnet.layers:
+        plain = getattr(getattr(layer, "layer", None), "name", None) or layer.name.removeprefix("qat_")
+        if not layer.weights or isinstance(layer, ActQuant):
+            continue
+        if re.fullmatch(pattern, plain):
+            trained.append(plain)
+        else:
+            layer.trainable = False
+            if getattr(layer, "layer", None) is not None:  # tfmot's wrapper lists the weights it
+                layer.layer.trainable = False                # quantizes as its own, flag or not
+                layer._non_trainable_weights += layer._trainable_weights  # noqa: SLF001
+                layer._trainable_weights = []  # noqa: SLF001
+    if not trained:
+        raise InputError(f"--qat-train-layers {pattern!r} names no layer with weights")
+    return trained
 
 
 # -- the QAT network -------------------------------------------------------------------------

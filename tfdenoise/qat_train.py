@@ -32,7 +32,8 @@ class QatHook(TrainHook):
 
     def __init__(self, bits: int, stage: int = 1, layer_bits: Sequence[tuple[str, int]] = (),
                  init: str | os.PathLike | None = None, symmetric: bool = False,
-                 statistic: str = "max", latent_init: str = "atanh") -> None:
+                 statistic: str = "max", latent_init: str = "atanh",
+                 train_layers: str | None = None) -> None:
         self.default_bits = qat.check_bits(bits)
         self.stage = qat.check_stage(stage)
         self.layer_bits = tuple(layer_bits)
@@ -41,6 +42,7 @@ class QatHook(TrainHook):
         if latent_init not in qat.LATENT_INITS:
             raise InputError(f"--qat-latent-init {latent_init!r}: one of {', '.join(qat.LATENT_INITS)}")
         self.latent_init = latent_init
+        self.train_layers = qat.check_pattern(train_layers) if train_layers else None
         self.init = None if init is None else Path(init)
         self.init_config = check_init(self.init, self.default_bits, self.stage, self.layer_bits)
         self.net = self.qnet = None
@@ -69,6 +71,8 @@ class QatHook(TrainHook):
         self.qnet = qat_layers.qat_network(model, self.bits, self.stage, self.symmetric, self.statistic)
         if prev and prev.get("stage") == 2:
             qat_layers.restore_ranges(self.qnet, prev)
+        if self.train_layers:
+            qat_layers.freeze_except(self.qnet, self.train_layers)
         return self.qnet
 
     def epoch_end(self) -> dict:
@@ -76,6 +80,8 @@ class QatHook(TrainHook):
 
         record = qat_layers.qat_record(self.net, self.qnet, self.bits, self.stage)
         record["latent_init"] = self.from_float   # how stage 1 started from the float weights
+        if self.train_layers:
+            record["train_layers"] = self.train_layers
         if self.stage == 2:
             record["act_statistic"] = ("symmetric " if self.symmetric else "") + self.statistic
         return {"qat": record}

@@ -24,6 +24,9 @@ def add_qat_options(p: argparse.ArgumentParser) -> None:
                         "(first match wins)")
     g.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="checkpoint folder a --qat-bits run starts from (not with --resume)")
+    g.add_argument("--qat-train-layers", default=None, metavar="PATTERN",
+                   help="train only the layers whose names the regular expression matches, e.g. "
+                        "'fc_in' (the others keep their weights; default: all)")
     g.add_argument("--qat-latent-init", choices=("atanh", "copy"), default="atanh",
                    help="stage 1 from float weights: atanh starts the latent weights at the inverse "
                         "of the tanh transform (the grid = the float weights linearly quantized); "
@@ -39,8 +42,9 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
 
     if args.qat_bits is None:
         if args.init is not None or args.qat_layer_bits or args.qat_stage != 1 or \
-                args.qat_latent_init != "atanh":
-            raise InputError("--init, --qat-stage, --qat-layer-bits and --qat-latent-init go with --qat-bits "
+                args.qat_latent_init != "atanh" or args.qat_train_layers is not None:
+            raise InputError("--init, --qat-stage, --qat-layer-bits, --qat-latent-init and "
+                             "--qat-train-layers go with --qat-bits "
                              "(a plain run continues with --resume)")
         return None
     if args.init is not None and args.resume:
@@ -50,4 +54,4 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
 
     return QatHook(qat.check_bits(args.qat_bits), args.qat_stage,
                    qat.parse_layer_bits(args.qat_layer_bits), args.init, symmetric, statistic,
-                   args.qat_latent_init)
+                   args.qat_latent_init, args.qat_train_layers)
