@@ -17,7 +17,7 @@ Order of work (cost first, quality only where it can matter):
    model for KWS) is scored, then the cost-Pareto front over (latency, energy) of the candidates
    within budget; quality is measured per file (PESQ/STOI in LiteRT on the pairs; KWS accuracy
    and FRR at 1 FA/h, tfdenoise/search_kws.py) and cached by the file's sha256 and the data's
-   digest in ``quality_cache.json``.  While the lowest-energy candidate left fails the quality
+   digest in ``CACHE/quality_cache.json``.  While the lowest-energy candidate left fails the quality
    bound (:class:`QualityBound`), the candidates of the rejected files are dropped and the new
    front is scored: the answer is the exact lowest-energy candidate within budget and bound.
 
@@ -252,11 +252,11 @@ def mark_fronts(cands: Sequence[Candidate], family: ModelFamily, bound: QualityB
     """Flag the candidates on the quality-energy and quality-latency Pareto fronts (``fronts``:
     "energy", "latency"; quality = the bound's primary metric) among the scored ones within
     budget that meet the other quality limits (KWS: FRR); of equal points the one kept meets
-    the bound and has the board's default policy and L3."""
+    the bound, has the better other metrics (STOI; FRR) and the board's default policy and L3."""
     primary = bound.primary
     scored = sorted((c for c in cands if c.within_budget and c.quality is not None
                      and bound.accepts(c.quality, ref, secondary_only=True)),
-                    key=lambda c: (not c.accepted, c.policy != prefer[0], c.l3 != prefer[1]))
+                    key=lambda c: (not c.accepted, bound.order(c.quality), c.policy != prefer[0], c.l3 != prefer[1]))
     for name, key in (("latency", COST[family][0]), ("energy", COST[family][1])):
         for i in pareto_indices([(c.cost[key], -c.quality[primary]) for c in scored]):
             scored[i].fronts.append(name)
@@ -275,25 +275,27 @@ def load_sources(model: str | os.PathLike | None, family: ModelFamily, also: Seq
     return sources
 
 
-def _exporter_for(family: ModelFamily, calib_data: str | None, audio_cache: str | None):
+def _exporter_for(family: ModelFamily, calib_data: str | None, cache: str):
     from tfdenoise.search_space import denoiser_exporter
 
     if family is ModelFamily.DENOISER:
         return lambda s: denoiser_exporter(s.path)
     from tfdenoise.search_kws import kws_exporter
 
-    return lambda s: kws_exporter(s.path, calib_data, audio_cache)
+    return lambda s: kws_exporter(s.path, calib_data, cache)
 
 
 def search(model: str | os.PathLike | None = None, *, family: ModelFamily | str | None = None,
            board: str = "gap9", out_dir: str | os.PathLike = "search", also: Sequence[str] = (),
            budgets: Budgets | None = None, bound: QualityBound | None = None, scorer: Scorer | None = None,
-           calib_data: str | None = None, audio_cache: str | None = None,
+           calib_data: str | None = None, cache_dir: str | os.PathLike | None = None,
            groups: dict[str, tuple[str, ...]] = GROUPS, policies: Sequence[str] | None = None,
            only: Sequence[str] | None = None, score_all: bool = False) -> dict:
     """The whole search (module docstring); returns the result :func:`search_output.write_outputs`
     writes.  ``scorer`` defaults to the bundled pairs (denoiser) or ``kws evaluate``'s defaults;
-    ``only``: recipe names to keep (the reference recipe of the model searched always stays)."""
+    ``only``: recipe names to keep (the reference recipe of the model searched always stays);
+    ``cache_dir`` (default ``out_dir/cache``) holds the exports, the quality cache and decoded
+    audio: none of them depends on the board, so searches on several boards can share it."""
     from tfdenoise.search_space import detect_family
     from tfdenoise.targets.boards import load_board
 
@@ -304,22 +306,22 @@ def search(model: str | os.PathLike | None = None, *, family: ModelFamily | str 
     bound.check()
     b = load_board(board)
     out = Path(out_dir)
-    audio_cache = audio_cache or str(out / "cache")
+    cache = Path(cache_dir) if cache_dir is not None else out / "cache"
     sources = load_sources(model, fam, also)
     recipes = {s.label: [r for r in recipes_for(s, fam, groups) if only is None or r["name"] in only
                          or (s is sources[0] and r["name"] == REFERENCE[fam])] for s in sources}
     jobs = [(s, r) for s in sources for r in recipes[s.label]]
     if not any(s is sources[0] and r["name"] == REFERENCE[fam] for s, r in jobs):
         raise InputError(f"the layer groups give no {REFERENCE[fam]!r} recipe (an 'rnn' group is needed)")
-    scorer = scorer or _default_scorer(fam, calib_data, audio_cache)
-    files, repeats = export_files(jobs, out / "cache", _exporter_for(fam, calib_data, audio_cache))
+    scorer = scorer or _default_scorer(fam, calib_data, str(cache))
+    files, repeats = export_files(jobs, cache, _exporter_for(fam, calib_data, str(cache)))
     t1 = time.perf_counter()
     cands = price_files(files, b, policies)
     for c in cands:
         c.reasons = budgets.missed(c.cost, fam)
         c.within_budget = not c.reasons
     t2 = time.perf_counter()
-    quality = _Quality(cands, scorer, QualityCache(out / "quality_cache.json"), bound)
+    quality = _Quality(cands, scorer, QualityCache(cache / "quality_cache.json"), bound)
     ref_name = repeats.get(f"{sources[0].label}/{REFERENCE[fam]}", f"{sources[0].label}/{REFERENCE[fam]}")
     ref = next(c for c in cands if f"{c.model}/{c.recipe}" == ref_name)
     quality.score([ref.file])
@@ -346,10 +348,10 @@ def _describe(scorer: Scorer) -> str:
     return scorer.describe() if hasattr(scorer, "describe") else type(scorer).__name__
 
 
-def _default_scorer(family: ModelFamily, calib_data: str | None, audio_cache: str) -> Scorer:
+def _default_scorer(family: ModelFamily, calib_data: str | None, cache: str) -> Scorer:
     if family is ModelFamily.DENOISER:
         return PairsScorer()
     from tfdenoise.kws.evaluate import EvalRequest
     from tfdenoise.search_kws import KwsScorer, default_data, default_noise
 
-    return KwsScorer(EvalRequest(data=calib_data or default_data(), noise=default_noise(), cache_dir=audio_cache))
+    return KwsScorer(EvalRequest(data=calib_data or default_data(), noise=default_noise(), cache_dir=cache))

@@ -1,15 +1,17 @@
 """Keyword spotting in `tfdenoise search`: export a KWS checkpoint under a recipe, and measure a
 file's quality as ``tfdenoise kws evaluate`` does (issue 20).
 
-Quality of a ``.tflite`` (:class:`KwsScorer`, through :func:`tfdenoise.kws_evaluate.evaluate_kws`,
-the library code of ``tfdenoise kws evaluate``): accuracy on the test split of ``--data``
-(FSDD's indices 0-4 by default: one window centred on each clip) and the false rejection rate
-at 1 false alarm per hour on the reproducible DET stream of the same command (default one hour
-of test-split words in real noise).  The default stream costs about 4 s of CPU per file once the
-noise recordings are decoded (the decoded noise is cached in ``cache_dir``: the first search
-decodes it once, minutes), so the search keeps it.  The scores of a file are cached by its
-sha256 and :attr:`KwsScorer.digest`, which hashes the request and the listings (name, size) of
-the data and noise folders.
+Quality of a ``.tflite`` (:class:`KwsScorer`): what ``tfdenoise kws evaluate`` measures, with
+its request (:class:`~tfdenoise.kws.evaluate.EvalRequest`) and its library functions: accuracy on
+the test split of ``--data`` (FSDD's indices 0-4 by default: one window centred on each clip) and
+the false rejection rate at 1 false alarm per hour on the reproducible DET stream (default one
+hour of test-split words in real noise).  The test clips, the stream and its feature frames do
+not depend on the model, so they are built once per search; a file then takes about 3 s (the
+full ``evaluate_kws`` 7-15 s on this shared machine), with the same numbers (tests/test_search_kws.py).
+The default one-hour stream is kept.  The decoded noise is cached in ``cache_dir`` (the first
+search decodes it once, about a minute).  The scores of a file are cached by its sha256 and
+:attr:`KwsScorer.digest`, which hashes the request and the listings (name, size) of the data
+and noise folders.
 
 Calibration of the INT8 exports (:func:`kws_exporter`): feature windows of the checkpoint's own
 training split of ``--data`` (:func:`tfdenoise.converters.kws.training_windows`), as

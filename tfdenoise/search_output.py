@@ -64,6 +64,16 @@ def _limits(result: dict) -> str:
                      for k, (op, v) in result["reference"]["limits"].items())
 
 
+def _source(s: dict, n_recipes: int) -> str:
+    """``label (kind, QAT widths / pruning, N recipes)``."""
+    notes = [s["kind"]]
+    if s["qat_bits"]:
+        notes.append("QAT " + "/".join(str(b) for b in sorted(set(s["qat_bits"].values()))) + "-bit weights")
+    if s["prune"]:
+        notes.append(f"pruned {s['prune']['method']} {s['prune']['target']}")
+    return f"{s['label']} ({', '.join(notes)}, {n_recipes} recipe{'s' if n_recipes != 1 else ''})"
+
+
 def _summary(result: dict) -> list[str]:
     cands, b = result["candidates"], result["budgets"]
     files = {c["file"] for c in cands}
@@ -72,9 +82,7 @@ def _summary(result: dict) -> list[str]:
     given = ", ".join(f"{k} {v:g}" for k, v in (("ms", b["ms"]), ("uJ", b["uj"]), ("L2 kB", b["l2_kb"]),
                                                   ("param kB", b["param_kb"])) if v is not None) or "none"
     ref, s = result["reference"], result["seconds"]
-    srcs = "; ".join(f"{x['label']} ({x['kind']}{', QAT ' + str(sorted(set(x['qat_bits'].values()))) + ' bits' if x['qat_bits'] else ''}"
-                     f"{', pruned ' + str(x['prune']['method']) + ' ' + str(x['prune']['target']) if x['prune'] else ''}, "
-                     f"{len(result['recipes'][x['label']])} recipes)" for x in result["sources"])
+    srcs = "; ".join(_source(x, len(result["recipes"][x["label"]])) for x in result["sources"])
     return [f"Checkpoints: {srcs}.", "",
             f"{len(cands)} candidates ({len(files)} distinct files x promotion policy x L3 x operating point); "
             f"budgets: {given}; {sum(c['within_budget'] for c in cands)} within the budgets (fit, keep up with "

@@ -47,27 +47,29 @@ def add_parser(sub) -> None:
                         "exports with its trained weight widths, a pruned one with every recipe")
     _add_budgets(p)
     den = p.add_argument_group("denoiser quality")
-    den.add_argument("--max-pesq-loss", type=float, default=None,
+    den.add_argument("--max-pesq-loss", type=float, default=None, metavar="D",
                      help="max PESQ below the mixed FP16-INT8 recipe's on the pairs (default 0.03)")
     den.add_argument("--pairs", default=None, metavar="DIR",
                      help="noisy/ + clean/ pairs folder to score on (default: the bundled pairs)")
-    den.add_argument("--jobs", type=int, default=None, help="scoring processes")
+    den.add_argument("--jobs", type=int, default=None, metavar="N", help="scoring processes")
     _add_kws(p)
     p.add_argument("--score-all", action="store_true",
                    help="score every file within the budgets, not only the cost-Pareto ones (fuller "
                         "fronts, slower)")
-    p.add_argument("-o", "--out", default="search", help="output folder (also holds the export, quality and "
-                                                        "decoded-audio caches)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="folder of the exports, the quality scores and decoded audio (default: OUT/cache); "
+                        "none depends on the board, so searches on several boards may share one")
+    p.add_argument("-o", "--out", default="search", help="output folder")
     add_json(p, "the search result")
     p.set_defaults(func=run)
 
 
 def _add_budgets(p) -> None:
     g = p.add_argument_group("budgets (a candidate over one is dropped; the summary counts why)")
-    g.add_argument("--budget-ms", type=float, default=None,
+    g.add_argument("--budget-ms", type=float, default=None, metavar="MS",
                    help="max latency in ms: network per inference (denoiser), per decision with the "
                         "feature frame (KWS); every candidate must also keep up with the hop")
-    g.add_argument("--budget-uj", type=float, default=None,
+    g.add_argument("--budget-uj", type=float, default=None, metavar="UJ",
                    help="max energy in uJ per inference (denoiser) or per decision (KWS)")
     g.add_argument("--budget-l2-kb", type=float, default=None, metavar="KB",
                    help="max L2 / on-chip SRAM the memory plan uses, in kB (1 kB = 1024 B)")
@@ -89,8 +91,6 @@ def _add_kws(p) -> None:
                    help="noise recordings of the DET stream (default: ../shared/data/noise when it exists)")
     g.add_argument("--hours", type=float, default=None, metavar="H",
                    help="DET stream length in hours (default 1, as kws evaluate; 0: accuracy only)")
-    g.add_argument("--cache", default=None, metavar="DIR",
-                   help="folder caching decoded noise and clips (default: OUT/cache)")
 
 
 def _checked_family(args):
@@ -142,7 +142,7 @@ def run(args) -> int:
     check_outputs(json_path, folders=[out])
     result = search(args.model, family=family, board=args.target, out_dir=out, also=args.also, budgets=budgets,
                     bound=bound, scorer=_scorer(args, family, out), calib_data=args.data,
-                    audio_cache=args.cache, score_all=args.score_all)
+                    cache_dir=args.cache, score_all=args.score_all)
     paths = write_outputs(result, out)
     lines = human(args.json)
     print(paths["markdown"].read_text(encoding="utf-8"), file=lines)
