@@ -74,6 +74,44 @@ class ExportResult:
         return self.file_bytes / MB
 
 
+def _quantize_int8(model, graph, f32: bytes, calib: CalibrationSet | None, method: CalibMethod,
+                   int8_layers: set[str]) -> tuple[object, dict]:
+    """Calibrate ``model`` and quantize the ops of ``int8_layers`` to INT8 (the others stay float).
+
+    Activation ranges come from the calibration clips by ``method``; a stage-2 QAT checkpoint's
+    trained ranges replace them where the graph has the tensor. Returns the quantized flatbuffer
+    model object and the metadata ``calibration`` entry.
+    """
+    calib = calib if calib is not None else CalibrationSet.load()
+    feeds = build.representative_inputs(f32, calib)
+    calibrated = build.calibrate_only(model, feeds, f32)
+    ranges = build.collect_ranges(calibrated, calib, method)
+    qat, n_trained = getattr(model, "qat_info", None) or {}, 0
+    if qat.get("act_ranges"):  # a stage-2 QAT checkpoint: the ranges it trained with
+        cal_obj = fbgraph.load(calibrated)
+        trained = trained_ranges(cal_obj, graph.op_layers(cal_obj), qat["act_ranges"], FOLDED)
+        trained = {t: r for t, r in trained.items() if t in ranges}
+        ranges.update(trained)
+        n_trained = len(trained)
+    calibrated = build.rewrite_ranges(calibrated, ranges)
+    cal_obj = fbgraph.load(calibrated)
+    sg = cal_obj.subgraphs[0]
+    deny: set[str] = set()
+    for op, layer in zip(sg.operators, graph.op_layers(cal_obj)):
+        if layer not in int8_layers:  # an op's node name: its output name(s)
+            outs = [fbgraph.tensor_name(sg.tensors[t]) for t in op.outputs]
+            deny.update(outs + [";".join(outs)])
+    m = fbgraph.load(build.add_signature(build.quantize(calibrated, deny), graph.io))
+    passes.states_to_int8_io(m, graph.io.state_names)
+    passes.unquantize_islands(m, {i for i, l in enumerate(graph.op_layers(m))
+                                  if l is not None and l not in int8_layers})
+    cal_info = {"method": method.value, "clips": calib.names,
+                "frames": int(sum(len(f) for f in calib.frames)),
+                "moving_average": "cumulative",
+                **({"qat_trained_ranges": n_trained} if n_trained else {})}
+    return m, cal_info
+
+
 def convert(model, recipe: Recipe | str = "mixed",
             calib: CalibrationSet | None = None,
             method: CalibMethod | str | None = None, random_weights: bool = False) -> bytes:
@@ -90,37 +128,10 @@ def convert(model, recipe: Recipe | str = "mixed",
     f32 = build.convert_float(model)
     graph.check_float(f32)
     int8_layers = {k for k, p in prec.items() if p is Precision.INT8}
-    cal_info = None
     if int8_layers:
-        calib = calib if calib is not None else CalibrationSet.load()
-        feeds = build.representative_inputs(f32, calib)
-        calibrated = build.calibrate_only(model, feeds, f32)
-        ranges = build.collect_ranges(calibrated, calib, method)
-        qat, n_trained = getattr(model, "qat_info", None) or {}, 0
-        if qat.get("act_ranges"):  # a stage-2 QAT checkpoint: the ranges it trained with
-            cal_obj = fbgraph.load(calibrated)
-            trained = trained_ranges(cal_obj, graph.op_layers(cal_obj), qat["act_ranges"], FOLDED)
-            trained = {t: r for t, r in trained.items() if t in ranges}
-            ranges.update(trained)
-            n_trained = len(trained)
-        calibrated = build.rewrite_ranges(calibrated, ranges)
-        cal_obj = fbgraph.load(calibrated)
-        sg = cal_obj.subgraphs[0]
-        deny: set[str] = set()
-        for op, layer in zip(sg.operators, graph.op_layers(cal_obj)):
-            if layer not in int8_layers:  # an op's node name: its output name(s)
-                outs = [fbgraph.tensor_name(sg.tensors[t]) for t in op.outputs]
-                deny.update(outs + [";".join(outs)])
-        m = fbgraph.load(build.add_signature(build.quantize(calibrated, deny), graph.io))
-        passes.states_to_int8_io(m, graph.io.state_names)
-        passes.unquantize_islands(m, {i for i, l in enumerate(graph.op_layers(m))
-                                      if l is not None and l not in int8_layers})
-        cal_info = {"method": method.value, "clips": calib.names,
-                    "frames": int(sum(len(f) for f in calib.frames)),
-                    "moving_average": "cumulative",
-                    **({"qat_trained_ranges": n_trained} if n_trained else {})}
+        m, cal_info = _quantize_int8(model, graph, f32, calib, method, int8_layers)
     else:
-        m = fbgraph.load(f32)
+        m, cal_info = fbgraph.load(f32), None
     grids = getattr(model, "qat_grid", None) or {}
     graph.check_bits(recipe, {layer: g["bits"] for (layer, _), g in grids.items()})
     weight_bits = {}
