@@ -307,3 +307,25 @@ def test_train_layers_freezes_the_others(tmp_path):
             TinyDenoiser("gru128", seed=2).sequence, 1, 1, None)
     with pytest.raises(InputError, match="bad regular expression"):
         QatHook(8, 1, init=tmp_path / "float", train_layers="(")
+
+
+def test_latent_init_and_train_layers_are_checked_where_they_cannot_apply(tmp_path, capsys):
+    """--qat-latent-init with a QAT --init or with --resume, and a resumed run asked to train
+    other layers than it did, are one-line errors."""
+    from tfdenoise.cli import main
+    from tfdenoise.models import TinyDenoiser
+    from tfdenoise.qat_train import QatHook
+
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s1" / "config.json").write_text(json.dumps(
+        {"qat": {"stage": 1, "bits": {"fc_in": 8}, "tensors": []}}))
+    with pytest.raises(InputError, match="applies to a start from float weights"):
+        QatHook(8, 2, init=tmp_path / "s1", latent_init="copy")
+    base = ["train", "--variant", "gru128", "--speech", "S", "--noise", "N", "--out", str(tmp_path / "r")]
+    assert main([*base, "--qat-bits", "8", "--resume", "--qat-latent-init", "copy"]) == 2
+    assert "not to --resume" in capsys.readouterr().err
+    hook = QatHook(8, 1, train_layers="fc_in")
+    resumed = {"qat": {"stage": 1, "bits": {n: 8 for n in ("fc_in", "rnn_0", "rnn_1", "fc_mid", "fc_out")},
+                       "tensors": []}}
+    with pytest.raises(InputError, match="the run trained 'every layer', not --qat-train-layers 'fc_in'"):
+        hook.start(TinyDenoiser("gru128", seed=2).sequence, 1, 1, resumed)

@@ -32,19 +32,22 @@ class QatHook(TrainHook):
 
     def __init__(self, bits: int, stage: int = 1, layer_bits: Sequence[tuple[str, int]] = (),
                  init: str | os.PathLike | None = None, symmetric: bool = False,
-                 statistic: str = "max", latent_init: str = "atanh",
+                 statistic: str = "max", latent_init: str | None = None,
                  train_layers: str | None = None) -> None:
         self.default_bits = qat.check_bits(bits)
         self.stage = qat.check_stage(stage)
         self.layer_bits = tuple(layer_bits)
         self.symmetric = bool(symmetric)  # activation ranges as the export calibrates them
         self.statistic = statistic
-        if latent_init not in qat.LATENT_INITS:
-            raise InputError(f"--qat-latent-init {latent_init!r}: one of {', '.join(qat.LATENT_INITS)}")
-        self.latent_init = latent_init
         self.train_layers = qat.check_pattern(train_layers) if train_layers else None
         self.init = None if init is None else Path(init)
         self.init_config = check_init(self.init, self.default_bits, self.stage, self.layer_bits)
+        if latent_init is not None and latent_init not in qat.LATENT_INITS:
+            raise InputError(f"--qat-latent-init {latent_init!r}: one of {', '.join(qat.LATENT_INITS)}")
+        if latent_init is not None and (self.init_config or {}).get("qat"):
+            raise InputError("--qat-latent-init applies to a start from float weights; --init "
+                             f"{self.init} is a QAT checkpoint (its latent weights carry on)")
+        self.latent_init = latent_init or qat.LATENT_INITS[0]
         self.net = self.qnet = None
         self.bits: dict[str, int] = {}
 
@@ -53,6 +56,10 @@ class QatHook(TrainHook):
 
         if resumed is not None:
             check_same_run(resumed.get("qat"), self.default_bits, self.stage, self.layer_bits)
+            trained = (resumed.get("qat") or {}).get("train_layers")
+            if trained != self.train_layers:
+                raise InputError(f"--resume: the run trained {trained or 'every layer'!r}, not "
+                                 f"--qat-train-layers {self.train_layers or '(all)'!r}: pass the run's")
             source = resumed
         elif self.init is not None:
             _load_latent(model, self.init)

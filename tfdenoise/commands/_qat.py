@@ -27,8 +27,8 @@ def add_qat_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--qat-train-layers", default=None, metavar="PATTERN",
                    help="train only the layers whose names the regular expression matches, e.g. "
                         "'fc_in' (the others keep their weights; default: all)")
-    g.add_argument("--qat-latent-init", choices=("atanh", "copy"), default="atanh",
-                   help="stage 1 from float weights: atanh starts the latent weights at the inverse "
+    g.add_argument("--qat-latent-init", choices=("atanh", "copy"), default=None,
+                   help="stage 1 from float weights (default atanh): atanh starts the latent weights at the inverse "
                         "of the tanh transform (the grid = the float weights linearly quantized); "
                         "copy takes the float weights as latent ones (tanh-distorted: how the KWS "
                         "runs of docs/qat.md started)")
@@ -42,13 +42,15 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
 
     if args.qat_bits is None:
         if args.init is not None or args.qat_layer_bits or args.qat_stage != 1 or \
-                args.qat_latent_init != "atanh" or args.qat_train_layers is not None:
+                args.qat_latent_init is not None or args.qat_train_layers is not None:
             raise InputError("--init, --qat-stage, --qat-layer-bits, --qat-latent-init and "
                              "--qat-train-layers go with --qat-bits "
                              "(a plain run continues with --resume)")
         return None
     if args.init is not None and args.resume:
         raise InputError("--init starts a run, --resume continues one: give one of them")
+    if args.qat_latent_init is not None and args.resume:
+        raise InputError("--qat-latent-init applies to a start from float weights, not to --resume")
     from tfdenoise import qat
     from tfdenoise.qat_train import QatHook
 
