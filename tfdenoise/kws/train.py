@@ -46,7 +46,7 @@ from tfdenoise.fileio import check_outputs, write_json
 from tfdenoise.kws import data
 from tfdenoise.kws.data import Clip, Task
 from tfdenoise.kws.features import FeatureConfig, features
-from tfdenoise.kws.layertable import get_spec
+from tfdenoise.kws.layertable import KwsSpec, get_spec
 from tfdenoise.kws.models import KwsModel, save_kws_checkpoint
 from tfdenoise.kws.train_config import KwsTrainConfig, check_resumable, make_task, split_clips
 from tfdenoise.models import CONFIG_FILE
@@ -297,6 +297,23 @@ def _checkpoint_meta(task: Task, config: KwsTrainConfig, state: RunState, run_co
             "training": run_config, "metrics": state.history[-1]}
 
 
+def _build_network(config: KwsTrainConfig, spec: KwsSpec, task: Task, n_train: int, hook: TrainHook,
+                   saved: dict | None, resume: bool, verbose: int) -> tuple[KwsModel, object, RunState, tuple]:
+    """The network (``hook.units`` wide), its Adam optimizer (built, so that ``OUT/last``'s state
+    loads into it), where the run stands (``OUT/last``'s weights and progress with ``resume``)
+    and the compiled ``(train_step, eval_step)`` of the network ``hook.start`` returns."""
+    from tfdenoise.keras import keras
+
+    model = KwsModel(spec.name, labels=task.labels, seed=config.seed, units=hook.units)
+    optimizer = keras.optimizers.Adam(config.learning_rate)
+    net = logits_model(model)
+    optimizer.build(net.trainable_variables)
+    state = _resume(model, optimizer, Path(config.out), saved, verbose) if resume else RunState()
+    steps = -(-epoch_size(config, task, n_train) // config.batch)
+    net = hook.start(net, steps, config.epochs, saved)
+    return model, optimizer, state, _loss_and_steps(net, spec.input_shape, optimizer)
+
+
 def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1,
               hook: TrainHook | None = None) -> Path:
     """Train ``config.model``; returns the folder of the best checkpoint (``OUT/best``).
@@ -314,7 +331,6 @@ def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1,
     signals_va = data.load_clips(valid, cache)
     noise = mixtures.load_corpus(config.noise, cache, progress=verbose > 0) if config.noise else None
 
-    from tfdenoise.keras import keras
     from tfdenoise.train import _save_optimizer
 
     hook = hook or TrainHook()
@@ -322,14 +338,8 @@ def train_kws(config: KwsTrainConfig, resume: bool = False, verbose: int = 1,
     cfg = spec.features
     y_tr = task.targets(train)
     valid_set = validation_set(signals_va, task.targets(valid), task, config, noise, cfg)
-    model = KwsModel(spec.name, labels=task.labels, seed=config.seed, units=hook.units)
-    optimizer = keras.optimizers.Adam(config.learning_rate)
-    net = logits_model(model)
-    optimizer.build(net.trainable_variables)
-    state = _resume(model, optimizer, out, saved, verbose) if resume else RunState()
-    steps = -(-epoch_size(config, task, len(train)) // config.batch)
-    net = hook.start(net, steps, config.epochs, saved)
-    train_step, eval_step = _loss_and_steps(net, spec.input_shape, optimizer)
+    model, optimizer, state, (train_step, eval_step) = _build_network(
+        config, spec, task, len(train), hook, saved, resume, verbose)
     run_config = config.to_json()
     write_json(out / CONFIG_FILE, run_config)
     if verbose:
