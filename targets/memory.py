@@ -74,7 +74,6 @@ def plan_memory(layers: Sequence[Layer], tensor_elems: dict[int, int], board: Bo
     if policy not in POLICIES:
         raise InputError(f"unknown promotion policy {policy!r} (known: {', '.join(POLICIES)})")
     budget = int(board.c("memory.l2_budget"))
-    reasons: list[str] = []
     arena, act_buffers = plan_activations(layers, tensor_elems)
     param_bytes = sum(la.param_bytes for la in layers)
     param_elems = sum(la.param_elements for la in layers)

@@ -31,11 +31,11 @@ tiles). Sizes count 4-byte aligned, as the L2 layout places them (targets/memory
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from tfdenoise.targets.schedule import time_layer
 from tfdenoise.targets.tiling import can_split, rows_per_tile, split_share, tile_layer, weight_rows
-from tfdenoise.targets.types import Layer, MemoryPlan, Promotion, PromotionContext
+from tfdenoise.targets.types import Layer, MemoryPlan, ParamTensor, Promotion, PromotionContext
 
 Policy = Callable[[PromotionContext], Promotion]
 #: Policy-name suffix that turns on the first-tile prefetch of targets/schedule.py.
@@ -58,6 +58,16 @@ def _whole_layers(order, budget: int) -> frozenset[int]:
     return frozenset(chosen)
 
 
+def _first_fit(params: Iterable[ParamTensor], chosen: set[int], used: int, room: int) -> int:
+    """Add to `chosen`, in order, each tensor of `params` not yet chosen whose aligned size fits
+    `room` with `used` bytes taken (first fit); returns the bytes used after."""
+    for p in params:
+        if p.tensor not in chosen and used + align(p.nbytes) <= room:
+            chosen.add(p.tensor)
+            used += align(p.nbytes)
+    return used
+
+
 def layer_order(ctx: PromotionContext) -> Promotion:
     """docs/design.md §5 default: whole layers in execution order while they fit (first fit)."""
     return Promotion(_whole_layers(ctx.layers, ctx.room))
@@ -66,12 +76,7 @@ def layer_order(ctx: PromotionContext) -> Promotion:
 def tensor_order(ctx: PromotionContext) -> Promotion:
     """Individual tensors in execution order, first fit (can split a layer L2/L3)."""
     chosen: set[int] = set()
-    used = 0
-    for layer in ctx.layers:
-        for p in layer.params:
-            if p.tensor not in chosen and used + align(p.nbytes) <= ctx.room:
-                chosen.add(p.tensor)
-                used += align(p.nbytes)
+    _first_fit((p for layer in ctx.layers for p in layer.params), chosen, 0, ctx.room)
     return Promotion(frozenset(chosen))
 
 
@@ -131,10 +136,7 @@ def _greedy(ctx: PromotionContext, split: bool) -> Promotion:
     tiles: dict[str, int] = {}
     used = 0
     for _, layer in by_time_per_byte(ctx):
-        for p in layer.params:
-            if p.tensor not in chosen and used + align(p.nbytes) <= ctx.room:
-                chosen.add(p.tensor)
-                used += align(p.nbytes)
+        used = _first_fit(layer.params, chosen, used, ctx.room)
         if split:
             k, need = split_tiles(ctx, layer, frozenset(chosen), ctx.room - used)
             if k:
