@@ -65,6 +65,14 @@ def _build_all(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
+def gap9():
+    """The gap9 board (targets/boards/gap9.toml); boards are frozen, shared by every test."""
+    from tfdenoise.targets.boards import load_board
+
+    return load_board("gap9")
+
+
+@pytest.fixture(scope="session")
 def tflite_dir(request, tmp_path_factory) -> Path:
     """Folder holding `{name}.tflite` for every name in NAMES."""
     try:

@@ -12,17 +12,11 @@ from types import SimpleNamespace
 import pytest
 
 from tfdenoise.targets import analyze, cnn_kernels, kernels
-from tfdenoise.targets.boards import load_board
 from tfdenoise.targets.layers import group_layers
 from tfdenoise.targets.reader import read_tflite
 from tfdenoise.targets.tiling import conv_tiles, l1_usable, stride_h, tile_layer
 from tfdenoise.targets.types import ConvGeometry, Layer, ParamTensor
 from tfdenoise.vocab import LayerKind, Precision
-
-
-@pytest.fixture(scope="module")
-def gap9():
-    return load_board("gap9")
 
 
 @pytest.fixture(scope="module")

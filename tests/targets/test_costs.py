@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
@@ -14,11 +13,6 @@ from tfdenoise.targets.schedule import schedule, time_layer
 from tfdenoise.targets.tiling import l1_usable, tile_layer
 from tfdenoise.targets.types import Layer, ParamTensor, PromotionContext
 from tfdenoise.errors import BoardError, InputError
-
-
-@pytest.fixture(scope="module")
-def gap9():
-    return load_board("gap9")
 
 
 def layer(name="l", kind="lstm", precision="int8", macs=2048, params=(), inputs=(0,), outputs=(1,),

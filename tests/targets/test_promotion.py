@@ -13,24 +13,20 @@ import pytest
 from tfdenoise.targets import analyze
 from tfdenoise.targets.boards import load_board
 from tfdenoise.targets.kernels import core_cycles
-from tfdenoise.targets.memory import POLICIES, plan_activations, plan_memory
+from tfdenoise.targets.memory import POLICIES, plan_memory
 from tfdenoise.targets.pipeline import analyze_graph
 from tfdenoise.targets.promotion import PREFETCH, by_time_per_byte, l3_saving, parse_policy
 from tfdenoise.targets.reader import read_tflite
 from tfdenoise.targets.schedule import prefetch_savings, prefetch_window, schedule, time_layer
 from tfdenoise.targets.tiling import rows_per_tile, tile_layer
 from tfdenoise.targets.types import Constant, Layer, ParamTensor, PromotionContext
+from tfdenoise.errors import InputError
 
 BASELINE = Path(__file__).with_name("promotion_baseline.json")
 B3 = 640 * 0.565 / 240          # gap9 eMRAM at 0.65 V / 240 MHz, B/cycle
 B2 = 8 * 0.75                   # cluster DMA L2 -> L1, B/cycle
 OVERHEAD = 3000 + 150           # layer_cycles + tile_cycles x 1 tile
 NEW = ("time-per-byte", "time-per-byte-split")
-
-
-@pytest.fixture(scope="module")
-def gap9():
-    return load_board("gap9")
 
 
 @pytest.fixture(scope="module")
@@ -161,10 +157,17 @@ def test_prefetch_window_of_a_streaming_layer(gap9, op):
     assert prefetch_window(gap9, op, "emram", la, tiling, timing) == pytest.approx(slot)
 
 
-def test_policy_names():
+def test_policy_names(gap9):
+    """parse_policy splits the suffix; plan_memory takes a +prefetch name and refuses a doubled
+    suffix or a suffix on an unknown base."""
     assert {"time-per-byte", "time-per-byte-split"} <= set(POLICIES)
-    assert all(n + PREFETCH in POLICIES for n in POLICIES if not n.endswith(PREFETCH))
     assert parse_policy("none+prefetch") == ("none", True) and parse_policy("none") == ("none", False)
+    assert parse_policy("time-per-byte-split" + PREFETCH) == ("time-per-byte-split", True)
+    ls = chain(("a", (400,), 1000))
+    assert plan_memory(ls, {0: 100, 1: 100}, gap9, "emram", "tensor-order" + PREFETCH).prefetch
+    for bad in ("tensor-order" + PREFETCH + PREFETCH, "nonsense" + PREFETCH):
+        with pytest.raises(InputError, match="unknown promotion policy"):
+            plan_memory(ls, {0: 100, 1: 100}, gap9, "emram", bad)
 
 
 def shipped(variant: str, precision: str) -> Path:
