@@ -5,6 +5,12 @@ and without +prefetch) priced by the cost model on shipped mixed FP16-INT8 model
     python tools/promotion_table.py --compare       # every shipped file on gap9: cycles / layer-order
     python tools/promotion_table.py --baseline F    # regression numbers of the reference policies
                                                     # (tests/targets/promotion_baseline.json)
+
+tests/targets/promotion_baseline.json pins the reference policies to the code of commit 07fb9e6
+(before the promotion strategies): it must be written by that commit's targets/ code (a checkout
+of 07fb9e6 installed as tfdenoise, with this file copied into its tools/), never by the current
+code, or test_reference_policies_unchanged would compare the code with itself. So --baseline
+refuses to overwrite an existing file unless --force; it writes atomically.
 """
 from __future__ import annotations
 
@@ -105,15 +111,33 @@ def baseline() -> dict[str, list]:
     return out
 
 
+def write_baseline(path: str, force: bool) -> int:
+    """Write `baseline()` to `path` atomically; refuse an existing file unless `force` (exit 2)."""
+    from tfdenoise.errors import OutputError, TfdenoiseError
+    from tfdenoise.fileio import check_outputs, write_text
+
+    try:
+        if Path(path).exists() and not force:
+            raise OutputError("exists; the promotion baseline must come from the code of commit 07fb9e6, "
+                              "not from this code (see this tool's docstring); pass --force to overwrite it", path)
+        check_outputs([path])
+        write_text(path, json.dumps(baseline(), indent=0, sort_keys=True) + "\n")
+    except TfdenoiseError as exc:
+        print(f"promotion_table: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"wrote {path}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--compare", action="store_true", help="cycles of every policy / layer-order, all shipped files")
-    ap.add_argument("--baseline", metavar="F", help="write the reference policies' numbers as JSON to F")
+    ap.add_argument("--baseline", metavar="F", help="write the reference policies' numbers as JSON to F "
+                    "(a new file; the test's baseline must come from the code of commit 07fb9e6)")
+    ap.add_argument("--force", action="store_true", help="let --baseline overwrite an existing file")
     args = ap.parse_args()
     if args.baseline:
-        Path(args.baseline).write_text(json.dumps(baseline(), indent=0, sort_keys=True) + "\n")
-        print(f"wrote {args.baseline}")
-        return 0
+        return write_baseline(args.baseline, args.force)
     rows = compare() if args.compare else [line for c in CONFIGS for line in table(*c) + [""]]
     print("\n".join(rows).rstrip())
     return 0
