@@ -17,7 +17,7 @@ acoustics", JASA 65(4)) up to a reflection order, then an exponentially decaying
   (a hybrid in the spirit of the image + stochastic tail of pyroomacoustics, not its code);
 - the absorption is drawn from RT60 with Sabine's formula ``RT60 = 0.161 V / (S alpha)``,
   ``V`` the volume and ``S`` the wall area (``EYRING`` is ``0.161 V / (-S ln(1 - alpha))``;
-  :func:`absorption` has both, tests/test_augment.py measures how the image part decays);
+  :func:`absorption` has both; tools/rir_check.py measures how the image part decays with each);
 - :func:`estimate_rt60` measures RT60 back from a response: Schroeder's backward-integrated
   energy decay curve (Schroeder 1965), a straight line fitted from -5 to -25 dB (T20) x 3.
 
@@ -123,16 +123,23 @@ def image_sources(room: Room, max_order: int = MAX_ORDER) -> tuple[np.ndarray, n
     return dist / SPEED_OF_SOUND, beta ** order / (4 * np.pi * np.maximum(dist, 1e-3)), t_c
 
 
+def image_taps(delays: np.ndarray, amps: np.ndarray, length: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``length`` samples (float64) with each image's amplitude added at the sample nearest to
+    its delay (nearest-sample taps, module header); images arriving at or after ``length`` are left out."""
+    h = np.zeros(length)
+    taps = np.rint(delays * sample_rate).astype(int)
+    inside = taps < length
+    np.add.at(h, taps[inside], amps[inside])
+    return h
+
+
 def simulate(room: Room, rng: np.random.Generator, max_order: int = MAX_ORDER,
              sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The room's impulse response (float32), from time 0 (propagation delay included, so the
     direct path is the first non-zero tap) to the direct path's arrival + RT60."""
     delays, amps, t_c = image_sources(room, max_order)
     length = int(np.ceil((delays.min() + room.rt60) * sample_rate)) + 1
-    h = np.zeros(length)
-    taps = np.rint(delays * sample_rate).astype(int)
-    inside = taps < length
-    np.add.at(h, taps[inside], amps[inside])
+    h = image_taps(delays, amps, length, sample_rate)
     start = int(np.ceil(t_c * sample_rate))
     if start < length:
         fit = slice(max(int(np.rint(delays.min() * sample_rate)) + 1, start - int(TAIL_FIT_S * sample_rate)), start)

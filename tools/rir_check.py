@@ -29,11 +29,7 @@ def _images_only(room, order: int = 60) -> np.ndarray:
     from tfdenoise import SAMPLE_RATE, rir
 
     delays, amps, t_c = rir.image_sources(room, order)
-    h = np.zeros(int(t_c * SAMPLE_RATE))
-    taps = np.rint(delays * SAMPLE_RATE).astype(int)
-    inside = taps < len(h)
-    np.add.at(h, taps[inside], amps[inside])
-    return h
+    return rir.image_taps(delays, amps, int(t_c * SAMPLE_RATE), SAMPLE_RATE)
 
 
 def _drr(h: np.ndarray) -> float:
