@@ -67,20 +67,26 @@ def _start(config: TrainConfig, resume: bool, tmp: Path, timeout_s: float = 120.
     return procs
 
 
-def _config(corpus_dirs, out: Path, epochs: int, segments: int = 4) -> TrainConfig:
+def _config(corpus_dirs, out: Path, epochs: int, segments: int = 4, **kw) -> TrainConfig:
+    """A tiny gru128 run (also used by tests/test_ema.py; `kw`: more TrainConfig fields)."""
     speech, noise = corpus_dirs
     return TrainConfig(variant="gru128", speech=str(speech), noise=str(noise), out=str(out),
                        epochs=epochs, batch=2, segment_seconds=0.5, segments_per_epoch=segments,
-                       valid_fraction=0.5, valid_segments=2, cache_dir="")
+                       valid_fraction=0.5, valid_segments=2, cache_dir="", **kw)
 
 
-def _weights(folder: Path) -> list[np.ndarray]:
+def _h5(path: Path) -> list[np.ndarray]:
+    """Every dataset of an HDF5 weights file, in visiting order (also used by tests/test_ema.py)."""
     import h5py
 
     out: list[np.ndarray] = []
-    with h5py.File(folder / "weights.h5", "r") as f:
+    with h5py.File(path, "r") as f:
         f.visititems(lambda name, obj: out.append(np.array(obj)) if isinstance(obj, h5py.Dataset) else None)
     return out
+
+
+def _weights(folder: Path) -> list[np.ndarray]:
+    return _h5(folder / "weights.h5")
 
 
 def test_two_workers_hold_the_same_weights(corpus_dirs, tmp_path):

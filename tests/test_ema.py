@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tfdenoise import ema
 from tfdenoise.errors import InputError
-from tfdenoise.train import TrainConfig, TrainHook, train
+from tfdenoise.train import TrainHook, train
 
-
-def _h5(path: Path) -> list[np.ndarray]:
-    import h5py
-
-    out: list[np.ndarray] = []
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.append(np.array(obj)) if isinstance(obj, h5py.Dataset) else None)
-    return out
+from test_distribute import _config, _h5, _start  # the tiny run, HDF5 reader and workers (pythonpath = tests)
 
 
 def test_average_after_k_steps_is_the_closed_form():
@@ -61,13 +53,6 @@ def test_average_after_k_steps_is_the_closed_form():
     assert all(np.array_equal(p, q) for p, q in zip(net.get_weights(), full_raw))
     with pytest.raises(ValueError):
         ema.WeightAverage(net, 1.0)
-
-
-def _config(corpus_dirs, out: Path, epochs: int, **kw) -> TrainConfig:
-    speech, noise = corpus_dirs
-    return TrainConfig(variant="gru128", speech=str(speech), noise=str(noise), out=str(out),
-                       epochs=epochs, batch=2, segment_seconds=0.5, segments_per_epoch=4,
-                       valid_fraction=0.5, valid_segments=2, cache_dir="", **kw)
 
 
 AUGMENTED = {"reverb": 0.5, "rt60": (0.3, 0.6), "reverb_target": "early", "level_db": (-10.0, 6.0),
@@ -128,8 +113,6 @@ def test_ema_is_refused_with_a_training_hook(corpus_dirs, tmp_path):
 
 
 def test_two_workers_hold_the_same_average(corpus_dirs, tmp_path):
-    from test_distribute import _start
-
     out = tmp_path / "run"
     procs = _start(_config(corpus_dirs, out, 1, ema=0.5, reverb=0.5), False, tmp_path)
     logs = [p.communicate(timeout=600)[0] for p in procs]
