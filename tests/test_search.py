@@ -172,6 +172,67 @@ def test_cli_also_of_the_other_family_is_refused(cli, tmp_path: Path):
     assert not (tmp_path / "s" / "cache").exists()
 
 
+def test_pairs_scorer_checks_its_inputs(tmp_path: Path):
+    with pytest.raises(InputError, match="no such folder"):
+        PairsScorer(tmp_path / "nope")
+    (tmp_path / "noisy").mkdir()
+    with pytest.raises(InputError, match="not a noisy/clean pairs folder"):
+        PairsScorer(tmp_path)
+    for jobs in (0, -2):
+        with pytest.raises(InputError, match="--jobs must be a whole number >= 1"):
+            PairsScorer(None, jobs)
+    assert PairsScorer(None, 2).jobs == 2                     # the bundled pairs
+
+
+@pytest.mark.parametrize("argv, message", [(("--pairs", "{tmp}/nope"), "no such folder"),
+                                           (("--jobs", "0"), "--jobs must be a whole number >= 1")])
+def test_cli_bad_pairs_or_jobs_fail_before_any_work(cli, tmp_path: Path, argv, message):
+    code, _, err = cli("search", *(a.format(tmp=tmp_path) for a in argv), "-o", tmp_path / "s")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("where", ["out", "cache", "pairs"])
+def test_cli_outputs_inside_an_input_folder_are_refused(cli, tmp_path: Path, checkpoint: Path, where):
+    pairs = make_pairs(tmp_path / "pairs", n=1, seconds=0.2)
+    inside = {"out": ("-o", checkpoint / "s"), "cache": ("-o", tmp_path / "s", "--cache", checkpoint / "cache"),
+              "pairs": ("-o", pairs / "s")}[where]
+    code, _, err = cli("search", checkpoint, "--pairs", pairs, *inside)
+    assert code != 0 and "lies inside the input folder" in err
+    assert not (checkpoint / "s").exists() and not (checkpoint / "cache").exists()
+    assert not (pairs / "s").exists() and not (tmp_path / "s").exists()
+
+
+def _no_choice_result(tmp_path: Path) -> dict:
+    """A search result that chose nothing: one scored candidate that fails the bound."""
+    from dataclasses import asdict
+
+    c = _cand(1.0, 10.0, str(tmp_path / "a.tflite"), decision_ms=1.0, decision_energy_uj=10.0, rho_l3=0.0)
+    c.quality, c.accepted = {"pesq": 1.5, "stoi": 0.9}, False
+    ref = {"model": "m", "recipe": "mixed", "file": c.file, "quality": {"pesq": 2.0, "stoi": 0.9},
+           "limits": {"pesq": (">=", 1.97)}}
+    return {"family": "denoiser", "checkpoint": "m", "target": "gap9", "sources": [
+                {"label": "m", "path": "m", "kind": "model", "qat_bits": None, "prune": None}],
+            "budgets": asdict(Budgets()), "cost_keys": ["latency_ms", "energy_uj"], "prefer": list(PREFER),
+            "quality_data": "fake", "reference": ref, "recipes": {"m": [{"name": "mixed"}]}, "repeats": {},
+            "skipped": {}, "scored_now": 0, "candidates": [asdict(c)], "chosen": None,
+            "seconds": {"export": 0, "price": 0, "score": 0, "total": 0}}
+
+
+def test_a_run_that_chooses_nothing_removes_stale_chosen_files(tmp_path: Path):
+    out = tmp_path / "s"
+    stale = [out / n for n in ("chosen.json", "chosen.tflite", "chosen.gap9.md", "chosen.gap9.html",
+                               "chosen.stm32f767.json")]
+    for f in stale:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("from an earlier run")
+    (out / "notes.md").write_text("kept")
+    paths = write_outputs(_no_choice_result(tmp_path), out)
+    assert not any(f.exists() for f in stale)
+    assert (out / "notes.md").is_file() and set(paths) == {"candidates", "markdown", "png"}
+    assert "No candidate meets the budgets" in (out / "pareto.md").read_text()
+
+
 @pytest.mark.slow
 def test_search_end_to_end(checkpoint: Path, tmp_path: Path):
     from tfdenoise.models import TinyDenoiser, save_checkpoint
@@ -187,7 +248,10 @@ def test_search_end_to_end(checkpoint: Path, tmp_path: Path):
     assert result["scored_now"] >= 1 and result["chosen"] is not None
     scored = [c for c in result["candidates"] if c["quality"] is not None]
     assert all(c["within_budget"] or c["file"] == result["reference"]["file"] for c in scored)
+    (out / "chosen.stm32f767.md").parent.mkdir(parents=True, exist_ok=True)
+    (out / "chosen.stm32f767.md").write_text("another board's report, from an earlier run")
     paths = write_outputs(result, out)
+    assert not (out / "chosen.stm32f767.md").exists() and (out / "chosen.gap9.md").is_file()
     for name in ("candidates.json", "pareto.md", "pareto.png", "chosen.json", "chosen.tflite"):
         assert (out / name).is_file(), name
     assert "report_json" in paths and json.loads((out / "chosen.json").read_text())["layers"]

@@ -12,7 +12,8 @@ import pytest
 from conftest import synth_speech, write_wav
 from tfdenoise.converters.recipe import parse
 from tfdenoise.search import Budgets, QualityBound, search
-from tfdenoise.search_space import KWS_GRANULARITY, kws_recipes, qat_recipes
+from tfdenoise.search_space import (KWS_GRANULARITY, Source, export_files, kws_recipes, qat_recipes, recipes_for,
+                                   skipped_recipes)
 from tfdenoise.vocab import ModelFamily
 
 KWS = ModelFamily.KWS
@@ -33,6 +34,71 @@ def test_kws_recipes_are_what_the_converter_makes():
     qat = qat_recipes(KWS, {"fc_0": 4, "fc_1": 4, "fc_2": 4, "logits": 4})
     assert [r["name"] for r in qat] == ["qat4", "qat4+fp32-softmax"]
     assert parse(qat[1]).resolve_bits(DNN_LAYERS)["fc_1"] == 4
+
+
+def _config_only(folder: Path, name: str, data: Path | None = None) -> Path:
+    """A KWS checkpoint folder with only its config.json (enough for recipes and defaults)."""
+    from tfdenoise.kws.features import feature_summary
+    from tfdenoise.kws.layertable import get_spec
+
+    folder.mkdir(parents=True)
+    config = {"family": "kws", "name": name, "n_classes": 3, "labels": LABELS,
+              "features": feature_summary(get_spec(name).features),
+              **({"training": {"data": str(data)}} if data is not None else {})}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _clips(folder: Path, n: int = 1) -> Path:
+    for i, label in enumerate(LABELS):
+        for index in range(n):
+            write_wav(folder / f"{label}_spk_{index}.wav", synth_speech(0.3, seed=10 * i + index))
+    return folder
+
+
+def test_per_tensor_recipes_are_skipped_without_conv_layers(tmp_path: Path):
+    dnn = Source("dnn", str(_config_only(tmp_path / "dnn", "dnn")), "model")
+    cnn = Source("cnn", str(_config_only(tmp_path / "cnn", "cnn")), "model")
+    names = {s.label: [r["name"] for r in recipes_for(s, KWS)] for s in (dnn, cnn)}
+    assert names["cnn"] == [r["name"] for r in kws_recipes()] and skipped_recipes(cnn, KWS) == {}
+    assert skipped_recipes(dnn, KWS) == {"int8/per-tensor": "int8",
+                                         "int8/per-tensor+fp32-softmax": "int8+fp32-softmax"}
+    assert names["dnn"] == [n for n in names["cnn"] if "per-tensor" not in n] and len(names["dnn"]) == 5
+    assert skipped_recipes(Source("q", dnn.path, "qat", {"fc_0": 4}), KWS) == {}  # QAT: no granularities
+
+
+def test_kws_export_key_holds_the_calibration_data(tmp_path: Path):
+    from tfdenoise.search_kws import calibration_digest, calibration_folder
+
+    one, two = _clips(tmp_path / "one"), _clips(tmp_path / "two")
+    assert calibration_digest(one) != calibration_digest(two)          # same files, another folder
+    before = calibration_digest(one)
+    write_wav(one / "a_spk_9.wav", synth_speech(0.3, seed=99))
+    assert calibration_digest(one) != before                           # a clip more
+    ckpt = _config_only(tmp_path / "ckpt", "dnn", data=two)
+    assert calibration_folder(ckpt, None) == str(two) and calibration_folder(ckpt, str(one)) == str(one)
+    src = Source("dnn", str(ckpt), "model")
+    calls = []
+
+    def exporter_for(_source):
+        return lambda recipe, out: (calls.append(out.name), out.write_bytes(recipe.read_bytes()))
+
+    jobs = [(src, r) for r in kws_recipes()[:2]]                        # fp32, int8
+    first, _ = export_files(jobs, tmp_path / "cache", exporter_for, lambda s: calibration_digest(one))
+    second, _ = export_files(jobs, tmp_path / "cache", exporter_for, lambda s: calibration_digest(two))
+    assert first[0].path == second[0].path                              # fp32 calibrates on nothing
+    assert first[1].path != second[1].path and len(calls) == 3          # int8: exported again
+
+
+def test_default_scorer_reads_the_options_or_the_checkpoint_data(tmp_path: Path):
+    from tfdenoise.search import default_scorer
+    from tfdenoise.search_kws import KwsScorer
+
+    clips = _clips(tmp_path / "clips")
+    ckpt = _config_only(tmp_path / "ckpt", "dnn", data=clips)
+    scorer = default_scorer(KWS, str(tmp_path / "cache"), data=str(clips), noise=None, hours=0.5)
+    assert isinstance(scorer, KwsScorer) and scorer.request.hours == 0.5 and scorer.request.data == str(clips)
+    assert default_scorer(KWS, str(tmp_path / "cache"), checkpoint=ckpt, hours=0).request.data == str(clips)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +182,33 @@ def test_kws_search_respects_budgets_and_reuses_its_caches(searched):
     ch = strict["candidates"][strict["chosen"]]                   # the fp32 reference always meets it
     ref = strict["reference"]["quality"]
     assert ch["quality"]["accuracy"] >= ref["accuracy"] and ch["quality"]["frr_1fa"] <= ref["frr_1fa"] + 1e-9
+
+
+@pytest.mark.slow
+def test_per_tensor_dnn_file_differs_only_in_metadata(kws_runs, tmp_path: Path):
+    """What skipped_recipes rests on: a DNN's int8 file at per-tensor granularity is the default
+    granularity's file but for the metadata naming it."""
+    from tfdenoise.converters import fbgraph
+    from tfdenoise.fileio import write_json
+    from tfdenoise.search_kws import kws_exporter
+
+    def without_metadata(path: Path) -> bytes:
+        m = fbgraph.load(path.read_bytes())
+        ours = [md for md in m.metadata if md.name in (b"tfdenoise", "tfdenoise")]
+        assert [md.buffer for md in ours] == [len(m.buffers) - 1]       # converters.metadata.attach
+        m.buffers.pop()
+        m.metadata = [md for md in m.metadata if md not in ours]
+        return fbgraph.dump(m)
+
+    export = kws_exporter(kws_runs["main"], str(kws_runs["clips"]), None)
+    files = {}
+    for r in kws_recipes()[1:4]:                                         # int8 at the three granularities
+        files[r["name"]] = tmp_path / f"{r['name'].replace('/', '_')}.tflite"
+        export(write_json(tmp_path / f"{r['name'].replace('/', '_')}.json", r), files[r["name"]])
+    raw = {k: v.read_bytes() for k, v in files.items()}
+    assert raw["int8"] != raw["int8/per-tensor"]                        # the metadata string differs
+    assert without_metadata(files["int8"]) == without_metadata(files["int8/per-tensor"])
+    assert without_metadata(files["int8"]) != without_metadata(files["int8/per-channel"])
 
 
 @pytest.mark.slow

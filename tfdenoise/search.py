@@ -36,7 +36,7 @@ from typing import Callable, Protocol, Sequence
 from tfdenoise.errors import InputError
 from tfdenoise.fileio import write_json
 from tfdenoise.search_space import (GROUPS, REFERENCE, Candidate, Source, export_files, file_sha256,
-                                   fingerprint, load_source, price_files, recipes_for)
+                                   fingerprint, load_source, price_files, recipes_for, skipped_recipes)
 from tfdenoise.vocab import ModelFamily
 
 #: Cost keys (milliseconds, microjoules) the budgets and the cost-Pareto front use, per family.
@@ -133,9 +133,15 @@ class PairsScorer:
     """Mean PESQ/STOI of a denoiser .tflite on a pairs folder (LiteRT, :func:`evaluate_pairs`)."""
 
     def __init__(self, pairs: str | os.PathLike | None = None, jobs: int | None = None) -> None:
+        """Checks ``pairs`` (a noisy/ + clean/ folder, default the bundled pairs) and ``jobs``
+        (None or >= 1) at once: one-line errors before any export."""
+        from tfdenoise.data import list_pairs
         from tfdenoise.samples import pairs_dir
 
+        if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+            raise InputError(f"--jobs must be a whole number >= 1, got {jobs!r}")
         self.pairs = Path(pairs) if pairs is not None else pairs_dir()
+        list_pairs(self.pairs)
         self.jobs = jobs
         self.digest = fingerprint(p for p in self.pairs.rglob("*.wav"))
 
@@ -276,13 +282,15 @@ def load_sources(model: str | os.PathLike | None, family: ModelFamily, also: Seq
 
 
 def _exporter_for(family: ModelFamily, calib_data: str | None, cache: str):
+    """(exporter of a source, digest of the data its int8 exports calibrate on, or None)."""
     from tfdenoise.search_space import denoiser_exporter
 
-    if family is ModelFamily.DENOISER:
-        return lambda s: denoiser_exporter(s.path)
-    from tfdenoise.search_kws import kws_exporter
+    if family is ModelFamily.DENOISER:  # calibrates on the bundled clips, which no option changes
+        return (lambda s: denoiser_exporter(s.path)), None
+    from tfdenoise.search_kws import calibration_digest, calibration_folder, kws_exporter
 
-    return lambda s: kws_exporter(s.path, calib_data, cache)
+    return ((lambda s: kws_exporter(s.path, calib_data, cache)),
+            lambda s: calibration_digest(calibration_folder(s.path, calib_data)))
 
 
 def search(model: str | os.PathLike | None = None, *, family: ModelFamily | str | None = None,
@@ -292,7 +300,7 @@ def search(model: str | os.PathLike | None = None, *, family: ModelFamily | str 
            groups: dict[str, tuple[str, ...]] = GROUPS, policies: Sequence[str] | None = None,
            only: Sequence[str] | None = None, score_all: bool = False) -> dict:
     """The whole search (module docstring); returns the result :func:`search_output.write_outputs`
-    writes.  ``scorer`` defaults to the bundled pairs (denoiser) or ``kws evaluate``'s defaults;
+    writes.  ``scorer`` defaults to :func:`default_scorer` (the bundled pairs; KWS: the model's data);
     ``only``: recipe names to keep (the reference recipe of the model searched always stays);
     ``cache_dir`` (default ``out_dir/cache``) holds the exports, the quality cache and decoded
     audio: none of them depends on the board, so searches on several boards can share it."""
@@ -310,11 +318,13 @@ def search(model: str | os.PathLike | None = None, *, family: ModelFamily | str 
     sources = load_sources(model, fam, also)
     recipes = {s.label: [r for r in recipes_for(s, fam, groups) if only is None or r["name"] in only
                          or (s is sources[0] and r["name"] == REFERENCE[fam])] for s in sources}
+    skipped = {f"{s.label}/{a}": f"{s.label}/{b}" for s in sources for a, b in skipped_recipes(s, fam).items()
+               if only is None or a in only}
     jobs = [(s, r) for s in sources for r in recipes[s.label]]
     if not any(s is sources[0] and r["name"] == REFERENCE[fam] for s, r in jobs):
         raise InputError(f"the layer groups give no {REFERENCE[fam]!r} recipe (an 'rnn' group is needed)")
-    scorer = scorer or _default_scorer(fam, calib_data, str(cache))
-    files, repeats = export_files(jobs, cache, _exporter_for(fam, calib_data, str(cache)))
+    scorer = scorer or default_scorer(fam, str(cache), data=calib_data, checkpoint=sources[0].path)
+    files, repeats = export_files(jobs, cache, *_exporter_for(fam, calib_data, str(cache)))
     t1 = time.perf_counter()
     cands = price_files(files, b, policies)
     for c in cands:
@@ -337,7 +347,7 @@ def search(model: str | os.PathLike | None = None, *, family: ModelFamily | str 
             "cost_keys": list(COST[fam]), "prefer": list(prefer), "quality_data": _describe(scorer),
             "reference": {"model": ref.model, "recipe": ref.recipe, "file": ref.file, "quality": ref.quality,
                           "limits": bound.limits(ref.quality)},
-            "recipes": recipes, "repeats": repeats,
+            "recipes": recipes, "repeats": repeats, "skipped": skipped,
             "scored_now": quality.cache.scored, "candidates": [asdict(c) for c in cands],
             "chosen": None if chosen is None else cands.index(chosen),
             "seconds": {"export": round(t1 - t0, 1), "price": round(t2 - t1, 1), "score": round(t3 - t2, 1),
@@ -348,10 +358,14 @@ def _describe(scorer: Scorer) -> str:
     return scorer.describe() if hasattr(scorer, "describe") else type(scorer).__name__
 
 
-def _default_scorer(family: ModelFamily, calib_data: str | None, cache: str) -> Scorer:
+def default_scorer(family: ModelFamily, cache_dir: str, *, pairs: str | None = None, jobs: int | None = None,
+                   data: str | None = None, noise: str | None = None, hours: float | None = None,
+                   checkpoint: str | os.PathLike | None = None) -> Scorer:
+    """The scorer of a search, its inputs checked: :class:`PairsScorer` on ``pairs`` with ``jobs``
+    (denoiser); ``search_kws.kws_scorer`` on ``data`` (default: ``checkpoint``'s training data),
+    ``noise`` and ``hours`` (KWS).  The options of the other family are ignored."""
     if family is ModelFamily.DENOISER:
-        return PairsScorer()
-    from tfdenoise.kws.evaluate import EvalRequest
-    from tfdenoise.search_kws import KwsScorer, default_data, default_noise
+        return PairsScorer(pairs, jobs)
+    from tfdenoise.search_kws import kws_scorer
 
-    return KwsScorer(EvalRequest(data=calib_data or default_data(), noise=default_noise(), cache_dir=cache))
+    return kws_scorer(data, noise, hours, cache_dir, checkpoint)

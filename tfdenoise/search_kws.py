@@ -15,7 +15,10 @@ and noise folders.
 
 Calibration of the INT8 exports (:func:`kws_exporter`): feature windows of the checkpoint's own
 training split of ``--data`` (:func:`tfdenoise.converters.kws.training_windows`), as
-``tfdenoise export`` calibrates a KWS checkpoint.
+``tfdenoise export`` calibrates a KWS checkpoint.  The cache key of such an export includes
+:func:`calibration_digest` of that folder (its resolved path and the names and sizes of its
+files), so a search on other clips exports again instead of reusing files calibrated on the
+first ones.
 """
 from __future__ import annotations
 
@@ -51,22 +54,51 @@ def default_noise() -> str | None:
     return str(DEFAULT_NOISE) if DEFAULT_NOISE.is_dir() else None
 
 
+def calibration_folder(checkpoint: str | os.PathLike, calib_data: str | None) -> str:
+    """The clips folder a KWS checkpoint's INT8 exports calibrate on: ``calib_data``, else its
+    own training data (:func:`default_data`)."""
+    from tfdenoise.kws.models import read_kws_config
+
+    return calib_data or default_data(read_kws_config(checkpoint))
+
+
+def calibration_digest(folder: str | os.PathLike) -> str:
+    """sha256 of the resolved ``folder`` and the names and sizes of its files (a cache-key part
+    of the exports calibrated on it)."""
+    h = hashlib.sha256(str(Path(folder).resolve()).encode())
+    h.update(_listing(str(folder)).encode())
+    return h.hexdigest()
+
+
 def kws_exporter(checkpoint: str | os.PathLike, calib_data: str | None, cache_dir: str | None):
     """Export (recipe JSON path, out .tflite) for a KWS checkpoint, loaded once; its INT8
-    files calibrated on windows of its training split of ``calib_data`` (default: its own
-    training data, :func:`default_data`)."""
+    files calibrated on windows of its training split of :func:`calibration_folder`."""
     from tfdenoise.converters.kws import checkpoint_split, export_kws, training_windows
     from tfdenoise.kws.models import load_kws_checkpoint, read_kws_config
 
     config = read_kws_config(checkpoint)
     model = load_kws_checkpoint(checkpoint)
     split, valid_fraction, seed = checkpoint_split(config)
-    windows, source = training_windows(calib_data or default_data(config), model.features, split=split,
+    windows, source = training_windows(calibration_folder(checkpoint, calib_data), model.features, split=split,
                                        valid_fraction=valid_fraction, seed=seed, cache_dir=cache_dir)
 
     def run(recipe: Path, out: Path) -> None:
         export_kws(model, out, str(recipe), windows, check=False, calib_source=source)
     return run
+
+
+def kws_scorer(data: str | None, noise: str | None, hours: float | None, cache_dir: str,
+               checkpoint: str | os.PathLike | None = None) -> KwsScorer:
+    """The scorer of a search: ``kws evaluate``'s request on ``data`` (default: the training
+    data of ``checkpoint``, the model searched, :func:`default_data`), ``noise`` (default
+    :func:`default_noise`) and ``hours`` (default ``kws evaluate``'s)."""
+    from tfdenoise.kws.models import read_kws_config
+    from tfdenoise.kws.stream import DEFAULT_HOURS
+
+    if data is None:
+        data = default_data(read_kws_config(checkpoint) if checkpoint is not None else None)
+    return KwsScorer(EvalRequest(data=data, noise=noise or default_noise(),
+                                 hours=DEFAULT_HOURS if hours is None else hours, cache_dir=cache_dir))
 
 
 def check_labels(sources, reference_labels: list[str]) -> None:

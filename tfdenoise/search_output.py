@@ -3,7 +3,10 @@ candidate with its cost, budgets missed, quality when measured), ``pareto.md`` (
 chosen configuration beside the reference, the quality-energy and quality-latency Pareto fronts
 and every scored file), ``pareto.png`` (quality against energy and against latency),
 ``chosen.json`` (the chosen recipe with its deployment settings: ``tfdenoise export CHECKPOINT
---recipe chosen.json`` remakes the file), ``chosen.tflite`` and its hardware report.
+--recipe chosen.json`` remakes the file), ``chosen.tflite`` and its hardware report
+``chosen.<board>.md/.html/.json``.  The ``chosen*`` files an earlier run left in the folder and
+this run does not write (nothing chosen, or another board's report) are removed, so what is
+there always belongs to the ``pareto.md`` beside it.
 """
 from __future__ import annotations
 
@@ -124,6 +127,10 @@ def to_markdown(result: dict) -> str:
     if result["repeats"]:
         lines += ["", "Recipes that made the same bytes as another (kept once): "
                   + ", ".join(f"{a} = {b}" for a, b in result["repeats"].items()) + "."]
+    if result.get("skipped"):
+        lines += ["", "Not exported (a network without conv layers: per-tensor weights are what the default "
+                  "granularity gives, the file would differ only in its metadata): "
+                  + ", ".join(f"{a} = {b}" for a, b in result["skipped"].items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -189,6 +196,7 @@ def write_outputs(result: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
              "markdown": write_text(out / "pareto.md", to_markdown(result)),
              "png": figure(result, out / "pareto.png")}
     if result["chosen"] is None:
+        remove_stale(out, ())
         return paths
     from tfdenoise.targets.pipeline import analyze
     from tfdenoise.targets.report import write_report
@@ -203,4 +211,25 @@ def write_outputs(result: dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     paths["chosen_tflite"] = write_bytes(out / "chosen.tflite", Path(ch["file"]).read_bytes())
     rep = analyze(paths["chosen_tflite"], result["target"], ch["vdd"], ch["l3"], ch["policy"], freq_mhz=ch["freq_mhz"])
     paths.update({f"report_{k}": v for k, v in write_report(rep, out).items()})
+    remove_stale(out, paths.values())
     return paths
+
+
+def stale_chosen(out: Path, keep) -> list[Path]:
+    """The ``chosen*`` files of an earlier run in ``out`` (chosen.json, chosen.tflite,
+    chosen.<board>.md/.html/.json) that are not in ``keep``."""
+    keep = {Path(k).resolve() for k in keep}
+    found = [out / "chosen.json", out / "chosen.tflite",
+             *(p for ext in ("md", "html", "json") for p in out.glob(f"chosen.*.{ext}"))]
+    return sorted({p for p in found if p.is_file() and p.resolve() not in keep})
+
+
+def remove_stale(out: Path, keep) -> None:
+    """Delete :func:`stale_chosen` (OutputError naming a file that cannot be removed)."""
+    from tfdenoise.errors import OutputError
+
+    for p in stale_chosen(out, keep):
+        try:
+            p.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot remove the stale output ({exc.strerror or exc})", p) from None

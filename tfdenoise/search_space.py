@@ -13,13 +13,18 @@ Recipes (converters/recipe.py JSON, written next to each file):
 * denoiser: every fp16 / int8 choice per layer group (``GROUPS``): 2^4 = 16 recipes;
 * keyword spotting: what converters/kws_convert.py produces: fp32, full int8, int8 with an fp32
   softmax, each int8 form with the three weight granularities of its ``"per_channel"`` (conv
-  layers per channel, every layer per channel, per tensor): 7 recipes;
+  layers per channel, every layer per channel, per tensor): 7 recipes.  A network without conv
+  layers (the DNN) skips the two per-tensor ones (:func:`skipped_recipes`): its default
+  granularity (conv layers per channel, dense per tensor) is per tensor everywhere, and the
+  files differ only in the metadata string naming the granularity, so 5 recipes;
 * QAT checkpoint: full int8 holding each layer's trained width (denoiser 1 recipe; KWS 2: int8
   or fp32 softmax).
 
-Files: each (source, recipe) is exported once into ``cache/`` under a key that hashes the recipe
-and the checkpoint's files (:func:`export_files`); files with identical bytes are kept once (a
-network without conv layers makes the same file at conv and per-tensor granularity).
+Files: each (source, recipe) is exported once into ``cache/`` under a key that hashes the recipe,
+the checkpoint's files and, for an export that calibrates on ``--data`` (KWS int8), the
+calibration clips (their folder resolved and the names and sizes of its files,
+``search_kws.calibration_digest``) (:func:`export_files`); files with identical bytes are kept
+once.
 
 Cost: a :class:`Candidate` is (file, policy, L3, operating point) priced by
 ``targets.analyze_graph`` (no TensorFlow; ``tfdenoise.targets.memory.POLICIES`` lists the
@@ -48,6 +53,9 @@ CHOICES: tuple[str, ...] = ("fp16", "int8")
 REFERENCE = {ModelFamily.DENOISER: "mixed", ModelFamily.KWS: "fp32"}
 #: KWS int8 weight granularities: name suffix -> the recipe's "per_channel" (kws_convert.PER_CHANNEL).
 KWS_GRANULARITY: dict[str, bool | str] = {"": "conv", "/per-channel": True, "/per-tensor": False}
+#: KWS granularities (name suffix) that make the default's file (suffix "": conv layers per channel,
+#: dense per tensor) in a network without conv layers, but for the metadata naming the granularity.
+SAME_WITHOUT_CONV: dict[str, str] = {"/per-tensor": ""}
 #: Cost fields of targets.report.to_json copied onto each candidate.
 COST_KEYS = ("latency_ms", "decision_ms", "energy_uj", "decision_energy_uj", "power_mw", "rho_l3",
              "l2_bytes_used", "l2_budget", "param_bytes", "param_bytes_at_bit_width", "mac_per_cycle",
@@ -186,13 +194,16 @@ def _kws(name: str, layers: list[dict], groups: dict, per_channel: bool | str = 
             "search_groups": groups}
 
 
-def kws_recipes() -> list[dict]:
+def kws_recipes(conv_layers: bool = True) -> list[dict]:
     """The KWS recipes the converter can make: fp32, and int8 (int8 or fp32 softmax) at each
-    weight granularity; fp32 first (the reference)."""
+    weight granularity; fp32 first (the reference).  ``conv_layers=False`` (a network without
+    conv or depthwise layers): no per-tensor recipes (:data:`SAME_WITHOUT_CONV`)."""
     out = [_kws("fp32", [{"pattern": ".*", "precision": "fp32"}], {"network": "fp32", "softmax": "fp32"})]
     for softmax in ("int8", "fp32"):
         head = [{"pattern": "probs", "precision": "fp32"}] if softmax == "fp32" else []
         for suffix, granularity in KWS_GRANULARITY.items():
+            if not conv_layers and suffix in SAME_WITHOUT_CONV:
+                continue
             name = "int8" + suffix + ("+fp32-softmax" if softmax == "fp32" else "")
             out.append(_kws(name, head + [{"pattern": ".*", "precision": "int8"}],
                             {"network": "int8", "softmax": softmax, "weights": suffix.strip("/") or "per-channel conv"},
@@ -215,11 +226,33 @@ def qat_recipes(family: ModelFamily, bits: dict[str, int]) -> list[dict]:
                  {**groups, "softmax": "fp32"})]
 
 
+def kws_conv_layers(checkpoint: str | os.PathLike) -> bool:
+    """Whether the KWS checkpoint's network has conv or depthwise layers (its layer table; no TF)."""
+    from tfdenoise.kws.layertable import Op, get_spec
+    from tfdenoise.kws.models import read_kws_config
+
+    config = read_kws_config(checkpoint)
+    return any(layer.op in (Op.CONV, Op.DEPTHWISE) for layer in get_spec(config["name"]).layers(config["n_classes"]))
+
+
+def skipped_recipes(source: Source, family: ModelFamily) -> dict[str, str]:
+    """``{recipe not exported: the recipe whose file it would repeat}`` for ``source``: the
+    per-tensor KWS recipes of a network without conv layers (:data:`SAME_WITHOUT_CONV`)."""
+    only_qat = source.qat_bits is not None and source.kind != "model"  # no granularity recipes
+    if family is not ModelFamily.KWS or only_qat or kws_conv_layers(source.path):
+        return {}
+    names = [r["name"] for r in kws_recipes()]
+    return {n: n.replace(suffix, same, 1) for n in names for suffix, same in SAME_WITHOUT_CONV.items()
+            if suffix in n}
+
+
 def recipes_for(source: Source, family: ModelFamily,
                 groups: dict[str, tuple[str, ...]] = GROUPS) -> list[dict]:
     """The model searched: every recipe of its family (and its QAT ones); an ``--also`` QAT
-    checkpoint: its QAT recipes; any other: every recipe of the family."""
-    base = enumerate_recipes(groups) if family is ModelFamily.DENOISER else kws_recipes()
+    checkpoint: its QAT recipes; any other: every recipe of the family (KWS without conv
+    layers: less the per-tensor ones, :func:`skipped_recipes`)."""
+    base = enumerate_recipes(groups) if family is ModelFamily.DENOISER else \
+        kws_recipes(conv_layers=not skipped_recipes(source, family))
     if source.qat_bits is None:
         return base
     qat = qat_recipes(family, source.qat_bits)
@@ -241,10 +274,17 @@ def file_sha256(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def recipe_key(recipe: dict, model_digest: str) -> str:
-    """Cache key of one export: the recipe's rules and options and the checkpoint's digest."""
+def calibrates(recipe: dict) -> bool:
+    """Whether exporting ``recipe`` calibrates on data (an int8 rule)."""
+    return any(rule.get("precision") == "int8" for rule in recipe.get("layers", ()))
+
+
+def recipe_key(recipe: dict, model_digest: str, calib_digest: str = "") -> str:
+    """Cache key of one export: the recipe's rules and options, the checkpoint's digest and
+    ``calib_digest`` (the calibration data's; empty: the export reads none)."""
     fields = {k: recipe.get(k) for k in ("layers", "calibration", "family", "per_channel")}
-    return hashlib.sha256((json.dumps(fields, sort_keys=True) + model_digest).encode()).hexdigest()[:16]
+    text = json.dumps(fields, sort_keys=True) + model_digest + (f"|calib:{calib_digest}" if calib_digest else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 Exporter = Callable[[Path, Path], None]
@@ -260,18 +300,23 @@ def denoiser_exporter(checkpoint: str | os.PathLike) -> Exporter:
 
 
 def export_files(jobs: Sequence[tuple[Source, dict]], cache_dir: str | os.PathLike,
-                 exporter_for: Callable[[Source], Exporter]) -> tuple[list[ModelFile], dict[str, str]]:
+                 exporter_for: Callable[[Source], Exporter],
+                 calib_digest: Callable[[Source], str] | None = None) -> tuple[list[ModelFile], dict[str, str]]:
     """Each (source, recipe) exported once into ``cache_dir`` (reused when there), with a
-    progress bar; files whose bytes repeat an earlier file's are dropped.  Returns the files and
+    progress bar; files whose bytes repeat an earlier file's are dropped.  ``calib_digest``:
+    the digest of the data a source's int8 exports calibrate on (part of their cache key; None:
+    the exports calibrate on nothing the search is given).  Returns the files and
     ``{"source/recipe": "source/recipe it repeats"}``."""
     from tqdm import tqdm
 
-    digests = {s.label: fingerprint(p for p in Path(s.path).rglob("*") if p.is_file())
-               for s in {s.label: s for s, _ in jobs}.values()}
+    unique = {s.label: s for s, _ in jobs}.values()
+    digests = {s.label: fingerprint(p for p in Path(s.path).rglob("*") if p.is_file()) for s in unique}
+    calib = {s.label: calib_digest(s) if calib_digest is not None else "" for s in unique}
     planned = []
     for s, r in jobs:
         stem = f"{s.label}.{r['name']}".replace("/", "_").replace("#", "_")
-        planned.append((s, r, Path(cache_dir) / f"{stem}.{recipe_key(r, digests[s.label])}.tflite"))
+        key = recipe_key(r, digests[s.label], calib[s.label] if calibrates(r) else "")
+        planned.append((s, r, Path(cache_dir) / f"{stem}.{key}.tflite"))
     todo = [(s, r, p) for s, r, p in planned if not p.is_file()]
     exporters: dict[str, Exporter] = {}
     for s, r, path in tqdm(todo, desc="export", unit="file", file=sys.stderr, disable=None):

@@ -109,25 +109,26 @@ def _checked_family(args):
     return family
 
 
-def _scorer(args, family, out: Path):
-    from tfdenoise.search import PairsScorer
+def _input_trees(sources, scorer, family, calib_data: str | None) -> list[Path]:
+    """Every folder the search reads: the checkpoints (MODEL, --also), the pairs (denoiser) or
+    the clips, the noise and each checkpoint's calibration clips (KWS)."""
+    from tfdenoise.modelref import resolve
     from tfdenoise.vocab import ModelFamily
 
+    trees = [Path(d) for s in sources for d in resolve(s.path, family).folders]
     if family is ModelFamily.DENOISER:
-        return PairsScorer(args.pairs, args.jobs)
-    from tfdenoise.kws.evaluate import EvalRequest
-    from tfdenoise.kws.stream import DEFAULT_HOURS
-    from tfdenoise.search_kws import KwsScorer, default_data, default_noise
+        return trees + [Path(scorer.pairs)]
+    from tfdenoise.search_kws import calibration_folder
 
-    return KwsScorer(EvalRequest(data=args.data or default_data(), noise=args.noise or default_noise(),
-                                 hours=DEFAULT_HOURS if args.hours is None else args.hours,
-                                 cache_dir=args.cache or str(out / "cache")))
+    r = scorer.request
+    return trees + [Path(r.data), *([Path(r.noise)] if r.noise else []),
+                    *(Path(calibration_folder(s.path, calib_data)) for s in sources)]
 
 
 def run(args) -> int:
     from tfdenoise.errors import DoesNotFitError
     from tfdenoise.fileio import check_outputs
-    from tfdenoise.search import Budgets, QualityBound, load_sources, search
+    from tfdenoise.search import Budgets, QualityBound, default_scorer, load_sources, search
     from tfdenoise.search_output import write_outputs
 
     budgets = Budgets(args.budget_ms, args.budget_uj, args.budget_l2_kb, args.budget_param_kb)
@@ -136,13 +137,15 @@ def run(args) -> int:
     given = {k: getattr(args, k) for k in ("max_pesq_loss", "max_accuracy_loss", "max_frr_increase")}
     bound = QualityBound(family, **{k: v for k, v in given.items() if v is not None})
     bound.check()
-    load_sources(args.model, family, args.also)  # bad checkpoints fail before any data is read
+    sources = load_sources(args.model, family, args.also)  # bad checkpoints fail before any data is read
     out = Path(args.out)
+    cache = Path(args.cache) if args.cache is not None else out / "cache"
+    scorer = default_scorer(family, str(cache), pairs=args.pairs, jobs=args.jobs, data=args.data,
+                            noise=args.noise, hours=args.hours, checkpoint=sources[0].path)  # checks them
     json_path = json_files(args.json)
-    check_outputs(json_path, folders=[out])
+    check_outputs(json_path, folders=[out, cache], input_trees=_input_trees(sources, scorer, family, args.data))
     result = search(args.model, family=family, board=args.target, out_dir=out, also=args.also, budgets=budgets,
-                    bound=bound, scorer=_scorer(args, family, out), calib_data=args.data,
-                    cache_dir=args.cache, score_all=args.score_all)
+                    bound=bound, scorer=scorer, calib_data=args.data, cache_dir=cache, score_all=args.score_all)
     paths = write_outputs(result, out)
     lines = human(args.json)
     print(paths["markdown"].read_text(encoding="utf-8"), file=lines)
