@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -264,6 +264,53 @@ def _row_options(config: TrainConfig, run_config: dict) -> dict:
             **({"ema": config.ema} if config.ema else {})}
 
 
+@dataclass
+class _Progress:
+    """Where a run stands: the (0-based) epoch it starts at, the best selection score so far
+    (lower is better), the training seconds and the per-epoch history rows."""
+
+    epoch: int = 0
+    best_score: float = np.inf
+    elapsed: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def resumed(cls, state: dict | None, out: Path, score_name: str, verbose: int) -> _Progress:
+        """A new run's (``state`` None) or the one ``last/config.json`` (``state``) and
+        OUT/history.json record; a changed selection metric restarts the best score."""
+        if state is None:
+            return cls()
+        progress = cls(int(state["epoch"]), float(state["best_score"]), float(state.get("train_seconds", 0.0)))
+        if state.get("score_name", "val_loss") != score_name:  # selection metric changed
+            progress.best_score = np.inf
+        if (out / "history.json").exists():
+            progress.history = json.loads((out / "history.json").read_text())
+        if verbose:
+            print(f"resuming {out} after epoch {progress.epoch} (best valid score {progress.best_score:.4f})")
+        return progress
+
+    def record(self, row: dict, score: float, t0: float, hook: TrainHook) -> bool:
+        """Add an epoch that started at ``t0`` (its seconds go in ``row``) and scored ``score``;
+        returns whether it is the new best (a candidate only while ``hook.at_target()``)."""
+        self.elapsed += time.time() - t0
+        row["seconds"] = round(time.time() - t0, 1)
+        self.history.append(row)
+        improved = score < self.best_score and hook.at_target()
+        self.best_score = min(self.best_score, score) if hook.at_target() else self.best_score
+        return improved
+
+
+def _score_epoch(row: dict, scored, pairs_valid: list, pesq_valid: list) -> float:
+    """Add the held-out quality scores of the mask function ``scored`` to ``row`` (--valid-pairs:
+    ``val_*``, --valid-pesq: ``val_mix_*``); returns the selection score (lower is better:
+    minus the mixtures' PESQ with --valid-pesq, else the validation loss)."""
+    if pairs_valid:
+        row.update({f"val_{k}": v for k, v in _validation_scores(scored, pairs_valid).items()})
+    if pesq_valid:
+        row.update({f"val_mix_{k}": v for k, v in _validation_scores(scored, pesq_valid).items()})
+    return -row["val_mix_pesq"] if pesq_valid else row["val_loss"]
+
+
 def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: TrainHook | None = None,
           worker_timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
     """Train ``config.variant``; returns the folder of the best checkpoint.  ``hook`` changes
@@ -290,8 +337,6 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
               f" per epoch ({steps} steps of {config.batch})")
 
     score_name = selection_score_name(config)
-    history: list[dict] = []
-    start_epoch, best_score, elapsed = 0, np.inf, 0.0
     length = int(seg * SAMPLE_RATE)
     state = read_config(last) if resume else None
     strategy = make_strategy(cluster, worker_timeout_s)
@@ -300,14 +345,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     # weights once per epoch (the same collective) into a plain copy that is scored and saved
     writer = TinyDenoiser(variant, seed=config.seed) if cluster.distributed else denoiser
     scored = writer.offline_mask if net is denoiser.sequence else net_mask(net)  # what trains
-    if state is not None:
-        start_epoch, best_score = int(state["epoch"]), float(state["best_score"])
-        if state.get("score_name", "val_loss") != score_name:  # selection metric changed
-            best_score = np.inf
-        elapsed = float(state.get("train_seconds", 0.0))
-        history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
-        if verbose:
-            print(f"resuming {out} after epoch {start_epoch} (best valid score {best_score:.4f})")
+    progress = _Progress.resumed(state, out, score_name, verbose)
 
     valid_batches = max(1, config.valid_segments // config.batch)
     valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
@@ -320,7 +358,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq if cluster.is_chief else 0,
                                      seed=VALID_PESQ_SEED + config.seed, mixing=mixing)
 
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(progress.epoch, config.epochs):
         t0 = time.time()
         lr = learning_rate_at(config, epoch)
         model.optimizer.learning_rate.assign(lr)
@@ -335,19 +373,10 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
                    "lr": lr, "segments": steps * config.batch, "segment_s": seg, **_row_options(config, run_config)}
             if writer is not denoiser:
                 writer.sequence.set_weights(denoiser.sequence.get_weights())
-            if pairs_valid:
-                row.update({f"val_{k}": v for k, v in _validation_scores(scored, pairs_valid).items()})
-            if pesq_valid:
-                row.update({f"val_mix_{k}": v for k, v in _validation_scores(scored, pesq_valid).items()})
-            score = -row["val_mix_pesq"] if pesq_valid else row["val_loss"]
-            elapsed += time.time() - t0
-            row["seconds"] = round(time.time() - t0, 1)
-            history.append(row)
-            improved = score < best_score and hook.at_target()
-            best_score = min(best_score, score) if hook.at_target() else best_score
-            meta = {"epoch": epoch + 1, "best_score": best_score, "score_name": score_name,
-                    "train_seconds": round(elapsed, 1), "training": run_config, "metrics": row, **extra}
-            _save_epoch(cluster, out, writer, model.optimizer, meta, improved, history, raw)
+            improved = progress.record(row, _score_epoch(row, scored, pairs_valid, pesq_valid), t0, hook)
+            meta = {"epoch": epoch + 1, "best_score": progress.best_score, "score_name": score_name,
+                    "train_seconds": round(progress.elapsed, 1), "training": run_config, "metrics": row, **extra}
+            _save_epoch(cluster, out, writer, model.optimizer, meta, improved, progress.history, raw)
         if verbose and cluster.is_chief:
             print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items()
                                    if k != "epoch" and isinstance(v, (int, float)))
