@@ -53,7 +53,10 @@ def den_rows(out: Path) -> list[dict]:
                        ("den8_s2b", "QAT 8-bit, stage 2, std3 ranges"),
                        ("den8_s2c", "QAT 8-bit, stage 2, std3 + learnt state range"),
                        ("den8_s2z", "QAT 8-bit, stage 1 at lr 1e-7, stage 2 at 3e-6"),
-                       ("den8r4_s2", "QAT 8-bit, RNN 4-bit, stage 2, std3 ranges")):
+                       ("den8r4_s2", "QAT 8-bit, RNN 4-bit, stage 2, std3 ranges"),
+                       ("den8a_s2", "QAT 8-bit, atanh start, stage 2 at 3e-6"),
+                       ("den8f_s2", "QAT 8-bit, atanh start, stage 2 of fc_in only"),
+                       ("den8r4a_s2", "QAT 8-bit, RNN 4-bit, atanh start")):
         rows.append((f"{label} (Keras)", f"val_lstm128_{run}.json", "keras float", None))
         rows.append((f"{label} .tflite", f"val_lstm128_{run}.json", "tflite int8", out / f"lstm128_{run}.tflite"))
     table = []
