@@ -173,3 +173,10 @@ def test_validate_table_refuses_checkpoint(cli, real_pairs, checkpoint):
 def test_validate_qat_goes_with_table(cli, real_pairs, checkpoint):
     code, out, err = cli("validate", "x.tflite", "--qat", checkpoint, "--pairs", real_pairs)
     assert code == InputError.exit_code and err.count("\n") == 1 and "--qat adds rows to --table" in err
+
+
+def test_validate_cost_goes_with_table_and_names_boards(cli, real_pairs, checkpoint):
+    code, out, err = cli("validate", "x.tflite", "--cost", "gap9", "--pairs", real_pairs)
+    assert code == InputError.exit_code and err.count("\n") == 1 and "--cost adds columns to --table" in err
+    code, out, err = cli("validate", "--table", checkpoint, "--cost", "nosuchboard", "--pairs", real_pairs)
+    assert code != 0 and err.count("\n") == 1 and "nosuchboard" in err

@@ -33,6 +33,8 @@ class Row:
     pesq: float
     stoi: float
     param_mb: float | None = None
+    param_bytes_at_bit_width: int | None = None   # with ``boards``: every integer weight at its width
+    cost: dict | None = None                      # with ``boards``: board -> latency_ms, energy_uj
 
 
 def _checkpoint(spec: str | os.PathLike | None) -> Path:
@@ -116,14 +118,19 @@ def _qat_model(spec: str | os.PathLike, variant: str):
 def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLike,
                 calib_dir: str | os.PathLike | None = None, jobs: int | None = None,
                 workdir: str | os.PathLike | None = None,
-                qat: Sequence[str | os.PathLike] = ()) -> dict:
+                qat: Sequence[str | os.PathLike] = (), boards: Sequence[str] = ()) -> dict:
     """the quantization table of docs/design.md §4 for one model: six exports, PESQ / STOI /
     parameter MB each; then one full-INT8 row per QAT checkpoint of the same variant in ``qat``
-    (exported with its trained grid and, after stage 2, its trained activation ranges)."""
+    (exported with its trained grid and, after stage 2, its trained activation ranges).
+    ``boards``: each row also gets its parameter bytes at the trained widths and the modeled
+    latency and energy per inference on each board (``tfdenoise report``'s model)."""
     from tfdenoise.converters.calibration import CalibrationSet
     from tfdenoise.converters.convert import export_model
     from tfdenoise.evaluate import evaluate_pairs
 
+    from tfdenoise.targets.boards import load_board
+
+    boards = tuple(load_board(b).name for b in boards)   # an unknown board fails before any work
     ckpt = _checkpoint(checkpoint)
     model, name = _float_model(ckpt)
     calib = CalibrationSet.load(calib_dir)
@@ -141,20 +148,43 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
             scores = evaluate_pairs(pairs_dir, str(res.path), jobs=jobs)
             noisy = scores["noisy_mean"]
             rows.append(Row(label, scores["mean"]["pesq"], scores["mean"]["stoi"],
-                            round(res.param_mb, 4)))
+                            round(res.param_mb, 4), *_costs(res.path, boards)))
     rows.append(Row("noisy", noisy["pesq"], noisy["stoi"]))
     return {"checkpoint": str(ckpt), "variant": name, "pairs": str(pairs_dir),
             "calibration_clips": calib.names, "qat": [str(q) for q in qat],
             "rows": [asdict(r) for r in rows]}
 
 
+def _costs(path: Path, boards: Sequence[str]) -> tuple[int | None, dict | None]:
+    """(parameter bytes at the trained widths, board -> modeled latency and energy) of a file."""
+    if not boards:
+        return None, None
+    from tfdenoise.targets import analyze
+    from tfdenoise.targets.report import to_json as report_json
+
+    cost, at_width = {}, None
+    for board in boards:
+        j = report_json(analyze(path, board=board))
+        at_width = j["param_bytes_at_bit_width"]
+        cost[board] = {"latency_ms": j["latency_ms"], "energy_uj": j["energy_uj"]}
+    return at_width, cost
+
+
 def to_markdown(result: dict) -> str:
-    """A Markdown table of ``result["rows"]``."""
+    """A Markdown table of ``result["rows"]`` (with cost columns when the rows have them)."""
     title = result.get("variant") or ""
-    lines = [f"| {title.upper()} | PESQ | STOI | parameters (MB) |", "|---|---|---|---|"]
+    boards = list(next((r["cost"] for r in result["rows"] if r.get("cost")), {}))
+    head = ["PESQ", "STOI", "parameters (MB)"] + (["at bit width (B)"] if boards else []) + \
+        [f"{b} ms / uJ" for b in boards]
+    lines = [f"| {title.upper()} | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for r in result["rows"]:
-        mb = "" if r.get("param_mb") is None else f"{r['param_mb']:.2f}"
-        lines.append(f"| {r['label']} | {r['pesq']:.3f} | {r['stoi']:.4f} | {mb} |")
+        cells = [f"{r['pesq']:.3f}", f"{r['stoi']:.4f}",
+                 "" if r.get("param_mb") is None else f"{r['param_mb']:.2f}"]
+        if boards:
+            cost = r.get("cost") or {}
+            cells.append("" if r.get("param_bytes_at_bit_width") is None else f"{r['param_bytes_at_bit_width']:,}")
+            cells += [f"{cost[b]['latency_ms']:.3f} / {cost[b]['energy_uj']:.1f}" if b in cost else "" for b in boards]
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

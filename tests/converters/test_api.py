@@ -57,17 +57,23 @@ def test_validate_file_scores_tflite_keras_and_noisy(gru128, gru128_files, one_p
 
 @pytest.mark.slow
 def test_quant_table_rows(gru128, one_pair, tmp_path, qat_checkpoint):
-    from tfdenoise.validation import TABLE_ROWS, quant_table
+    from tfdenoise.validation import TABLE_ROWS, quant_table, to_markdown
     from tfdenoise.models import save_checkpoint
 
     ckpt = save_checkpoint(gru128, tmp_path / "ckpt")
     qat_ckpt, _ = qat_checkpoint("gru128", 4)
-    res = quant_table(ckpt, one_pair, jobs=1, qat=[qat_ckpt])
+    res = quant_table(ckpt, one_pair, jobs=1, qat=[qat_ckpt], boards=["gap9", "stm32f767"])
     qat_label = "qat fc 8-bit, rnn 4-bit, stage 1 (ckpt)"
     assert [r["label"] for r in res["rows"]] == [r[0] for r in TABLE_ROWS] + [qat_label, "noisy"]
-    mb = {r["label"]: r["param_mb"] for r in res["rows"]}
-    assert mb["mixed (max)"] == pytest.approx(0.55, rel=0.03)
-    assert mb[qat_label] < mb["int8 (max)"]             # packed INT4 GRU kernels
+    rows = {r["label"]: r for r in res["rows"]}
+    assert rows["mixed (max)"]["param_mb"] == pytest.approx(0.55, rel=0.03)
+    assert rows[qat_label]["param_mb"] < rows["int8 (max)"]["param_mb"]      # packed INT4 GRU kernels
+    # cost columns: the report's own numbers for each file
+    assert rows["fp32"]["cost"]["gap9"]["latency_ms"] > rows["int8 (max)"]["cost"]["gap9"]["latency_ms"]
+    assert rows[qat_label]["param_bytes_at_bit_width"] < rows["int8 (max)"]["param_bytes_at_bit_width"]
+    assert rows["noisy"]["cost"] is None
+    md = to_markdown(res)
+    assert "| stm32f767 ms / uJ |" in md and md.count("\n") == len(res["rows"]) + 1
 
 
 def test_qat_labels():

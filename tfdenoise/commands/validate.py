@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
                    help="with --table: also one full-INT8 row per QAT checkpoint of the same "
                         "variant (tfdenoise train --qat-bits; exported with its trained grid "
                         "and stage-2 ranges, docs/qat.md)")
+    p.add_argument("--cost", nargs="+", metavar="BOARD", default=(),
+                   help="with --table: also each row's parameter bytes at its trained weight widths and "
+                        "its modeled latency / energy per inference on each board (e.g. gap9 stm32f767)")
     p.add_argument("--calib-data", metavar="DIR", default=None,
                    help="calibration clips for --table (default: the 4 reference-design clips)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes for scoring, >= 1")
@@ -53,6 +56,8 @@ def run(args) -> int:
         raise InputError("--checkpoint goes with MODEL.tflite; --table MODEL exports and scores MODEL itself")
     if args.qat and args.table is None:
         raise InputError("--qat adds rows to --table MODEL")
+    if args.cost and args.table is None:
+        raise InputError("--cost adds columns to --table MODEL")
     list_pairs(args.pairs)
     refs = [resolve(s) for s in (args.model, args.table, *args.qat) if s is not None]
     if args.model is not None or args.checkpoint is not None:
@@ -63,7 +68,7 @@ def run(args) -> int:
                                *([args.calib_data] if args.calib_data else [])])
     if args.table is not None:
         result = quant_table(args.table, args.pairs, calib_dir=args.calib_data, jobs=args.jobs,
-                             qat=args.qat)
+                             qat=args.qat, boards=args.cost)
     else:
         result = validate_file(args.model, args.pairs, checkpoint=args.checkpoint, jobs=args.jobs,
                                backend=args.backend)
