@@ -120,6 +120,14 @@ def heldout_scores(config: TrainConfig, checkpoints: Sequence[str | os.PathLike]
         weights = [m.sequence.get_weights() for m in models]
         models[0].sequence.set_weights([np.mean(w, axis=0) for w in zip(*weights)])
         models = models[:1]
-    speech_va, noise_va = split_corpora(config)[1::2]
-    pairs = pesq_validation_set(speech_va, noise_va, count, seed=seed, mixing=mixing)
+    pairs = heldout_pairs(config, count, seed, mixing)
     return [_validation_scores(m.offline_mask, pairs) for m in models]
+
+
+def heldout_pairs(config: TrainConfig, count: int, seed: int,
+                  mixing: mixtures.Mixing | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` (noisy, clean) held-out mixtures made as ``config``'s run makes its selection
+    set, from ``seed`` (``mixing``: other mixing options than the run's)."""
+    speech_va, noise_va = split_corpora(config)[1::2]
+    return pesq_validation_set(speech_va, noise_va, count, seed=seed,
+                               mixing=config.mixing if mixing is None else mixing)

@@ -96,8 +96,9 @@ def qat_label(info: dict) -> str:
     groups: dict[str, set[int]] = {}
     for layer, b in bits.items():
         groups.setdefault("rnn" if layer.startswith("rnn") else "fc", set()).add(int(b))
-    if len({b for g in groups.values() for b in g}) == 1:
-        widths = f"{next(iter(next(iter(groups.values()))))}-bit"
+    every = {b for g in groups.values() for b in g}
+    if len(every) == 1:
+        widths = f"{every.pop()}-bit"
     else:
         widths = ", ".join(f"{g} {'/'.join(str(b) for b in sorted(v))}-bit" for g, v in sorted(groups.items()))
     return f"qat {widths}, stage {info.get('stage', '?')}"
@@ -127,7 +128,6 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
     from tfdenoise.converters.calibration import CalibrationSet
     from tfdenoise.converters.convert import export_model
     from tfdenoise.evaluate import evaluate_pairs
-
     from tfdenoise.targets.boards import load_board
 
     boards = tuple(load_board(b).name for b in boards)   # an unknown board fails before any work

@@ -84,14 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from tfdenoise.models import load_checkpoint
-    from tfdenoise.selection import _validation_scores, pesq_validation_set, split_corpora
+    from tfdenoise.selection import _validation_scores, heldout_pairs
     from tfdenoise.train_config import read_run_config
 
     config = read_run_config(args.run)
     if args.synthetic_noise is not None:
         config = replace(config, synthetic_noise=args.synthetic_noise)
-    speech, noise = split_corpora(config)[1::2]
-    pairs = pesq_validation_set(speech, noise, args.count, seed=args.seed, mixing=config.mixing)
+    pairs = heldout_pairs(config, args.count, args.seed)
     model = load_checkpoint(args.ckpt)
     rows = [("float " + args.ckpt, model.offline_mask)] + _input_rows(model, list(args.input_ranges))
     rows += (_epoch0_rows(args.ckpt) if args.epoch0 else []) + _file_rows(list(args.files))
