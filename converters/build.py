@@ -36,7 +36,7 @@ from tfdenoise.stft import N_BINS
 from tfdenoise.converters import fbgraph
 from tfdenoise.converters.calibration import CalibrationSet, RangeCollector
 from tfdenoise.converters.interpreter import TFLiteDenoiser
-from tfdenoise.vocab import CalibMethod, CellKind
+from tfdenoise.vocab import CalibMethod, CellKind, RangeKind
 
 #: How many calibration frames the converter's own calibrator sees (it only fills the
 #: ranges that are then overwritten, plus the LSTM's internal intermediates).
@@ -323,9 +323,10 @@ def activation_tensors(model_obj) -> list[int]:
     return out
 
 
-def collect_ranges(calibrated: bytes, calib: CalibrationSet,
-                   method: CalibMethod) -> dict[int, float]:
-    """Run the calibrated (still float) model over every clip, statistics per tensor index."""
+def collect_ranges(calibrated: bytes, calib: CalibrationSet, method: CalibMethod,
+                   kind: RangeKind = RangeKind.SYMMETRIC) -> dict[int, tuple[float, float]]:
+    """Run the calibrated (still float) model over every clip: the INT8 interval of every
+    activation tensor index (:meth:`RangeCollector.intervals`)."""
     from tensorflow.lite.tools import flatbuffer_utils as fu
 
     targets = activation_tensors(fu.convert_bytearray_to_object(calibrated))
@@ -340,11 +341,11 @@ def collect_ranges(calibrated: bytes, calib: CalibrationSet,
         for f in mags:
             step(f)
         collector.end_clip()
-    return collector.ranges()
+    return collector.intervals(kind)
 
 
-def rewrite_ranges(calibrated: bytes, ranges: dict[int, float]) -> bytes:
-    """Set each recorded activation range to the symmetric ``[-r, r]`` of ``ranges``."""
+def rewrite_ranges(calibrated: bytes, ranges: dict[int, tuple[float, float]]) -> bytes:
+    """Set each recorded activation range to its ``(lo, hi)`` interval in ``ranges``."""
     from tensorflow.lite.tools import flatbuffer_utils as fu
 
     m = fu.convert_bytearray_to_object(calibrated)
@@ -362,11 +363,11 @@ def rewrite_ranges(calibrated: bytes, ranges: dict[int, float]) -> bytes:
                 if int(o) in ranges and qo is not None and qo.min is not None and \
                         np.array_equal(qo.min, qi.min) and np.array_equal(qo.max, qi.max):
                     ranges[int(t)] = ranges[int(o)]
-    for i, r in ranges.items():
+    for i, (lo, hi) in ranges.items():
         q = sg.tensors[i].quantization
         if q is not None and q.min is not None:
-            q.min = np.array([-r], np.float32)
-            q.max = np.array([r], np.float32)
+            q.min = np.array([lo], np.float32)
+            q.max = np.array([hi], np.float32)
     return bytes(fu.convert_object_to_bytearray(m))
 
 

@@ -8,7 +8,10 @@ For every float activation tensor of the graph, each calibration clip gives one 
 The per-clip statistics are smoothed by a moving average across clips (cumulative:
 ``r_n = r_{n-1} + (s_n - r_{n-1}) / n``, i.e. every clip weighs the same).  The resulting
 range ``r`` is written as the symmetric interval ``[-r, r]``, so the INT8 scale of the
-tensor is ``S = 2 r / 255`` (docs/design.md §4: ``S = (qmax - qmin) / (2^n - 1)``).
+tensor is ``S = 2 r / 255`` (docs/design.md §4: ``S = (qmax - qmin) / (2^n - 1)``).  With
+:attr:`~tfdenoise.vocab.RangeKind.ASYMMETRIC` ranges a tensor never negative on any clip gets
+``[0, 2 r]`` instead: the same scale, no level spent on values that never occur, twice the
+headroom above ``r`` (zero point -128).
 
 The default clips are the 4 reference-design clips (docs/design.md §4) shipped in ``converters/calib/``.
 """
@@ -23,7 +26,7 @@ import numpy as np
 from tfdenoise.audio import AUDIO_SUFFIXES
 from tfdenoise.errors import InputError
 
-from tfdenoise.vocab import CalibMethod
+from tfdenoise.vocab import CalibMethod, RangeKind
 
 CALIB_DIR = Path(__file__).with_name("calib")
 #: Smallest range written, so that all-zero tensors still get a valid scale.
@@ -76,17 +79,19 @@ class CalibrationSet:
 class _ClipStats:
     """Running sums of one tensor over the frames of one clip."""
 
-    __slots__ = ("n", "s", "ss", "amax")
+    __slots__ = ("n", "s", "ss", "amax", "lo")
 
     def __init__(self) -> None:
-        self.n, self.s, self.ss, self.amax = 0, 0.0, 0.0, 0.0
+        self.n, self.s, self.ss, self.amax, self.lo = 0, 0.0, 0.0, 0.0, 0.0
 
     def add(self, x: np.ndarray) -> None:
         x = np.asarray(x, np.float64)
         self.n += x.size
         self.s += float(x.sum())
         self.ss += float(np.square(x).sum())
-        self.amax = max(self.amax, float(np.abs(x).max())) if x.size else self.amax
+        if x.size:
+            self.amax = max(self.amax, float(np.abs(x).max()))
+            self.lo = min(self.lo, float(x.min()))
 
     def value(self, method: CalibMethod) -> float:
         if method is CalibMethod.MAX or self.n == 0:
@@ -104,6 +109,7 @@ class RangeCollector:
         self._clip: dict[str, _ClipStats] = {}
         self._avg: dict[str, float] = {}
         self._count: dict[str, int] = {}
+        self._negative: set[str] = set()   # tensors with a value below 0 on some clip
 
     def add_frame(self, tensors: dict[str, np.ndarray]) -> None:
         """Record the values of each named tensor for one frame of the current clip."""
@@ -117,11 +123,20 @@ class RangeCollector:
             prev = self._avg.get(name, 0.0)
             self._avg[name] = prev + (st.value(self.method) - prev) / n
             self._count[name] = n
+            if st.lo < 0.0:
+                self._negative.add(name)
         self._clip = {}
 
     def ranges(self) -> dict[str, float]:
         """Tensor name -> symmetric range ``r`` (at least :data:`MIN_RANGE`)."""
         return {k: max(v, MIN_RANGE) for k, v in self._avg.items()}
+
+    def intervals(self, kind: RangeKind | str = RangeKind.SYMMETRIC) -> dict[str, tuple[float, float]]:
+        """Tensor name -> the INT8 interval its range ``r`` is written as: ``(-r, r)``, or with
+        ``asymmetric`` ranges ``(0, 2 r)`` for a tensor never negative on the clips."""
+        one_sided = RangeKind(kind) is RangeKind.ASYMMETRIC
+        return {k: (0.0, 2.0 * r) if one_sided and k not in self._negative else (-r, r)
+                for k, r in self.ranges().items()}
 
 
 def int8_scale(r: float) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 from tfdenoise.errors import ConversionError
 from tfdenoise.fileio import write_bytes
 from tfdenoise.models import TinyDenoiser, get_variant
-from tfdenoise.vocab import FILE_PRECISIONS, FOLDED
+from tfdenoise.vocab import FILE_PRECISIONS, FOLDED, RangeKind
 
 from tfdenoise.converters import build, fbgraph, metadata, passes
 from tfdenoise.converters.calibration import CalibrationSet
@@ -75,17 +75,18 @@ class ExportResult:
 
 
 def _quantize_int8(model, graph, f32: bytes, calib: CalibrationSet | None, method: CalibMethod,
-                   int8_layers: set[str]) -> tuple[object, dict]:
+                   int8_layers: set[str], kind: RangeKind = RangeKind.SYMMETRIC) -> tuple[object, dict]:
     """Calibrate ``model`` and quantize the ops of ``int8_layers`` to INT8 (the others stay float).
 
-    Activation ranges come from the calibration clips by ``method``; a stage-2 QAT checkpoint's
+    Activation ranges come from the calibration clips by ``method``, laid out as ``kind``
+    says (:class:`~tfdenoise.vocab.RangeKind`); a stage-2 QAT checkpoint's
     trained ranges replace them where the graph has the tensor. Returns the quantized flatbuffer
     model object and the metadata ``calibration`` entry.
     """
     calib = calib if calib is not None else CalibrationSet.load()
     feeds = build.representative_inputs(f32, calib)
     calibrated = build.calibrate_only(model, feeds, f32)
-    ranges = build.collect_ranges(calibrated, calib, method)
+    ranges = build.collect_ranges(calibrated, calib, method, kind)
     qat, n_trained = getattr(model, "qat_info", None) or {}, 0
     if qat.get("act_ranges"):  # a stage-2 QAT checkpoint: the ranges it trained with
         cal_obj = fbgraph.load(calibrated)
@@ -105,7 +106,7 @@ def _quantize_int8(model, graph, f32: bytes, calib: CalibrationSet | None, metho
     passes.states_to_int8_io(m, graph.io.state_names)
     passes.unquantize_islands(m, {i for i, l in enumerate(graph.op_layers(m))
                                   if l is not None and l not in int8_layers})
-    cal_info = {"method": method.value, "clips": calib.names,
+    cal_info = {"method": method.value, "ranges": kind.value, "clips": calib.names,
                 "frames": int(sum(len(f) for f in calib.frames)),
                 "moving_average": "cumulative",
                 **({"qat_trained_ranges": n_trained} if n_trained else {})}
@@ -114,9 +115,11 @@ def _quantize_int8(model, graph, f32: bytes, calib: CalibrationSet | None, metho
 
 def convert(model, recipe: Recipe | str = "mixed",
             calib: CalibrationSet | None = None,
-            method: CalibMethod | str | None = None, random_weights: bool = False) -> bytes:
+            method: CalibMethod | str | None = None, random_weights: bool = False,
+            ranges: RangeKind | str | None = None) -> bytes:
     """The ``.tflite`` bytes of ``model`` (a TinyDenoiser or a user's Keras model) under
-    ``recipe``, with ``tfdenoise`` metadata.
+    ``recipe``, with ``tfdenoise`` metadata.  ``method`` and ``ranges`` (INT8 activation
+    statistic and layout) default to the recipe's.
 
     ``random_weights`` marks an untrained model in the metadata, so that every report and
     score of the file can say so.
@@ -125,11 +128,12 @@ def convert(model, recipe: Recipe | str = "mixed",
     graph = build.graph_of(model)
     prec = graph.resolve(recipe)
     method = CalibMethod(method) if method is not None else recipe.calibration
+    kind = RangeKind(ranges) if ranges is not None else recipe.ranges
     f32 = build.convert_float(model)
     graph.check_float(f32)
     int8_layers = {k for k, p in prec.items() if p is Precision.INT8}
     if int8_layers:
-        m, cal_info = _quantize_int8(model, graph, f32, calib, method, int8_layers)
+        m, cal_info = _quantize_int8(model, graph, f32, calib, method, int8_layers, kind)
     else:
         m, cal_info = fbgraph.load(f32), None
     grids = getattr(model, "qat_grid", None) or {}
@@ -171,9 +175,10 @@ def summarize(path: Path, data: bytes, mask_check: CheckResult | None) -> Export
 
 def export_model(model, out: str | os.PathLike, recipe: Recipe | str = "mixed",
                  calib: CalibrationSet | None = None, method: CalibMethod | str | None = None,
-                 check: bool = True, random_weights: bool = False) -> ExportResult:
+                 check: bool = True, random_weights: bool = False,
+                 ranges: RangeKind | str | None = None) -> ExportResult:
     """Convert, write atomically, and (``check``) measure max |mask diff| on the calibration clips."""
-    data = convert(model, recipe, calib, method, random_weights)
+    data = convert(model, recipe, calib, method, random_weights, ranges)
     path = write_bytes(out, data)
     result = None
     if check:

@@ -116,30 +116,38 @@ def apply_grids(model_obj, op_layer: list[str | None], grids: dict[tuple[str, st
     return out
 
 
+def _interval(lo: float, hi: float) -> tuple[float, float]:
+    """A trained range as the file's interval: ``(0, hi)`` where training kept it one-sided
+    (``--qat-ranges asymmetric``), else the symmetric ``(-r, r)``."""
+    lo, hi = float(lo), float(hi)
+    if lo >= 0.0:
+        return (0.0, hi)
+    r = max(abs(lo), abs(hi))
+    return (-r, r)
+
+
 def trained_ranges(model_obj, op_layer: list[str | None], act_ranges: dict[str, list[float]],
-                   folded: dict[str, str]) -> dict[int, float]:
-    """Symmetric activation ranges ``{tensor index: r}`` a stage-2 checkpoint trained with, for
+                   folded: dict[str, str]) -> dict[int, tuple[float, float]]:
+    """Activation intervals ``{tensor index: (lo, hi)}`` a stage-2 checkpoint trained with, for
     the tensors of a calibrated denoiser flatbuffer: the graph input (``qat_input``), each fully
     connected op's output (``qat_act_<relu>`` after a folded ReLU, ``qat_pre_<layer>`` before a
     sigmoid, ``qat_act_<layer>`` otherwise) and each fused LSTM's output (``qat_<layer>``: the
     hidden state's learnt range, else 1: the int8 state over [-1, 1])."""
     sg = model_obj.subgraphs[0]
-    by_layer: dict[str, float] = {}
+    by_layer: dict[str, tuple[float, float]] = {}
     for name, (lo, hi) in act_ranges.items():
         for prefix in ("qat_act_", "qat_pre_"):
             if name.startswith(prefix):
                 key = name[len(prefix):]
                 if prefix == "qat_pre_" or key not in by_layer:
-                    by_layer[folded.get(key, key)] = max(abs(float(lo)), abs(float(hi)))
-    out: dict[int, float] = {}
+                    by_layer[folded.get(key, key)] = _interval(lo, hi)
+    out: dict[int, tuple[float, float]] = {}
     if "qat_input" in act_ranges and len(sg.inputs):
-        lo, hi = act_ranges["qat_input"]
-        out[int(sg.inputs[0])] = max(abs(float(lo)), abs(float(hi)))
+        out[int(sg.inputs[0])] = _interval(*act_ranges["qat_input"])
     for i, op in enumerate(sg.operators):
         name, layer = fbgraph.op_name(model_obj, op), op_layer[i]
         if name == "FULLY_CONNECTED" and layer in by_layer:
             out[int(op.outputs[0])] = by_layer[layer]
         elif name == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # the learnt state range, else [-1, 1]
-            lo, hi = act_ranges.get(f"qat_{layer}", (-1.0, 1.0))
-            out[int(op.outputs[0])] = max(abs(float(lo)), abs(float(hi)))
+            out[int(op.outputs[0])] = _interval(*act_ranges.get(f"qat_{layer}", (-1.0, 1.0)))
     return out

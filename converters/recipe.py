@@ -8,7 +8,9 @@ A recipe is a JSON file::
                 {"pattern": ".*", "precision": "fp16"}],
      "calibration": {"method": "max"}}
 
-Rules are tried in order; the first whose regular expression fully matches a layer name
+``calibration`` gives the INT8 activation-range statistic (``max`` or ``std3``) and, optionally,
+``"ranges": "asymmetric"`` (never-negative tensors on ``[0, 2 r]``, :class:`RangeKind`; default
+``symmetric``, the reference design's).  Rules are tried in order; the first whose regular expression fully matches a layer name
 wins.  An int8 rule may add ``"weight_bits": B`` (1, 2, 4, 5 or 8): the layer's weights
 must hold a B-bit QAT grid (docs/design.md §8; a checkpoint trained with ``--qat-bits``),
 stored as packed INT4 for B <= 4 in fully connected and conv ops, else in INT8 containers::
@@ -38,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfdenoise.errors import RecipeError
-from tfdenoise.vocab import DEPLOY_LAYERS, FOLDED, CalibMethod, Precision
+from tfdenoise.vocab import DEPLOY_LAYERS, FOLDED, CalibMethod, Precision, RangeKind
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
 #: Precisions a recipe rule may ask for (hybrid is what other converters produce, not ours).
@@ -65,6 +67,7 @@ class Recipe:
     rules: tuple[Rule, ...]
     calibration: CalibMethod = CalibMethod.MAX
     description: str = ""
+    ranges: RangeKind = RangeKind.SYMMETRIC
     source: str = field(default="", compare=False)
     family: str = "denoiser"
 
@@ -167,12 +170,17 @@ def parse(data: dict, source: str = "") -> Recipe:
     except ValueError:
         raise RecipeError(f"calibration method {cal.get('method')!r} is not max or std3",
                           where) from None
+    try:
+        ranges = RangeKind(str(cal.get("ranges", "symmetric")).lower())
+    except ValueError:
+        raise RecipeError(f"calibration ranges {cal.get('ranges')!r} is not "
+                          f"{' or '.join(k.value for k in RangeKind)}", where) from None
     family = str(data.get("family", "denoiser")).lower()
     if family not in RECIPE_FAMILIES:
         raise RecipeError(f"family {data.get('family')!r} is not one of "
                           f"{', '.join(RECIPE_FAMILIES)}", where)
     return Recipe(name=str(data.get("name", Path(source).stem if source else "custom")),
-                  rules=tuple(rules), calibration=method,
+                  rules=tuple(rules), calibration=method, ranges=ranges,
                   description=str(data.get("description", "")), source=source, family=family)
 
 

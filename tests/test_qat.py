@@ -225,6 +225,35 @@ def test_stage_switch():
         qat_quantizers.EmaRangeQuantizer(statistic="std3")
 
 
+def test_one_sided_ranges_for_the_never_negative_tensors():
+    """--qat-ranges asymmetric: the input and the ReLU output train [0, 2 r] (r their std3 range
+    as the symmetric network learns it); the pre-sigmoid tensor and the states stay symmetric."""
+    from tfdenoise import qat_layers, qat_quantizers
+
+    net = _chain("lstm")
+    qat_quantizers.fold_network(net)
+    bits = qat_layers.plan_bits(net, 8)
+    x = np.abs(RNG.normal(size=(3, 6, 12))).astype(np.float32)
+    nets = {side: qat_layers.qat_network(net, bits, 2, symmetric=True, statistic="std3", one_sided=side)
+            for side in (False, True)}
+    got = {}
+    for side, q in nets.items():
+        q(x, training=True)
+        got[side] = qat_layers.qat_record(net, q, bits, 2)["act_ranges"]
+    sym, one = got[False], got[True]
+    assert one["qat_input"][0] == 0.0 and one["qat_input"][1] == pytest.approx(2 * sym["qat_input"][1], rel=1e-5)
+    # the ReLU output sees the other network's (finer) input grid: about twice its range
+    assert one["qat_act_relu_in"][0] == 0.0
+    assert one["qat_act_relu_in"][1] == pytest.approx(2 * sym["qat_act_relu_in"][1], rel=0.05)
+    for name in ("qat_pre_fc_out", "qat_rnn_0"):   # signed tensors: symmetric in both
+        assert one[name][0] == -one[name][1] < 0
+    out = nets[True].get_layer("qat_input")(x, training=False).numpy()
+    step = one["qat_input"][1] / 255.0
+    assert np.allclose(out / step, np.round(out / step), atol=1e-3) and out.min() >= 0.0
+    with pytest.raises(ValueError, match="symmetric range"):
+        qat_quantizers.EmaRangeQuantizer(one_sided=True)
+
+
 def test_hook_refuses_stage2_from_a_float_checkpoint(tmp_path):
     from tfdenoise.qat_train import QatHook, check_same_run
 

@@ -223,3 +223,19 @@ def test_cli_qat_option_combinations(tmp_path, capsys):
     assert "give one of them" in capsys.readouterr().err
     assert main([*base, "--qat-bits", "4", "--qat-stage", "2", "--init", str(tmp_path)]) == 2
     assert "not a checkpoint" in capsys.readouterr().err
+
+
+def test_cli_range_layout_options_where_they_apply(tmp_path, capsys):
+    """--qat-ranges is the denoiser's stage 2 only; export --ranges is for denoisers."""
+    from tfdenoise.cli import main
+
+    base = ["train", "--variant", "lstm128", "--speech", "S", "--noise", "N", "--out", str(tmp_path / "r")]
+    assert main([*base, "--qat-ranges", "asymmetric"]) == 2
+    assert "go with --qat-bits" in capsys.readouterr().err
+    assert main([*base, "--qat-bits", "8", "--qat-ranges", "asymmetric", "--init", str(tmp_path)]) == 2
+    assert "--qat-ranges asymmetric: for the denoiser's stage 2" in capsys.readouterr().err
+    kws = ["kws", "train", "--model", "dnn", "--data", "D", "--out", str(tmp_path / "k"), "--qat-bits", "8",
+           "--qat-stage", "2", "--qat-ranges", "asymmetric", "--init", str(tmp_path)]
+    assert main(kws) == 2
+    assert "a KWS network trains [min, max] ranges" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "k").exists()

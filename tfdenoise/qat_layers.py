@@ -193,17 +193,20 @@ def plan_bits(net, default: int, rules: Sequence[tuple[str, int]] = ()) -> dict[
 
 
 def qat_network(net, bits: dict[str, int], stage: int, symmetric: bool = False,
-                statistic: str = "max"):
+                statistic: str = "max", one_sided: bool = False):
     """The QAT model of the plain chain model ``net`` (every layer fed by the one before),
     sharing its weights; BatchNorms after kernels must already be folded.  Stage 2 quantizes
     activations over symmetric ranges with ``symmetric`` (the denoiser's INT8 export; range
-    ``statistic`` max or std3), else over [min, max] (the KWS converter's calibration)."""
-    def act(name, fixed=None):
-        return ActQuant(fixed, symmetric, statistic if fixed is None else "max", name=name)
+    ``statistic`` max or std3), else over [min, max] (the KWS converter's calibration);
+    ``one_sided`` (with ``symmetric``): the network input (magnitudes) and every ReLU output
+    over ``[0, 2 r]`` instead (the export's asymmetric ranges)."""
+    def act(name, fixed=None, nonneg=False):
+        return ActQuant(fixed, symmetric, statistic if fixed is None else "max",
+                        one_sided=one_sided and nonneg, name=name)
 
     x = inp = keras.Input(net.input_shape[1:], name=net.layers[0].name)
     if stage == 2:
-        x = act("qat_input")(x)
+        x = act("qat_input", nonneg=True)(x)
     layers = net.layers[1:]
     for i, layer in enumerate(layers):
         nxt = layers[i + 1] if i + 1 < len(layers) else None
@@ -226,8 +229,10 @@ def qat_network(net, bits: dict[str, int], stage: int, symmetric: bool = False,
                 x = act(f"qat_pre_{layer.name}")(x)
                 x = keras.layers.Activation(activation, name=f"qat_{activation}_{layer.name}")(x)
         if stage == 2 and _ends_int8_tensor(layer, nxt):
-            sigmoid = getattr(getattr(layer, "activation", None), "__name__", "") == "sigmoid"
-            x = act(f"qat_act_{layer.name}", SIGMOID_RANGE if sigmoid else None)(x)
+            activation = getattr(getattr(layer, "activation", None), "__name__", "")
+            relu = isinstance(layer, keras.layers.ReLU) or activation == "relu"
+            x = act(f"qat_act_{layer.name}", SIGMOID_RANGE if activation == "sigmoid" else None,
+                    nonneg=relu)(x)
     return keras.Model(inp, x, name=f"{net.name}_qat{stage}")
 
 

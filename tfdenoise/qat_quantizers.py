@@ -83,16 +83,20 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
     """Stage-2 activations: 8-bit over [min, max], tracked as a moving average while training
     (the first batch sets them); ``symmetric``: over [-r, r], r the average of max|x| or, with
     ``statistic="std3"``, of ``|mean| + 3 std`` (never above max|x|: the denoiser's INT8
-    calibration statistics, docs/design.md §4); ``fixed`` pins the range (a sigmoid's TFLite
-    output grid)."""
+    calibration statistics, docs/design.md §4); ``one_sided`` (with ``symmetric``, for a
+    tensor that is never negative): over [0, 2 r] instead, the export's asymmetric ranges;
+    ``fixed`` pins the range (a sigmoid's TFLite output grid)."""
 
     def __init__(self, fixed: Sequence[float] | None = None, symmetric: bool = False,
-                 statistic: str = "max") -> None:
+                 statistic: str = "max", one_sided: bool = False) -> None:
         self.fixed = None if fixed is None else (float(fixed[0]), float(fixed[1]))
         self.symmetric = bool(symmetric)
         self.statistic = str(statistic)
+        self.one_sided = bool(one_sided)
         if self.statistic not in RANGE_STATISTICS or (self.statistic != "max" and not self.symmetric):
             raise ValueError(f"range statistic {statistic!r}: max, or std3 with symmetric ranges")
+        if self.one_sided and not self.symmetric:
+            raise ValueError("one-sided ranges [0, 2 r] are laid out from a symmetric range r")
 
     def build(self, tensor_shape, name, layer):
         lo, hi = self.fixed or (0.0, 0.0)
@@ -110,7 +114,7 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
                 peak = tf.reduce_max(tf.abs(inputs))
                 if self.statistic == "std3":  # as converters/calibration.py: |mean| + 3 std, <= max
                     peak = tf.minimum(tf.abs(tf.reduce_mean(inputs)) + 3.0 * tf.math.reduce_std(inputs), peak)
-                b_lo, b_hi = -peak, peak
+                b_lo, b_hi = (0.0 * peak, 2.0 * peak) if self.one_sided else (-peak, peak)
             else:
                 b_lo = tf.minimum(tf.reduce_min(inputs), 0.0)
                 b_hi = tf.maximum(tf.reduce_max(inputs), 0.0)
@@ -124,7 +128,8 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
         return tf.quantization.fake_quant_with_min_max_vars(inputs, lo, hi, num_bits=qat.ACT_BITS)
 
     def get_config(self):
-        return {"fixed": self.fixed, "symmetric": self.symmetric, "statistic": self.statistic}
+        return {"fixed": self.fixed, "symmetric": self.symmetric, "statistic": self.statistic,
+                "one_sided": self.one_sided}
 
 
 class KernelConfig(Q.QuantizeConfig):
@@ -164,9 +169,9 @@ class ActQuant(keras.layers.Layer):
     """Stage-2 fake quantization of one activation tensor (:class:`EmaRangeQuantizer`)."""
 
     def __init__(self, fixed: Sequence[float] | None = None, symmetric: bool = False,
-                 statistic: str = "max", **kwargs) -> None:
+                 statistic: str = "max", one_sided: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.quantizer = EmaRangeQuantizer(fixed, symmetric, statistic)
+        self.quantizer = EmaRangeQuantizer(fixed, symmetric, statistic, one_sided)
 
     def build(self, input_shape):
         self.qvars = self.quantizer.build(input_shape, "act", self)

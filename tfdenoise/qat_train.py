@@ -20,6 +20,7 @@ from typing import Sequence
 from tfdenoise import qat
 from tfdenoise.errors import InputError, ModelError
 from tfdenoise.train import TrainHook
+from tfdenoise.vocab import RangeKind
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.h5"
 
@@ -28,17 +29,22 @@ class QatHook(TrainHook):
     """Stage ``stage`` QAT at ``bits`` (``layer_bits``: ``(pattern, bits)`` overrides), starting
     from the checkpoint folder ``init`` unless the run is resumed; ``symmetric``: stage-2
     activation ranges symmetric (the denoiser's INT8 export) rather than [min, max] (KWS), each
-    range a moving average of the batches' ``statistic`` (max, or std3 with symmetric ranges)."""
+    range a moving average of the batches' ``statistic`` (max, or std3 with symmetric ranges);
+    ``ranges="asymmetric"`` (with ``symmetric``): the never-negative input and ReLU outputs on
+    ``[0, 2 r]`` (:class:`~tfdenoise.vocab.RangeKind`, as ``tfdenoise export --ranges``)."""
 
     def __init__(self, bits: int, stage: int = 1, layer_bits: Sequence[tuple[str, int]] = (),
                  init: str | os.PathLike | None = None, symmetric: bool = False,
                  statistic: str = "max", latent_init: str | None = None,
-                 train_layers: str | None = None) -> None:
+                 train_layers: str | None = None, ranges: str | None = None) -> None:
         self.default_bits = qat.check_bits(bits)
         self.stage = qat.check_stage(stage)
         self.layer_bits = tuple(layer_bits)
         self.symmetric = bool(symmetric)  # activation ranges as the export calibrates them
         self.statistic = statistic
+        self.ranges = RangeKind(ranges or RangeKind.SYMMETRIC)
+        if self.ranges is RangeKind.ASYMMETRIC and not (self.symmetric and self.stage == 2):
+            raise InputError("asymmetric activation ranges are for the denoiser's QAT stage 2")
         self.train_layers = qat.check_pattern(train_layers) if train_layers else None
         self.init = None if init is None else Path(init)
         self.init_config = check_init(self.init, self.default_bits, self.stage, self.layer_bits)
@@ -56,6 +62,10 @@ class QatHook(TrainHook):
 
         if resumed is not None:
             check_same_run(resumed.get("qat"), self.default_bits, self.stage, self.layer_bits)
+            kind = (resumed.get("qat") or {}).get("act_ranges_kind", RangeKind.SYMMETRIC.value)
+            if self.stage == 2 and kind != self.ranges.value:
+                raise InputError(f"--resume: the run trained {kind} activation ranges, not "
+                                 f"--qat-ranges {self.ranges.value}: pass the run's")
             trained = (resumed.get("qat") or {}).get("train_layers")
             if trained != self.train_layers:
                 raise InputError(f"--resume: the run trained {trained or 'every layer'!r}, not "
@@ -75,7 +85,8 @@ class QatHook(TrainHook):
             qat_layers.init_latent(model, self.bits)
         self.from_float = self.latent_init if resumed is None and not prev else \
             (prev or {}).get("latent_init", "copy")
-        self.qnet = qat_layers.qat_network(model, self.bits, self.stage, self.symmetric, self.statistic)
+        self.qnet = qat_layers.qat_network(model, self.bits, self.stage, self.symmetric, self.statistic,
+                                           one_sided=self.ranges is RangeKind.ASYMMETRIC)
         if prev and prev.get("stage") == 2:
             qat_layers.restore_ranges(self.qnet, prev)
         if self.train_layers:
@@ -91,6 +102,8 @@ class QatHook(TrainHook):
             record["train_layers"] = self.train_layers
         if self.stage == 2:
             record["act_statistic"] = ("symmetric " if self.symmetric else "") + self.statistic
+            if self.symmetric:
+                record["act_ranges_kind"] = self.ranges.value
         return {"qat": record}
 
 

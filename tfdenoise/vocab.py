@@ -88,6 +88,19 @@ class CalibMethod(StrEnum):
     STD3 = "std3"
 
 
+class RangeKind(StrEnum):
+    """How an INT8 activation range is laid out from its statistic ``r`` (docs/design.md §4).
+
+    ``symmetric``: ``[-r, r]`` for every tensor (the reference design's, zero point 0);
+    ``asymmetric``: a tensor that is never negative on the calibration clips (the input
+    magnitudes, a ReLU's output) gets ``[0, 2 r]``: the same step as ``[-r, r]`` with the grid's
+    unused negative half moved above ``r`` (zero point -128); the others stay ``[-r, r]``.
+    """
+
+    SYMMETRIC = "symmetric"
+    ASYMMETRIC = "asymmetric"
+
+
 class LayerKind(StrEnum):
     """What kind of kernel the MCU runs for a group of TFLite operators."""
 

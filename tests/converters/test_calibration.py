@@ -28,12 +28,24 @@ def test_max_and_std3_with_moving_average():
     assert col3.ranges()["t"] <= col.ranges()["t"]
 
 
+def test_asymmetric_intervals_only_for_never_negative_tensors():
+    col = RangeCollector("max")
+    for clip in ([1.0, 0.5], [3.0, -0.25]):
+        for v in clip:
+            col.add_frame({"pos": np.array([abs(v)]), "signed": np.array([v])})
+        col.end_clip()
+    assert col.ranges() == {"pos": pytest.approx(2.0), "signed": pytest.approx(2.0)}
+    assert col.intervals() == {"pos": (-2.0, 2.0), "signed": (-2.0, 2.0)}
+    assert col.intervals("asymmetric") == {"pos": (0.0, 4.0), "signed": (-2.0, 2.0)}
+
+
 def test_written_scales_equal_computed_statistics(gru128, calib_small):
     f32 = build.convert_float(gru128)
     cal = build.calibrate_only(gru128, build.representative_inputs(f32, calib_small, 64), f32)
     ranges = build.collect_ranges(cal, calib_small, CalibMethod.STD3)
-    names = {fbgraph.tensor_name(fbgraph.load(cal).subgraphs[0].tensors[i]): r
-             for i, r in ranges.items()}
+    names = {fbgraph.tensor_name(fbgraph.load(cal).subgraphs[0].tensors[i]): hi
+             for i, (lo, hi) in ranges.items()}
+    assert all(lo == -hi for lo, hi in ranges.values())
     q = fbgraph.load(build.quantize(build.rewrite_ranges(cal, ranges)))
     sg = q.subgraphs[0]
     checked = 0
@@ -77,6 +89,10 @@ def test_unknown_recipe_layer_is_a_recipe_error(tmp_path):
         parse({"layers": [{"pattern": "rnn_.*", "precision": "int8"}]}).resolve()
     with pytest.raises(RecipeError, match="precision"):
         parse({"layers": [{"pattern": ".*", "precision": "int4"}]})
+    with pytest.raises(RecipeError, match="ranges 'one-sided'"):
+        parse({"layers": [{"pattern": ".*", "precision": "int8"}],
+               "calibration": {"method": "std3", "ranges": "one-sided"}})
+    assert load("int8_asym").ranges.value == "asymmetric" and load("int8").ranges.value == "symmetric"
     with pytest.raises(RecipeError):
         load(tmp_path / "missing.json")
 

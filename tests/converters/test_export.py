@@ -88,6 +88,31 @@ def test_int8_is_full_integer(gru128_files):
     assert sorted(_activation_conversions(m)) == ["DEQUANTIZE", "QUANTIZE"]
 
 
+def _quantize_output(data: bytes):
+    """The int8 tensor the graph's input QUANTIZE op writes."""
+    m = fbgraph.load(data)
+    sg = m.subgraphs[0]
+    op = next(o for o in sg.operators if fbgraph.op_name(m, o) == "QUANTIZE")
+    return sg.tensors[op.outputs[0]].quantization
+
+
+@pytest.mark.parametrize("variant", ["gru128", pytest.param("lstm128", marks=pytest.mark.slow)])
+def test_asymmetric_ranges_move_the_unused_half(request, variant, calib_small, frames):
+    """int8_asym: the input magnitudes keep the std3 step of [-r, r] on [0, 2 r] (zero point
+    -128); the file is full INT8, runs in LiteRT and stays within the int8 tolerance of Keras."""
+    model = request.getfixturevalue(variant)
+    sym = convert(model, "int8", calib_small, method="std3")
+    asym = convert(model, "int8_asym", calib_small)
+    qs, qa = _quantize_output(sym), _quantize_output(asym)
+    assert float(qa.scale[0]) == pytest.approx(float(qs.scale[0]), rel=1e-6)
+    assert int(qa.zeroPoint[0]) == -128 and abs(int(qs.zeroPoint[0])) <= 1
+    meta = read_metadata(asym)
+    assert meta["calibration"]["ranges"] == "asymmetric" and meta["calibration"]["method"] == "std3"
+    assert read_metadata(sym)["calibration"]["ranges"] == "symmetric"
+    assert {la["precision"] for la in meta["layers"]} == {"int8"}
+    assert compare(model, asym, [frames]).within("int8")
+
+
 def test_metadata_contract(gru128_files):
     for precision, data in gru128_files.items():
         meta = read_metadata(data)

@@ -205,7 +205,7 @@ def test_runner_refuses_a_denoiser_file(tmp_path, exports):
 
 def test_recipes():
     # the denoiser's precisions, and its QAT recipes (docs/design.md §8)
-    assert builtin_names() == ["fp16", "fp32", "int8", "mixed", "qat8", "qat_rnn4"]
+    assert builtin_names() == ["fp16", "fp32", "int8", "int8_asym", "mixed", "qat8", "qat_rnn4"]
     assert {"kws_fp32", "kws_int8"} <= set(builtin_names(None))
     assert builtin_names("kws") == ["kws_fp32", "kws_int8", "kws_int8_float_softmax", "kws_qat4"]
     for prec in ("fp32", "int8"):

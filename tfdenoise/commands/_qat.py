@@ -27,6 +27,10 @@ def add_qat_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--qat-train-layers", default=None, metavar="PATTERN",
                    help="train only the layers whose names the regular expression matches, e.g. "
                         "'fc_in' (the others keep their weights; default: all)")
+    g.add_argument("--qat-ranges", choices=("symmetric", "asymmetric"), default=None,
+                   help="denoiser stage 2: activation ranges as tfdenoise export --ranges lays them "
+                        "out (default symmetric [-r, r]; asymmetric: the input magnitudes and ReLU "
+                        "outputs on [0, 2 r]); the export follows the trained ranges")
     g.add_argument("--qat-latent-init", choices=("atanh", "copy"), default=None,
                    help="stage 1 from float weights (default atanh): atanh starts the latent weights at the inverse "
                         "of the tanh transform (the grid = the float weights linearly quantized); "
@@ -42,11 +46,15 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
 
     if args.qat_bits is None:
         if args.init is not None or args.qat_layer_bits or args.qat_stage != 1 or \
-                args.qat_latent_init is not None or args.qat_train_layers is not None:
-            raise InputError("--init, --qat-stage, --qat-layer-bits, --qat-latent-init and "
-                             "--qat-train-layers go with --qat-bits "
+                args.qat_latent_init is not None or args.qat_train_layers is not None or \
+                args.qat_ranges is not None:
+            raise InputError("--init, --qat-stage, --qat-layer-bits, --qat-latent-init, "
+                             "--qat-train-layers and --qat-ranges go with --qat-bits "
                              "(a plain run continues with --resume)")
         return None
+    if args.qat_ranges is not None and (not symmetric or args.qat_stage != 2):
+        raise InputError(f"--qat-ranges {args.qat_ranges}: for the denoiser's stage 2 (--qat-stage 2 "
+                         "on tfdenoise train); a KWS network trains [min, max] ranges")
     if args.init is not None and args.resume:
         raise InputError("--init starts a run, --resume continues one: give one of them")
     if args.qat_latent_init is not None and args.resume:
@@ -56,4 +64,4 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
 
     return QatHook(qat.check_bits(args.qat_bits), args.qat_stage,
                    qat.parse_layer_bits(args.qat_layer_bits), args.init, symmetric, statistic,
-                   args.qat_latent_init, args.qat_train_layers)
+                   args.qat_latent_init, args.qat_train_layers, args.qat_ranges)

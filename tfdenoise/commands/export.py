@@ -44,6 +44,11 @@ def add_parser(sub) -> None:
                        const=list(FILE_PRECISIONS), help="all four precisions (OUT is a folder)")
     p.add_argument("--calib", choices=("max", "std3"), default=None,
                    help="activation-range statistic (default: the recipe's, max)")
+    p.add_argument("--ranges", choices=("symmetric", "asymmetric"), default=None,
+                   help="INT8 activation ranges: symmetric [-r, r] (the reference design's), or "
+                        "asymmetric: never-negative tensors (input magnitudes, ReLU outputs) on "
+                        "[0, 2 r], the same step with twice the headroom (default: the recipe's, "
+                        "symmetric; recipe int8_asym is full INT8 with std3 and asymmetric ranges)")
     p.add_argument("--calib-data", metavar="DIR", default=None,
                    help="folder of calibration clips (default: the 4 reference-design clips, "
                         "docs/design.md §4; for a KWS checkpoint, FSDD-style clips whose "
@@ -98,7 +103,8 @@ def run(args) -> int:
     results = []
     for recipe, path in zip(recipes, paths):
         res = export_model(model, path, recipe, calib=calib, method=args.calib,
-                           check=not args.no_check, random_weights=bool(args.variant))
+                           check=not args.no_check, random_weights=bool(args.variant),
+                           ranges=args.ranges)
         print(format_result(res), file=human(args.json))
         for w in res.warnings:
             warn(f"{res.path}: {w}")
@@ -132,7 +138,7 @@ def _export_keras(args, ref, precisions: list[str], out: Path) -> int:
     results = []
     for recipe, path in zip(recipes, paths):
         res = export_model(model, path, recipe, calib=calib, method=args.calib,
-                           check=not args.no_check)
+                           check=not args.no_check, ranges=args.ranges)
         print(format_result(res, keras=True), file=human(args.json))
         for w in res.warnings:
             warn(f"{res.path}: {w}")
@@ -160,9 +166,10 @@ def _export_kws(args, ref) -> int:
     if bad and not args.recipe:
         raise InputError(f"a keyword-spotting checkpoint exports --fp32 or --int8, not "
                          f"--{' --'.join(bad)}", ref.path)
-    if args.calib not in (None, "max"):
+    if args.calib not in (None, "max") or args.ranges is not None:
+        flag = f"--calib {args.calib}" if args.calib not in (None, "max") else f"--ranges {args.ranges}"
         raise InputError("KWS INT8 calibration is the converter's min/max over training windows; "
-                         f"--calib {args.calib} is for denoisers")
+                         f"{flag} is for denoisers")
     recipes = [kws_recipe(args.recipe or prec) for prec in precisions]
     needs_windows = args.recipe is not None or "int8" in precisions
     calib_dir = args.calib_data or default_calibration_data(config)
@@ -216,7 +223,8 @@ def format_result(res, keras: bool = False) -> str:
     lines = [f"{res.path}: {res.variant.upper()} {res.precision}{random}, file {res.file_mb:.3f} MB, "
              f"parameters {res.param_mb:.3f} MB (MB = 2^20 B)"]
     if res.calibration:
-        lines.append(f"  calibration: {res.calibration['method']} on "
+        asym = ", asymmetric ranges" if res.calibration.get("ranges") == "asymmetric" else ""
+        lines.append(f"  calibration: {res.calibration['method']}{asym} on "
                      f"{len(res.calibration['clips'])} {'inputs' if keras else 'clips'} "
                      f"({res.calibration['frames']} frames)")
     lines.append("  layers:")
