@@ -27,7 +27,7 @@ import numpy as np
 from tfdenoise.errors import ConversionError
 from tfdenoise.vocab import QuantGroup
 
-from tfdenoise.converters import fbgraph, passes
+from tfdenoise.converters import build, fbgraph, passes
 
 #: Weight inputs of each op kind that carry a layer's grid.
 WEIGHT_INPUTS = {"FULLY_CONNECTED": (1,), "CONV_2D": (1,), "DEPTHWISE_CONV_2D": (1,),
@@ -150,4 +150,25 @@ def trained_ranges(model_obj, op_layer: list[str | None], act_ranges: dict[str, 
             out[int(op.outputs[0])] = by_layer[layer]
         elif name == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # the learnt state range, else [-1, 1]
             out[int(op.outputs[0])] = _interval(*act_ranges.get(f"qat_{layer}", (-1.0, 1.0)))
+    return out
+
+
+def calibrated_act_ranges(model, calib, method, kind) -> dict[str, tuple[float, float]]:
+    """The INT8 intervals the converter's calibration (``method``, laid out as ``kind``) gives
+    the tensors a stage-2 QAT network quantizes, for ``tfdenoise train --qat-calib-ranges``:
+    ``"input"`` (the network input) and, per deployment layer run by one op, that op's output
+    (a fully connected op's after its folded ReLU or before its sigmoid; a fused LSTM's hidden
+    state).  A GRU layer (several ops) is left out: its state range keeps being learnt."""
+    f32 = build.convert_float(model)
+    calibrated = build.calibrate_only(model, build.representative_inputs(f32, calib), f32)
+    intervals = build.collect_ranges(calibrated, calib, method, kind)
+    m = fbgraph.load(calibrated)
+    sg = m.subgraphs[0]
+    outputs: dict[str, list[int]] = {}
+    for op, layer in zip(sg.operators, build.graph_of(model).op_layers(m)):
+        if layer is not None and fbgraph.op_name(m, op) in ("FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM"):
+            outputs.setdefault(layer, []).append(int(op.outputs[0]))
+    out = {layer: intervals[ts[0]] for layer, ts in outputs.items() if len(ts) == 1 and ts[0] in intervals}
+    if int(sg.inputs[0]) in intervals:
+        out["input"] = intervals[int(sg.inputs[0])]
     return out

@@ -254,6 +254,27 @@ def test_one_sided_ranges_for_the_never_negative_tensors():
         qat_quantizers.EmaRangeQuantizer(one_sided=True)
 
 
+def test_fixed_ranges_stay_while_the_others_learn():
+    """--qat-calib-ranges: the ranges given per deployment tensor are set and no longer follow
+    the batches; a range not given (here rnn_0's state) keeps learning; None freezes them all."""
+    from tfdenoise import qat_layers, qat_quantizers
+
+    net = _chain("lstm")
+    qat_quantizers.fold_network(net)
+    bits = qat_layers.plan_bits(net, 8)
+    q = qat_layers.qat_network(net, bits, 2, symmetric=True, statistic="std3", one_sided=True)
+    given = {"input": (0.0, 5.0), "fc_in": (0.0, 3.0), "fc_out": (-4.0, 4.0)}
+    fixed = qat_layers.fix_ranges(q, given)
+    assert sorted(fixed) == ["qat_act_relu_in", "qat_input", "qat_pre_fc_out"]
+    q(RNG.normal(size=(3, 6, 12)).astype(np.float32) * 9, training=True)
+    ranges = qat_layers.qat_record(net, q, bits, 2)["act_ranges"]
+    assert ranges["qat_input"] == [0.0, 5.0] and ranges["qat_act_relu_in"] == [0.0, 3.0]
+    assert ranges["qat_pre_fc_out"] == [-4.0, 4.0]
+    assert ranges["qat_act_fc_out"] == [0.0, 255.0 / 256.0]   # the sigmoid's fixed grid
+    assert ranges["qat_rnn_0"] != [-1.0, 1.0]                  # learnt from the batch
+    assert len(qat_layers.fix_ranges(q, None)) == 4
+
+
 def test_hook_refuses_stage2_from_a_float_checkpoint(tmp_path):
     from tfdenoise.qat_train import QatHook, check_same_run
 

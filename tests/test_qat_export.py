@@ -226,7 +226,7 @@ def test_cli_qat_option_combinations(tmp_path, capsys):
 
 
 def test_cli_range_layout_options_where_they_apply(tmp_path, capsys):
-    """--qat-ranges is the denoiser's stage 2 only; export --ranges is for denoisers."""
+    """--qat-ranges and --qat-calib-ranges are the denoiser's stage 2 only."""
     from tfdenoise.cli import main
 
     base = ["train", "--variant", "lstm128", "--speech", "S", "--noise", "N", "--out", str(tmp_path / "r")]
@@ -238,4 +238,8 @@ def test_cli_range_layout_options_where_they_apply(tmp_path, capsys):
            "--qat-stage", "2", "--qat-ranges", "asymmetric", "--init", str(tmp_path)]
     assert main(kws) == 2
     assert "a KWS network trains [min, max] ranges" in capsys.readouterr().err
+    assert main([*base, "--qat-bits", "8", "--qat-calib-ranges", "--init", str(tmp_path)]) == 2
+    assert "--qat-calib-ranges: for the denoiser's stage 2" in capsys.readouterr().err
+    assert main([*base, "--qat-calib-ranges"]) == 2
+    assert "go with --qat-bits" in capsys.readouterr().err
     assert not (tmp_path / "r").exists() and not (tmp_path / "k").exists()

@@ -28,7 +28,7 @@ from tfdenoise.keras import keras, tf
 from tfdenoise import qat
 from tfdenoise.qat_quantizers import (KERNEL_LAYERS, SIGMOID_RANGE, ActQuant, EmaRangeQuantizer, KernelConfig,
                                       Q, QuantSpec, TanhWeightQuantizer, kernel_spec)
-from tfdenoise.vocab import QuantGroup
+from tfdenoise.vocab import FOLDED, QuantGroup
 
 RNN_LAYERS = {keras.layers.LSTM: "lstm", keras.layers.GRU: "gru"}
 
@@ -269,6 +269,43 @@ def restore_ranges(qnet, record: dict | None) -> int:
             la.set_range(*ranges[la.name])
             n += 1
     return n
+
+
+def _range_layers(qnet) -> list[tuple[object, EmaRangeQuantizer]]:
+    """(layer, its range quantizer) of every stage-2 activation / state range of ``qnet``."""
+    out = []
+    for la in qnet.layers:
+        q = la.quantizer if isinstance(la, ActQuant) else getattr(la, "state_q", None)
+        if q is not None and q.fixed is None:
+            out.append((la, q))
+    return out
+
+
+def _range_key(name: str) -> str:
+    """The deployment tensor a range layer quantizes: ``qat_input`` -> ``input``,
+    ``qat_act_relu_in`` -> ``fc_in`` (folded), ``qat_pre_fc_out`` -> ``fc_out``, ``qat_rnn_0`` -> ``rnn_0``."""
+    name = name.removeprefix("qat_")
+    for prefix in ("act_", "pre_"):
+        if name.startswith(prefix):
+            layer = name[len(prefix):]
+            return FOLDED.get(layer, layer)
+    return name
+
+
+def fix_ranges(qnet, by_layer: dict[str, Sequence[float]] | None = None) -> list[str]:
+    """Set stage-2 ranges of ``qnet`` from ``by_layer`` (``"input"`` and deployment layer ->
+    ``(lo, hi)``: :func:`tfdenoise.converters.qat_export.calibrated_act_ranges`) and stop those
+    ranges learning; ``by_layer=None``: keep every range as it is and stop them all (a resumed
+    run).  Returns the names of the fixed ranges."""
+    fixed = []
+    for la, q in _range_layers(qnet):
+        key = _range_key(la.name)
+        if by_layer is None or key in by_layer:
+            if by_layer is not None:
+                la.set_range(*by_layer[key])
+            q.frozen = True
+            fixed.append(la.name)
+    return fixed
 
 
 def check_record(record: object, where: object) -> dict:

@@ -93,6 +93,7 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
         self.symmetric = bool(symmetric)
         self.statistic = str(statistic)
         self.one_sided = bool(one_sided)
+        self.frozen = False   # True: the range stays as set (tfdenoise.qat_layers.fix_ranges)
         if self.statistic not in RANGE_STATISTICS or (self.statistic != "max" and not self.symmetric):
             raise ValueError(f"range statistic {statistic!r}: max, or std3 with symmetric ranges")
         if self.one_sided and not self.symmetric:
@@ -109,7 +110,7 @@ class EmaRangeQuantizer(Q.quantizers.Quantizer):
 
     def __call__(self, inputs, training, weights, **kwargs):
         lo, hi = weights["min"], weights["max"]
-        if training and self.fixed is None:
+        if training and self.fixed is None and not self.frozen:
             if self.symmetric:
                 peak = tf.reduce_max(tf.abs(inputs))
                 if self.statistic == "std3":  # as converters/calibration.py: |mean| + 3 std, <= max

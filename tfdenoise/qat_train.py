@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from tfdenoise import qat
 from tfdenoise.errors import InputError, ModelError
@@ -31,12 +31,16 @@ class QatHook(TrainHook):
     activation ranges symmetric (the denoiser's INT8 export) rather than [min, max] (KWS), each
     range a moving average of the batches' ``statistic`` (max, or std3 with symmetric ranges);
     ``ranges="asymmetric"`` (with ``symmetric``): the never-negative input and ReLU outputs on
-    ``[0, 2 r]`` (:class:`~tfdenoise.vocab.RangeKind`, as ``tfdenoise export --ranges``)."""
+    ``[0, 2 r]`` (:class:`~tfdenoise.vocab.RangeKind`, as ``tfdenoise export --ranges``);
+    ``calib_ranges``: stage 2 sets its ranges to what this function returns (the export's
+    calibration of the start checkpoint: :func:`tfdenoise.converters.qat_export.calibrated_act_ranges`)
+    and keeps them fixed, so the network trains on the ranges its file will hold."""
 
     def __init__(self, bits: int, stage: int = 1, layer_bits: Sequence[tuple[str, int]] = (),
                  init: str | os.PathLike | None = None, symmetric: bool = False,
                  statistic: str = "max", latent_init: str | None = None,
-                 train_layers: str | None = None, ranges: str | None = None) -> None:
+                 train_layers: str | None = None, ranges: str | None = None,
+                 calib_ranges: Callable[[], dict] | None = None) -> None:
         self.default_bits = qat.check_bits(bits)
         self.stage = qat.check_stage(stage)
         self.layer_bits = tuple(layer_bits)
@@ -45,6 +49,9 @@ class QatHook(TrainHook):
         self.ranges = RangeKind(ranges or RangeKind.SYMMETRIC)
         if self.ranges is RangeKind.ASYMMETRIC and not (self.symmetric and self.stage == 2):
             raise InputError("asymmetric activation ranges are for the denoiser's QAT stage 2")
+        self.calib_ranges = calib_ranges
+        if calib_ranges is not None and not (self.symmetric and self.stage == 2):
+            raise InputError("calibrated fixed ranges are for the denoiser's QAT stage 2")
         self.train_layers = qat.check_pattern(train_layers) if train_layers else None
         self.init = None if init is None else Path(init)
         self.init_config = check_init(self.init, self.default_bits, self.stage, self.layer_bits)
@@ -55,6 +62,7 @@ class QatHook(TrainHook):
                              f"{self.init} is a QAT checkpoint (its latent weights carry on)")
         self.latent_init = latent_init or qat.LATENT_INITS[0]
         self.net = self.qnet = None
+        self.fixed: list[str] = []
         self.bits: dict[str, int] = {}
 
     def start(self, model, steps_per_epoch: int, epochs: int, resumed: dict | None):
@@ -66,6 +74,8 @@ class QatHook(TrainHook):
             if self.stage == 2 and kind != self.ranges.value:
                 raise InputError(f"--resume: the run trained {kind} activation ranges, not "
                                  f"--qat-ranges {self.ranges.value}: pass the run's")
+            if bool((resumed.get("qat") or {}).get("act_ranges_fixed")) != (self.calib_ranges is not None):
+                raise InputError("--resume: pass --qat-calib-ranges exactly when the run was started with it")
             trained = (resumed.get("qat") or {}).get("train_layers")
             if trained != self.train_layers:
                 raise InputError(f"--resume: the run trained {trained or 'every layer'!r}, not "
@@ -89,6 +99,8 @@ class QatHook(TrainHook):
                                            one_sided=self.ranges is RangeKind.ASYMMETRIC)
         if prev and prev.get("stage") == 2:
             qat_layers.restore_ranges(self.qnet, prev)
+        if self.calib_ranges is not None:   # resumed: the fixed ranges it saved; else calibrated now
+            self.fixed = qat_layers.fix_ranges(self.qnet, None if resumed is not None else self.calib_ranges())
         if self.train_layers:
             qat_layers.freeze_except(self.qnet, self.train_layers)
         return self.qnet
@@ -104,6 +116,8 @@ class QatHook(TrainHook):
             record["act_statistic"] = ("symmetric " if self.symmetric else "") + self.statistic
             if self.symmetric:
                 record["act_ranges_kind"] = self.ranges.value
+            if self.calib_ranges is not None:
+                record["act_ranges_fixed"] = self.fixed   # set from the calibration clips, not trained
         return {"qat": record}
 
 

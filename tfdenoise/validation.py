@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,9 +20,11 @@ from tfdenoise.modelref import require_checkpoint, resolve
 
 from tfdenoise.converters.interpreter import TFLiteDenoiser
 
-#: Rows of the quantization table of docs/design.md §4: (label, recipe, calibration statistic).
+#: Rows of the quantization table of docs/design.md §4: (label, recipe, calibration statistic;
+#: None: the recipe's).  ``int8_asym``: std3 with the never-negative tensors on [0, 2 r].
 TABLE_ROWS = (("fp32", "fp32", None), ("fp16", "fp16", None),
               ("int8 (max)", "int8", "max"), ("int8 (std3)", "int8", "std3"),
+              ("int8 (std3, asymmetric)", "int8_asym", None),
               ("mixed (max)", "mixed", "max"), ("mixed (std3)", "mixed", "std3"))
 
 
@@ -134,7 +137,7 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
     ckpt = _checkpoint(checkpoint)
     model, name = _float_model(ckpt)
     calib = CalibrationSet.load(calib_dir)
-    jobs_ = [(model, label, recipe, method, label.replace(" (", "_").replace(")", ""))
+    jobs_ = [(model, label, recipe, method, re.sub(r"[^a-z0-9]+", "_", label).strip("_"))
              for label, recipe, method in TABLE_ROWS]
     jobs_ += [(*_qat_model(q, name), "int8", None, f"qat_{i}")      # checked before any work
               for i, q in enumerate(qat)]

@@ -113,6 +113,18 @@ def test_asymmetric_ranges_move_the_unused_half(request, variant, calib_small, f
     assert compare(model, asym, [frames]).within("int8")
 
 
+def test_calibrated_act_ranges_are_the_files_intervals(gru128, calib_small):
+    """--qat-calib-ranges starts from the intervals an int8_asym export writes: the input's
+    [0, 2 r] and each dense layer's output; a GRU layer (several ops) is left to learn."""
+    from tfdenoise.converters.qat_export import calibrated_act_ranges
+
+    got = calibrated_act_ranges(gru128, calib_small, "std3", "asymmetric")
+    assert sorted(got) == ["fc_in", "fc_mid", "fc_out", "input"]
+    assert got["input"][0] == 0.0 and got["fc_in"][0] == 0.0 and got["fc_out"][0] < 0.0
+    q = _quantize_output(convert(gru128, "int8_asym", calib_small))
+    assert float(q.scale[0]) == pytest.approx(got["input"][1] / 255.0, rel=1e-5)
+
+
 def test_metadata_contract(gru128_files):
     for precision, data in gru128_files.items():
         meta = read_metadata(data)

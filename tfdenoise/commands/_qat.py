@@ -31,6 +31,10 @@ def add_qat_options(p: argparse.ArgumentParser) -> None:
                    help="denoiser stage 2: activation ranges as tfdenoise export --ranges lays them "
                         "out (default symmetric [-r, r]; asymmetric: the input magnitudes and ReLU "
                         "outputs on [0, 2 r]); the export follows the trained ranges")
+    g.add_argument("--qat-calib-ranges", action="store_true",
+                   help="denoiser stage 2: set the activation ranges to the export's std3 calibration "
+                        "of the --init checkpoint (4 reference clips, laid out as --qat-ranges) and keep "
+                        "them fixed, instead of learning them from the training batches")
     g.add_argument("--qat-latent-init", choices=("atanh", "copy"), default=None,
                    help="stage 1 from float weights (default atanh): atanh starts the latent weights at the inverse "
                         "of the tanh transform (the grid = the float weights linearly quantized); "
@@ -47,14 +51,16 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
     if args.qat_bits is None:
         if args.init is not None or args.qat_layer_bits or args.qat_stage != 1 or \
                 args.qat_latent_init is not None or args.qat_train_layers is not None or \
-                args.qat_ranges is not None:
+                args.qat_ranges is not None or args.qat_calib_ranges:
             raise InputError("--init, --qat-stage, --qat-layer-bits, --qat-latent-init, "
-                             "--qat-train-layers and --qat-ranges go with --qat-bits "
+                             "--qat-train-layers, --qat-ranges and --qat-calib-ranges go with --qat-bits "
                              "(a plain run continues with --resume)")
         return None
-    if args.qat_ranges is not None and (not symmetric or args.qat_stage != 2):
-        raise InputError(f"--qat-ranges {args.qat_ranges}: for the denoiser's stage 2 (--qat-stage 2 "
-                         "on tfdenoise train); a KWS network trains [min, max] ranges")
+    for flag, given in ((f"--qat-ranges {args.qat_ranges}", args.qat_ranges is not None),
+                        ("--qat-calib-ranges", args.qat_calib_ranges)):
+        if given and (not symmetric or args.qat_stage != 2):
+            raise InputError(f"{flag}: for the denoiser's stage 2 (--qat-stage 2 on tfdenoise "
+                             "train); a KWS network trains [min, max] ranges")
     if args.init is not None and args.resume:
         raise InputError("--init starts a run, --resume continues one: give one of them")
     if args.qat_latent_init is not None and args.resume:
@@ -64,4 +70,19 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
 
     return QatHook(qat.check_bits(args.qat_bits), args.qat_stage,
                    qat.parse_layer_bits(args.qat_layer_bits), args.init, symmetric, statistic,
-                   args.qat_latent_init, args.qat_train_layers, args.qat_ranges)
+                   args.qat_latent_init, args.qat_train_layers, args.qat_ranges,
+                   _calibrated(args.init, args.qat_ranges) if args.qat_calib_ranges else None)
+
+
+def _calibrated(init: str | None, ranges: str | None):
+    """The function that computes the export's calibrated ranges of checkpoint ``init`` (std3,
+    the 4 reference clips, laid out as ``ranges``), for a stage-2 hook to call on a fresh start."""
+    def compute() -> dict:
+        from tfdenoise.converters.calibration import CalibrationSet
+        from tfdenoise.converters.qat_export import calibrated_act_ranges
+        from tfdenoise.models import load_checkpoint
+        from tfdenoise.vocab import CalibMethod, RangeKind
+
+        return calibrated_act_ranges(load_checkpoint(init), CalibrationSet.load(), CalibMethod.STD3,
+                                     RangeKind(ranges or RangeKind.SYMMETRIC))
+    return compute
