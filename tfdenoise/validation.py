@@ -94,7 +94,8 @@ def validate_file(tflite: str | os.PathLike, pairs_dir: str | os.PathLike,
 
 def qat_label(info: dict) -> str:
     """Row label of a QAT checkpoint from its ``qat`` record: ``qat 8-bit, stage 2``, or the
-    widths by layer group (``qat fc 8-bit, rnn 4-bit, stage 2``)."""
+    widths by layer group (``qat fc 8-bit, rnn 4-bit, stage 2``); a stage 2 with asymmetric
+    ranges adds ``asymmetric``, and ``calibrated ranges`` where they were fixed."""
     bits = info.get("bits") or {}
     groups: dict[str, set[int]] = {}
     for layer, b in bits.items():
@@ -104,7 +105,9 @@ def qat_label(info: dict) -> str:
         widths = f"{every.pop()}-bit"
     else:
         widths = ", ".join(f"{g} {'/'.join(str(b) for b in sorted(v))}-bit" for g, v in sorted(groups.items()))
-    return f"qat {widths}, stage {info.get('stage', '?')}"
+    extra = (", asymmetric" if info.get("act_ranges_kind") == "asymmetric" else "") + \
+        (", calibrated ranges" if info.get("act_ranges_fixed") else "")
+    return f"qat {widths}, stage {info.get('stage', '?')}{extra}"
 
 
 def _qat_model(spec: str | os.PathLike, variant: str):

@@ -4,7 +4,7 @@
     python tools/ship_model.py --card-only VARIANT|RUN_DIR
 
 Copies ``RUN_DIR/best`` (config.json + weights.h5) into ``tfdenoise/pretrained/<variant>/``,
-keeps the six ``.tflite`` exports of the table in ``tflite/`` (see ``TFLITE_FILES``),
+keeps the ``.tflite`` exports of the table in ``tflite/`` (see ``TFLITE_FILES``),
 then measures and writes ``MODEL_CARD.md`` and ``card.json`` beside it:
 training data, epochs/steps, wall time, hardware (from the run's own records), scores of
 ``tfdenoise evaluate`` and the ``tfdenoise validate --table`` rows (fp32, fp16, int8, mixed).

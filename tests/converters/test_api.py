@@ -81,6 +81,8 @@ def test_qat_labels():
 
     assert qat_label({"stage": 2, "bits": dict.fromkeys(("fc_in", "rnn_0", "fc_out"), 8)}) == "qat 8-bit, stage 2"
     assert qat_label({"stage": 1, "bits": {"fc_in": 8, "rnn_0": 4, "rnn_1": 4}}) == "qat fc 8-bit, rnn 4-bit, stage 1"
+    assert qat_label({"stage": 2, "bits": {"fc_in": 8}, "act_ranges_kind": "asymmetric",
+                      "act_ranges_fixed": ["qat_input"]}) == "qat 8-bit, stage 2, asymmetric, calibrated ranges"
 
 
 def test_quant_table_refuses_a_float_or_other_variant_qat_row(gru128, lstm128, one_pair, tmp_path, qat_checkpoint):

@@ -41,8 +41,10 @@ def default_checkpoint() -> Path:
 
 #: Shipped ``.tflite`` exports of each model, named by ``tools/ship_model.py`` after the rows
 #: of the quantization table of docs/design.md §4; the plain precision names mean the ``max`` calibration.
+#: ``int8-asym`` (std3, asymmetric ranges) joined the table after the current models shipped:
+#: only a model shipped since has it (``tfdenoise export --recipe int8_asym`` makes it for any).
 TFLITE_FILES = {"fp32": "fp32", "fp16": "fp16", "int8": "int8_max", "int8-std3": "int8_std3",
-                "mixed": "mixed_max", "mixed-std3": "mixed_std3"}
+                "int8-asym": "int8_std3_asymmetric", "mixed": "mixed_max", "mixed-std3": "mixed_std3"}
 
 
 def tflite(variant: str, precision: str = "mixed") -> Path:
