@@ -106,7 +106,9 @@ def _quantize_int8(model, graph, f32: bytes, calib: CalibrationSet | None, metho
     passes.states_to_int8_io(m, graph.io.state_names)
     passes.unquantize_islands(m, {i for i, l in enumerate(graph.op_layers(m))
                                   if l is not None and l not in int8_layers})
-    cal_info = {"method": method.value, "ranges": kind.value, "clips": calib.names,
+    one_sided = any(lo == 0.0 for lo, _ in ranges.values())   # calibrated or trained: as written
+    written = RangeKind.ASYMMETRIC if one_sided else RangeKind.SYMMETRIC
+    cal_info = {"method": method.value, "ranges": written.value, "clips": calib.names,
                 "frames": int(sum(len(f) for f in calib.frames)),
                 "moving_average": "cumulative",
                 **({"qat_trained_ranges": n_trained} if n_trained else {})}

@@ -43,7 +43,7 @@ from tfdenoise.kws.features import feature_fields
 from tfdenoise.kws.layertable import LayerSpec, Op
 from tfdenoise.kws.models import KwsModel
 from tfdenoise.quiet import native_stderr_muted
-from tfdenoise.vocab import CalibMethod, LayerKind, Precision
+from tfdenoise.vocab import CalibMethod, LayerKind, Precision, RangeKind
 
 from tfdenoise.converters import fbgraph, metadata, passes
 from tfdenoise.converters.qat_export import apply_grids
@@ -156,10 +156,11 @@ def resolve_precision(recipe: Recipe, model: KwsModel) -> Precision:
     run its final softmax in float, :func:`layer_precisions`)."""
     prec = layer_precisions(recipe, model)
     used = set(prec.values())
-    if recipe.calibration is not CalibMethod.MAX:
+    if recipe.calibration is not CalibMethod.MAX or recipe.ranges is not RangeKind.SYMMETRIC:
+        got = (recipe.calibration.value if recipe.calibration is not CalibMethod.MAX
+               else f"{recipe.ranges.value} ranges")
         raise RecipeError(f"recipe {recipe.name!r}: KWS INT8 calibration is the converter's "
-                          f"min/max over the calibration windows, not {recipe.calibration.value}",
-                          recipe.source or None)
+                          f"min/max over the calibration windows, not {got}", recipe.source or None)
     return Precision.INT8 if Precision.INT8 in used else next(iter(used))
 
 

@@ -28,6 +28,7 @@ from tfdenoise.errors import ConversionError
 from tfdenoise.vocab import QuantGroup
 
 from tfdenoise.converters import build, fbgraph, passes
+from tfdenoise.converters.calibration import MIN_RANGE
 
 #: Weight inputs of each op kind that carry a layer's grid.
 WEIGHT_INPUTS = {"FULLY_CONNECTED": (1,), "CONV_2D": (1,), "DEPTHWISE_CONV_2D": (1,),
@@ -118,11 +119,12 @@ def apply_grids(model_obj, op_layer: list[str | None], grids: dict[tuple[str, st
 
 def _interval(lo: float, hi: float) -> tuple[float, float]:
     """A trained range as the file's interval: ``(0, hi)`` where training kept it one-sided
-    (``--qat-ranges asymmetric``), else the symmetric ``(-r, r)``."""
+    (``--qat-ranges asymmetric``: its low end is exactly 0, and a stage-2 run continues only
+    with its own layout), else the symmetric ``(-r, r)``."""
     lo, hi = float(lo), float(hi)
     if lo >= 0.0:
-        return (0.0, hi)
-    r = max(abs(lo), abs(hi))
+        return (0.0, max(hi, MIN_RANGE))
+    r = max(abs(lo), abs(hi), MIN_RANGE)
     return (-r, r)
 
 

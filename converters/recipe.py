@@ -10,8 +10,8 @@ A recipe is a JSON file::
 
 ``calibration`` gives the INT8 activation-range statistic (``max`` or ``std3``) and, optionally,
 ``"ranges": "asymmetric"`` (never-negative tensors on ``[0, 2 r]``, :class:`RangeKind`; default
-``symmetric``, the reference design's).  Rules are tried in order; the first whose regular expression fully matches a layer name
-wins.  An int8 rule may add ``"weight_bits": B`` (1, 2, 4, 5 or 8): the layer's weights
+``symmetric``, the reference design's).  Rules are tried in order; the first whose regular
+expression fully matches a layer name wins.  An int8 rule may add ``"weight_bits": B`` (1, 2, 4, 5 or 8): the layer's weights
 must hold a B-bit QAT grid (docs/design.md §8; a checkpoint trained with ``--qat-bits``),
 stored as packed INT4 for B <= 4 in fully connected and conv ops, else in INT8 containers::
 

@@ -256,7 +256,8 @@ def test_one_sided_ranges_for_the_never_negative_tensors():
 
 def test_fixed_ranges_stay_while_the_others_learn():
     """--qat-calib-ranges: the ranges given per deployment tensor are set and no longer follow
-    the batches; a range not given (here rnn_0's state) keeps learning; None freezes them all."""
+    the batches; a range not given (here rnn_0's state) keeps learning; ``names`` fixes the
+    named ones as they are (a resumed run)."""
     from tfdenoise import qat_layers, qat_quantizers
 
     net = _chain("lstm")
@@ -272,7 +273,7 @@ def test_fixed_ranges_stay_while_the_others_learn():
     assert ranges["qat_pre_fc_out"] == [-4.0, 4.0]
     assert ranges["qat_act_fc_out"] == [0.0, 255.0 / 256.0]   # the sigmoid's fixed grid
     assert ranges["qat_rnn_0"] != [-1.0, 1.0]                  # learnt from the batch
-    assert len(qat_layers.fix_ranges(q, None)) == 4
+    assert qat_layers.fix_ranges(q, None, names=["qat_rnn_0"]) == ["qat_rnn_0"]   # a resumed run's
 
 
 def test_hook_refuses_stage2_from_a_float_checkpoint(tmp_path):

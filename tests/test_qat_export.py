@@ -233,13 +233,83 @@ def test_cli_range_layout_options_where_they_apply(tmp_path, capsys):
     assert main([*base, "--qat-ranges", "asymmetric"]) == 2
     assert "go with --qat-bits" in capsys.readouterr().err
     assert main([*base, "--qat-bits", "8", "--qat-ranges", "asymmetric", "--init", str(tmp_path)]) == 2
-    assert "--qat-ranges asymmetric: for the denoiser's stage 2" in capsys.readouterr().err
+    assert "--qat-ranges asymmetric: for stage 2 (--qat-stage 2)" in capsys.readouterr().err
     kws = ["kws", "train", "--model", "dnn", "--data", "D", "--out", str(tmp_path / "k"), "--qat-bits", "8",
            "--qat-stage", "2", "--qat-ranges", "asymmetric", "--init", str(tmp_path)]
     assert main(kws) == 2
-    assert "a KWS network trains [min, max] ranges" in capsys.readouterr().err
+    assert "for the denoiser (tfdenoise train); a KWS network trains [min, max]" in capsys.readouterr().err
     assert main([*base, "--qat-bits", "8", "--qat-calib-ranges", "--init", str(tmp_path)]) == 2
-    assert "--qat-calib-ranges: for the denoiser's stage 2" in capsys.readouterr().err
+    assert "--qat-calib-ranges: for stage 2" in capsys.readouterr().err
     assert main([*base, "--qat-calib-ranges"]) == 2
     assert "go with --qat-bits" in capsys.readouterr().err
     assert not (tmp_path / "r").exists() and not (tmp_path / "k").exists()
+
+
+def _stage2_checkpoint(folder, one_sided: bool):
+    """A GRU128 stage-2 checkpoint (random weights) whose ranges trained on one batch of real
+    magnitudes, one-sided (--qat-ranges asymmetric) or symmetric."""
+    from tfdenoise import qat_layers, qat_quantizers
+    from tfdenoise.converters.calibration import CalibrationSet
+    from tfdenoise.models import TinyDenoiser, save_checkpoint
+
+    den = TinyDenoiser("gru128", seed=3)
+    qat_quantizers.fold_network(den.sequence)
+    bits = qat_layers.plan_bits(den.sequence, 8)
+    qnet = qat_layers.qat_network(den.sequence, bits, 2, True, "std3", one_sided=one_sided)
+    qnet(CalibrationSet.load(max_frames=64).frames[0][None], training=True)
+    record = qat_layers.qat_record(den.sequence, qnet, bits, 2)
+    record["act_ranges_kind"] = "asymmetric" if one_sided else "symmetric"
+    save_checkpoint(den, folder, {"qat": record})
+    return record
+
+
+def test_asymmetric_stage2_checkpoint_exports_its_trained_intervals(tmp_path):
+    """The export follows the trained one-sided ranges: the input on [0, hi] (zero point -128,
+    scale hi / 255), metadata 'asymmetric'; the table labels the row."""
+    from tfdenoise.converters import fbgraph
+    from tfdenoise.converters.calibration import CalibrationSet
+    from tfdenoise.converters.convert import convert
+    from tfdenoise.converters.metadata import read_metadata
+    from tfdenoise.models import load_checkpoint
+    from tfdenoise.validation import _qat_model
+
+    record = _stage2_checkpoint(tmp_path / "ckpt", one_sided=True)
+    data = convert(load_checkpoint(tmp_path / "ckpt"), "int8", CalibrationSet.load(max_frames=16))
+    m = fbgraph.load(data)
+    sg = m.subgraphs[0]
+    op = next(o for o in sg.operators if fbgraph.op_name(m, o) == "QUANTIZE")
+    q = sg.tensors[op.outputs[0]].quantization
+    lo, hi = record["act_ranges"]["qat_input"]
+    assert lo == 0.0 and int(q.zeroPoint[0]) == -128
+    assert float(q.scale[0]) == pytest.approx(hi / 255.0, rel=1e-5)
+    cal = read_metadata(data)["calibration"]
+    assert cal["ranges"] == "asymmetric" and cal["qat_trained_ranges"] >= 3
+    assert _qat_model(tmp_path / "ckpt", "gru128")[1] == "qat 8-bit, stage 2, asymmetric (ckpt)"
+
+
+def test_calibrated_ranges_hook_fresh_and_resumed(tmp_path, qat_checkpoint):
+    """--qat-calib-ranges: a fresh stage 2 sets and fixes the given ranges and records which;
+    a resumed run fixes exactly those again (not the GRU state range, still learnt) and must
+    be resumed with the flag; a stage-2 start refuses the other range layout."""
+    from tfdenoise.errors import InputError
+    from tfdenoise.models import TinyDenoiser
+    from tfdenoise.qat_train import QatHook
+
+    folder, _ = qat_checkpoint("gru128", 8)
+    given = {"input": (0.0, 5.0), "fc_in": (0.0, 3.0)}
+    kw = dict(symmetric=True, statistic="std3", ranges="asymmetric")
+    hook = QatHook(8, 2, init=folder, calib_ranges=lambda: given, **kw)
+    qnet = hook.start(TinyDenoiser("gru128", seed=1).sequence, 1, 1, None)
+    rec = hook.epoch_end()["qat"]
+    assert rec["act_ranges_fixed"] == ["qat_input", "qat_act_relu_in"]
+    assert rec["act_ranges"]["qat_input"] == [0.0, 5.0] and rec["act_ranges_kind"] == "asymmetric"
+    again = QatHook(8, 2, calib_ranges=lambda: pytest.fail("a resumed run recalibrates"), **kw)
+    again.start(TinyDenoiser("gru128", seed=1).sequence, 1, 1, {"qat": rec})
+    assert again.fixed == ["qat_input", "qat_act_relu_in"]
+    assert again.epoch_end()["qat"]["act_ranges"]["qat_act_relu_in"] == [0.0, 3.0]
+    with pytest.raises(InputError, match="--qat-calib-ranges exactly when"):
+        QatHook(8, 2, **kw).start(TinyDenoiser("gru128", seed=1).sequence, 1, 1, {"qat": rec})
+    _stage2_checkpoint(tmp_path / "sym", one_sided=False)
+    with pytest.raises(InputError, match="trained with symmetric activation ranges continues"):
+        QatHook(8, 2, init=tmp_path / "sym", **kw)
+    assert qnet is not None

@@ -292,15 +292,16 @@ def _range_key(name: str) -> str:
     return name
 
 
-def fix_ranges(qnet, by_layer: dict[str, Sequence[float]] | None = None) -> list[str]:
+def fix_ranges(qnet, by_layer: dict[str, Sequence[float]] | None = None,
+               names: Sequence[str] = ()) -> list[str]:
     """Set stage-2 ranges of ``qnet`` from ``by_layer`` (``"input"`` and deployment layer ->
     ``(lo, hi)``: :func:`tfdenoise.converters.qat_export.calibrated_act_ranges`) and stop those
-    ranges learning; ``by_layer=None``: keep every range as it is and stop them all (a resumed
-    run).  Returns the names of the fixed ranges."""
+    ranges learning; ``by_layer=None``: keep the ranges of the layers ``names`` as they are and
+    stop them (a resumed run: the ones its start fixed).  Returns the names of the fixed ranges."""
     fixed = []
     for la, q in _range_layers(qnet):
         key = _range_key(la.name)
-        if by_layer is None or key in by_layer:
+        if (key in by_layer) if by_layer is not None else (la.name in names):
             if by_layer is not None:
                 la.set_range(*by_layer[key])
             q.frozen = True
@@ -367,4 +368,5 @@ def load_grid(owner, keras_model, config: dict, where: object) -> None:
         return
     owner.qat_grid = apply_grid(keras_model, record, where)
     owner.qat_info = {"stage": int(record["stage"]), "bits": dict(record.get("bits") or {}),
-                      "act_ranges": dict(record.get("act_ranges") or {})}
+                      "act_ranges": dict(record.get("act_ranges") or {}),
+                      **{k: record[k] for k in ("act_ranges_kind", "act_ranges_fixed") if k in record}}

@@ -61,6 +61,14 @@ class QatHook(TrainHook):
             raise InputError("--qat-latent-init applies to a start from float weights; --init "
                              f"{self.init} is a QAT checkpoint (its latent weights carry on)")
         self.latent_init = latent_init or qat.LATENT_INITS[0]
+        prev = (self.init_config or {}).get("qat") or {}
+        kind = prev.get("act_ranges_kind", RangeKind.SYMMETRIC.value)
+        if prev.get("stage") == 2 and kind != self.ranges.value:
+            raise InputError(f"--init {self.init}: a stage-2 checkpoint trained with {kind} activation "
+                             f"ranges continues with them, not --qat-ranges {self.ranges.value}")
+        # computed now, before training sets up its distribution strategy; a fresh start only
+        # (a resumed run keeps the ranges it saved)
+        self.calibrated = calib_ranges() if calib_ranges is not None and self.init is not None else None
         self.net = self.qnet = None
         self.fixed: list[str] = []
         self.bits: dict[str, int] = {}
@@ -99,8 +107,9 @@ class QatHook(TrainHook):
                                            one_sided=self.ranges is RangeKind.ASYMMETRIC)
         if prev and prev.get("stage") == 2:
             qat_layers.restore_ranges(self.qnet, prev)
-        if self.calib_ranges is not None:   # resumed: the fixed ranges it saved; else calibrated now
-            self.fixed = qat_layers.fix_ranges(self.qnet, None if resumed is not None else self.calib_ranges())
+        if self.calib_ranges is not None:   # resumed: the ranges its start fixed, as saved
+            fixed = ((resumed or {}).get("qat") or {}).get("act_ranges_fixed") or []
+            self.fixed = qat_layers.fix_ranges(self.qnet, self.calibrated, names=fixed)
         if self.train_layers:
             qat_layers.freeze_except(self.qnet, self.train_layers)
         return self.qnet

@@ -2,7 +2,8 @@
 
 :func:`validate_file` scores one ``.tflite`` (run frame by frame in LiteRT), the float
 checkpoint it came from and the noisy input on a pairs folder.  :func:`quant_table`
-exports one checkpoint at the six settings of the quantization table of docs/design.md §4 and scores each.
+exports one checkpoint at the settings of the quantization table of docs/design.md §4
+(:data:`TABLE_ROWS`) and scores each.
 Scoring is :func:`tfdenoise.evaluate.evaluate_pairs`.
 """
 from __future__ import annotations
@@ -126,7 +127,8 @@ def quant_table(checkpoint: str | os.PathLike | None, pairs_dir: str | os.PathLi
                 calib_dir: str | os.PathLike | None = None, jobs: int | None = None,
                 workdir: str | os.PathLike | None = None,
                 qat: Sequence[str | os.PathLike] = (), boards: Sequence[str] = ()) -> dict:
-    """the quantization table of docs/design.md §4 for one model: six exports, PESQ / STOI /
+    """the quantization table of docs/design.md §4 for one model: one export per
+    :data:`TABLE_ROWS` row, PESQ / STOI /
     parameter MB each; then one full-INT8 row per QAT checkpoint of the same variant in ``qat``
     (exported with its trained grid and, after stage 2, its trained activation ranges).
     ``boards``: each row also gets its parameter bytes at the trained widths and the modeled

@@ -7,7 +7,7 @@ Copies ``RUN_DIR/best`` (config.json + weights.h5) into ``tfdenoise/pretrained/<
 keeps the ``.tflite`` exports of the table in ``tflite/`` (see ``TFLITE_FILES``),
 then measures and writes ``MODEL_CARD.md`` and ``card.json`` beside it:
 training data, epochs/steps, wall time, hardware (from the run's own records), scores of
-``tfdenoise evaluate`` and the ``tfdenoise validate --table`` rows (fp32, fp16, int8, mixed).
+``tfdenoise evaluate`` and the ``tfdenoise validate --table`` rows (``validation.TABLE_ROWS``).
 Every number in the card is measured here; nothing is typed in.
 
 Paths in the card, ``card.json`` and the shipped ``config.json`` are written relative to the

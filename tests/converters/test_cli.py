@@ -26,6 +26,11 @@ def test_export_cli_errors(tmp_path, capsys):
     assert main(["export", "--variant", "gru128", "--int8", "--calib-data", str(empty),
                  "-o", str(tmp_path / "x.tflite")]) == 2
     assert not (tmp_path / "x.tflite").exists()
+    capsys.readouterr()
+    assert main(["export", "--variant", "gru128", "--fp16", "--ranges", "asymmetric",
+                 "-o", str(tmp_path / "x.tflite")]) == 2
+    assert "--ranges asymmetric lays out INT8 activation ranges; fp16 has no INT8 layer" in capsys.readouterr().err
+    assert not (tmp_path / "x.tflite").exists()
 
 
 def test_validate_cli_needs_model_or_table(tmp_path, capsys):

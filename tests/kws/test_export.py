@@ -224,6 +224,9 @@ def test_recipes():
     with pytest.raises(RecipeError, match="min/max"):
         resolve_precision(parse({"layers": [{"pattern": ".*", "precision": "int8"}],
                                  "calibration": {"method": "std3"}}), model)
+    with pytest.raises(RecipeError, match="not asymmetric ranges"):
+        resolve_precision(parse({"layers": [{"pattern": ".*", "precision": "int8"}],
+                                 "calibration": {"ranges": "asymmetric"}}), model)
     with pytest.raises(RecipeError, match="matches no layer"):
         resolve_precision(parse({"layers": [{"pattern": "rnn_.*", "precision": "int8"},
                                             {"pattern": ".*", "precision": "int8"}]}), model)
@@ -395,3 +398,5 @@ def test_cli_kws_errors(cli, kws_checkpoint, tmp_path, monkeypatch):
     assert code != 0 and "--fp32 or --int8" in err
     code, _, err = cli("export", kws_checkpoint, "--int8", "--calib", "std3", "-o", tmp_path / "k.tflite")
     assert code != 0 and "min/max" in err
+    code, _, err = cli("export", kws_checkpoint, "--int8", "--ranges", "asymmetric", "-o", tmp_path / "k.tflite")
+    assert code != 0 and "--ranges asymmetric is for denoisers" in err

@@ -58,9 +58,11 @@ def qat_hook(args: argparse.Namespace, symmetric: bool = False, statistic: str =
         return None
     for flag, given in ((f"--qat-ranges {args.qat_ranges}", args.qat_ranges is not None),
                         ("--qat-calib-ranges", args.qat_calib_ranges)):
-        if given and (not symmetric or args.qat_stage != 2):
-            raise InputError(f"{flag}: for the denoiser's stage 2 (--qat-stage 2 on tfdenoise "
-                             "train); a KWS network trains [min, max] ranges")
+        if given and not symmetric:
+            raise InputError(f"{flag}: for the denoiser (tfdenoise train); a KWS network trains "
+                             "[min, max] ranges")
+        if given and args.qat_stage != 2:
+            raise InputError(f"{flag}: for stage 2 (--qat-stage 2), where activations are quantized")
     if args.init is not None and args.resume:
         raise InputError("--init starts a run, --resume continues one: give one of them")
     if args.qat_latent_init is not None and args.resume:

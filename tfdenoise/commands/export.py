@@ -90,6 +90,7 @@ def run(args) -> int:
     if ref is not None and ref.is_kws:
         return _export_kws(args, ref)
     recipes = [load_recipe(args.recipe or prec) for prec in precisions]
+    _check_ranges_apply(args.ranges, recipes)
     name = get_variant(args.variant).name if args.variant else ref.variant or "model"
     paths = [out / f"{name}_{r.name}.tflite" if len(precisions) > 1 else out for r in recipes]
     calib_dir = args.calib_data
@@ -113,6 +114,15 @@ def run(args) -> int:
     return 0
 
 
+def _check_ranges_apply(ranges: str | None, recipes) -> None:
+    """``--ranges`` lays out INT8 activation ranges: refused where no recipe has an INT8 layer."""
+    from tfdenoise.errors import InputError
+
+    if ranges is not None and not any(r.needs_calibration for r in recipes):
+        raise InputError(f"--ranges {ranges} lays out INT8 activation ranges; "
+                         f"{', '.join(r.name for r in recipes)} has no INT8 layer")
+
+
 def _export_keras(args, ref, precisions: list[str], out: Path) -> int:
     """``tfdenoise export`` of a user's Keras model (tfdenoise.converters.keras_convert): the same
     recipes and checks as a TinyDenoiser, calibrated on ``--calib-data`` (``.npy`` inputs, or
@@ -125,6 +135,7 @@ def _export_keras(args, ref, precisions: list[str], out: Path) -> int:
     from tfdenoise.fileio import check_outputs
 
     recipes = [load_recipe(args.recipe or prec) for prec in precisions]
+    _check_ranges_apply(args.ranges, recipes)
     stem = ref.path.stem if ref.path.is_file() else ref.path.name
     paths = [out / f"{stem}_{r.name}.tflite" if len(recipes) > 1 else out for r in recipes]
     check_outputs(paths + json_files(args.json), [out] if len(recipes) > 1 else [],

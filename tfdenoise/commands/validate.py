@@ -19,7 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("model", nargs="?", default=None, help="MODEL.tflite to score")
     p.add_argument("--table", metavar="MODEL", default=None,
                    help="export MODEL (checkpoint folder or shipped variant name) at fp32, fp16, "
-                        "int8 (max/std3), mixed (max/std3) and score each (docs/design.md §4)")
+                        "int8 (max/std3, std3 with asymmetric ranges), mixed (max/std3) and score each "
+                        "(docs/design.md §4)")
     p.add_argument("--pairs", metavar="DIR", required=True,
                    help="noisy/ + clean/ pairs folder (Valentini layout)")
     p.add_argument("--checkpoint", default=None, metavar="MODEL",
