@@ -24,9 +24,12 @@ PREFER = ("layer-order", "emram")
 
 def test_enumeration_covers_every_group_choice():
     recipes = enumerate_recipes()
-    assert len(recipes) == 2 ** len(GROUPS) == 16
+    assert len(recipes) == 2 * 2 ** len(GROUPS) - 1 == 31   # fp16 has no asymmetric twin
     names = [r["name"] for r in recipes]
-    assert len(set(names)) == 16 and {"fp16", "int8", "mixed"} <= set(names)
+    assert len(set(names)) == 31 and {"fp16", "int8", "mixed", "int8@asym", "mixed@asym"} <= set(names)
+    assert "fp16@asym" not in names
+    asym = next(r for r in recipes if r["name"] == "int8@asym")
+    assert asym["calibration"] == {"method": "std3", "ranges": "asymmetric"}
     mixed = next(r for r in recipes if r["name"] == "mixed")
     from tfdenoise.converters.recipe import parse
 
@@ -243,7 +246,7 @@ def test_search_end_to_end(checkpoint: Path, tmp_path: Path):
     kw = dict(board="gap9", out_dir=out, bound=QualityBound(DEN, max_pesq_loss=5.0), groups=TWO,
               policies=("layer-order", "none"), scorer=PairsScorer(pairs), also=[str(other.parent)])
     result = search(checkpoint, **kw)
-    assert len(result["candidates"]) == 2 * 4 * 2 * 2 * 2     # checkpoints x recipes x policies x L3 x vdd
+    assert len(result["candidates"]) == 2 * 7 * 2 * 2 * 2     # checkpoints x recipes (4, 3 also @asym) x policies x L3 x vdd
     assert {c["model"] for c in result["candidates"]} == {checkpoint.name, "other"}
     assert result["scored_now"] >= 1 and result["chosen"] is not None
     scored = [c for c in result["candidates"] if c["quality"] is not None]

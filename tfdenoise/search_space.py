@@ -10,7 +10,9 @@ dense kernels, docs/pruning.md).
 
 Recipes (converters/recipe.py JSON, written next to each file):
 
-* denoiser: every fp16 / int8 choice per layer group (``GROUPS``): 2^4 = 16 recipes;
+* denoiser: every fp16 / int8 choice per layer group (``GROUPS``): 2^4 = 16 recipes, the 15
+  with an int8 group twice: calibrated as the reference design (``max``, symmetric) and with
+  ``std3`` and asymmetric ranges (``@asym``, docs/design.md §4): 31 recipes;
 * keyword spotting: what converters/kws_convert.py produces: fp32, full int8, int8 with an fp32
   softmax, each int8 form with the three weight granularities of its ``"per_channel"`` (conv
   layers per channel, every layer per channel, per tensor): 7 recipes.  A network without conv
@@ -49,6 +51,8 @@ from tfdenoise.vocab import ModelFamily
 GROUPS: dict[str, tuple[str, ...]] = {"fc_in": ("fc_in",), "rnn": ("rnn_0", "rnn_1"),
                                       "fc_mid": ("fc_mid",), "fc_out": ("fc_out",)}
 CHOICES: tuple[str, ...] = ("fp16", "int8")
+#: Name suffix of a denoiser recipe calibrated with std3 and asymmetric ranges (recipe int8_asym's).
+ASYM_SUFFIX = "@asym"
 #: The recipe every other one is compared with: mixed FP16-INT8 (denoiser), the float model (KWS).
 REFERENCE = {ModelFamily.DENOISER: "mixed", ModelFamily.KWS: "fp32"}
 #: KWS int8 weight granularities: name suffix -> the recipe's "per_channel" (kws_convert.PER_CHANNEL).
@@ -176,15 +180,22 @@ def _recipe_name(prec: dict[str, str], groups: dict[str, tuple[str, ...]]) -> st
 
 def enumerate_recipes(groups: dict[str, tuple[str, ...]] = GROUPS,
                       choices: Sequence[str] = CHOICES) -> list[dict]:
-    """Every per-group precision choice of a denoiser as recipe JSON; ``len(choices) **
-    len(groups)`` recipes, all fp16 first."""
+    """Every per-group precision choice of a denoiser as recipe JSON, all fp16 first: each at
+    the reference calibration (``max``, symmetric ranges) and, when it has an int8 group, also
+    with ``std3`` and asymmetric ranges (name suffix :data:`ASYM_SUFFIX`, docs/design.md §4):
+    ``2 len(choices) ** len(groups) - 1`` recipes."""
     out = []
     for combo in itertools.product(choices, repeat=len(groups)):
         prec = dict(zip(groups, combo))
-        out.append({"name": _recipe_name(prec, groups),
-                    "description": "tfdenoise search: " + ", ".join(f"{g} {p}" for g, p in prec.items()),
-                    "layers": [{"pattern": "|".join(groups[g]), "precision": p} for g, p in prec.items()],
-                    "calibration": {"method": "max"}, "search_groups": prec})
+        recipe = {"name": _recipe_name(prec, groups),
+                  "description": "tfdenoise search: " + ", ".join(f"{g} {p}" for g, p in prec.items()),
+                  "layers": [{"pattern": "|".join(groups[g]), "precision": p} for g, p in prec.items()],
+                  "calibration": {"method": "max"}, "search_groups": prec}
+        out.append(recipe)
+        if "int8" in combo:
+            out.append({**recipe, "name": recipe["name"] + ASYM_SUFFIX,
+                        "description": recipe["description"] + "; std3, asymmetric ranges",
+                        "calibration": {"method": "std3", "ranges": "asymmetric"}})
     return out
 
 

@@ -235,6 +235,8 @@ def format_result(res, keras: bool = False) -> str:
              f"parameters {res.param_mb:.3f} MB (MB = 2^20 B)"]
     if res.calibration:
         asym = ", asymmetric ranges" if res.calibration.get("ranges") == "asymmetric" else ""
+        if res.calibration.get("qat_trained_ranges"):
+            asym += f" ({res.calibration['qat_trained_ranges']} ranges as QAT trained them)"
         lines.append(f"  calibration: {res.calibration['method']}{asym} on "
                      f"{len(res.calibration['clips'])} {'inputs' if keras else 'clips'} "
                      f"({res.calibration['frames']} frames)")
