@@ -65,7 +65,8 @@ class QatHook(TrainHook):
         kind = prev.get("act_ranges_kind", RangeKind.SYMMETRIC.value)
         if prev.get("stage") == 2 and kind != self.ranges.value:
             raise InputError(f"--init {self.init}: a stage-2 checkpoint trained with {kind} activation "
-                             f"ranges continues with them, not --qat-ranges {self.ranges.value}")
+                             f"ranges continues with them, not --qat-ranges {self.ranges.value}"
+                             + (" (the default)" if self.ranges is RangeKind.SYMMETRIC else ""))
         # computed now, before training sets up its distribution strategy; a fresh start only
         # (a resumed run keeps the ranges it saved)
         self.calibrated = calib_ranges() if calib_ranges is not None and self.init is not None else None
@@ -81,7 +82,9 @@ class QatHook(TrainHook):
             kind = (resumed.get("qat") or {}).get("act_ranges_kind", RangeKind.SYMMETRIC.value)
             if self.stage == 2 and kind != self.ranges.value:
                 raise InputError(f"--resume: the run trained {kind} activation ranges, not "
-                                 f"--qat-ranges {self.ranges.value}: pass the run's")
+                                 f"--qat-ranges {self.ranges.value}"
+                                 + (" (the default)" if self.ranges is RangeKind.SYMMETRIC else "")
+                                 + ": pass the run's")
             if bool((resumed.get("qat") or {}).get("act_ranges_fixed")) != (self.calib_ranges is not None):
                 raise InputError("--resume: pass --qat-calib-ranges exactly when the run was started with it")
             trained = (resumed.get("qat") or {}).get("train_layers")

@@ -45,8 +45,9 @@ def add_parser(sub) -> None:
                    help=f"L2 promotion policy: {policy_help()} (docs/promotion.md; default: the "
                         "board's; layer-order on gap9, none on the STM32 boards: weights stay in flash)")
     p.add_argument("--precision", default="mixed",
-                   help="precision of a shipped model: fp32, fp16, int8, int8-std3, int8-asym (models shipped "
-                        "since it joined the table), mixed, mixed-std3")
+                   help="precision of a shipped model: fp32, fp16, int8, int8-std3, int8-asym (only in models "
+                        "shipped after it joined the table; else tfdenoise export --recipe int8_asym), "
+                        "mixed, mixed-std3")
     p.add_argument("-o", "--out", default=None, help="folder for the Markdown, HTML and JSON report")
     add_json(p, "the report")
     p.add_argument("--sweep", action="store_true",

@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
                                       "operating point for the lowest-energy deployment within budgets",
                        formatter_class=HelpFormatter, epilog=EXAMPLE,
                        description="Export a checkpoint (and each --also checkpoint) under every recipe "
-                                   "of its family (denoiser: fp16/int8 per layer group; KWS: fp32, int8, "
+                                   "of its family (denoiser: fp16/int8 per layer group, each with int8 also "
+                                   "as std3 + asymmetric ranges, @asym; KWS: fp32, int8, "
                                    "int8 with an fp32 softmax at three weight granularities; QAT: its "
                                    "trained widths), price each file under every promotion policy, L3 "
                                    "memory and operating point of the board, measure quality only for the "

@@ -151,7 +151,8 @@ def run(args) -> int:
     from tfdenoise.checks import check_number
     from tfdenoise.train import train
 
-    # the denoiser's INT8 export: symmetric ranges; std3 (PTQ: 1.981 PESQ vs max 1.873, docs/qat.md)
+    # the denoiser's INT8 export: centred ranges (one-sided with --qat-ranges asymmetric); std3
+    # (PTQ: 1.981 PESQ vs max 1.873, docs/qat.md)
     hook = qat_hook(args, symmetric=True, statistic="std3")
     augment = {field: tuple(v) if isinstance(v, list) else v for dest, field in AUGMENT_FIELDS.items()
                if (v := getattr(args, dest)) is not None}

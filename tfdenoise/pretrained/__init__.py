@@ -54,8 +54,10 @@ def tflite(variant: str, precision: str = "mixed") -> Path:
         raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(TFLITE_FILES)}")
     path = folder / "tflite" / f"{variant.lower()}_{TFLITE_FILES[precision]}.tflite"
     if not path.is_file():
+        how = f"tfdenoise export --pretrained {variant.lower()} --recipe int8_asym" \
+            if precision == "int8-asym" else "tfdenoise export"
         raise ModelError(f"no shipped {precision} export of {variant.upper()}; "
-                         "create one with `tfdenoise export`", path)
+                         f"create one with `{how}`", path)
     return path
 
 
