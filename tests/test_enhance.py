@@ -113,7 +113,10 @@ def test_enhance_folder_in_process_pool(tmp_path, checkpoint):
     pooled = enhance_files(src, tmp_path / "pool", str(checkpoint), jobs=2)
     serial = enhance_files(src, tmp_path / "serial", str(checkpoint), jobs=1)
     for a, b in zip(pooled, serial):
-        np.testing.assert_array_equal(sf.read(str(a))[0], sf.read(str(b))[0])
+        # the same model in other processes: TensorFlow's CPU kernels may sum in another order
+        # (threads), which can move a sample across a 16-bit rounding step (seen once: 1 of 8000)
+        x, y = sf.read(str(a))[0], sf.read(str(b))[0]
+        assert x.shape == y.shape and np.abs(x - y).max() <= 2.0 ** -15 + 1e-12
 
 
 def test_model_resolution(tmp_path, checkpoint, monkeypatch):
