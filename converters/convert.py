@@ -17,7 +17,7 @@ from pathlib import Path
 from tfdenoise.errors import ConversionError
 from tfdenoise.fileio import write_bytes
 from tfdenoise.models import TinyDenoiser, get_variant
-from tfdenoise.vocab import FILE_PRECISIONS, FOLDED, RangeKind
+from tfdenoise.vocab import FILE_PRECISIONS, RangeKind
 
 from tfdenoise.converters import build, fbgraph, metadata, passes
 from tfdenoise.converters.calibration import CalibrationSet
@@ -90,7 +90,7 @@ def _quantize_int8(model, graph, f32: bytes, calib: CalibrationSet | None, metho
     qat, n_trained = getattr(model, "qat_info", None) or {}, 0
     if qat.get("act_ranges"):  # a stage-2 QAT checkpoint: the ranges it trained with
         cal_obj = fbgraph.load(calibrated)
-        trained = trained_ranges(cal_obj, graph.op_layers(cal_obj), qat["act_ranges"], FOLDED)
+        trained = trained_ranges(cal_obj, graph.op_layers(cal_obj), qat["act_ranges"])
         trained = {t: r for t, r in trained.items() if t in ranges}
         ranges.update(trained)
         n_trained = len(trained)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfdenoise.errors import ConversionError
+from tfdenoise.qat import range_tensor
 from tfdenoise.vocab import QuantGroup
 
 from tfdenoise.converters import build, fbgraph, passes
@@ -128,21 +129,20 @@ def _interval(lo: float, hi: float) -> tuple[float, float]:
     return (-r, r)
 
 
-def trained_ranges(model_obj, op_layer: list[str | None], act_ranges: dict[str, list[float]],
-                   folded: dict[str, str]) -> dict[int, tuple[float, float]]:
+def trained_ranges(model_obj, op_layer: list[str | None],
+                   act_ranges: dict[str, list[float]]) -> dict[int, tuple[float, float]]:
     """Activation intervals ``{tensor index: (lo, hi)}`` a stage-2 checkpoint trained with, for
     the tensors of a calibrated denoiser flatbuffer: the graph input (``qat_input``), each fully
     connected op's output (``qat_act_<relu>`` after a folded ReLU, ``qat_pre_<layer>`` before a
     sigmoid, ``qat_act_<layer>`` otherwise) and each fused LSTM's output (``qat_<layer>``: the
-    hidden state's learnt range, else 1: the int8 state over [-1, 1])."""
+    hidden state's learnt range, else 1: the int8 state over [-1, 1]); names map to layers by
+    :func:`tfdenoise.qat.range_tensor`, as the QAT network names them."""
     sg = model_obj.subgraphs[0]
     by_layer: dict[str, tuple[float, float]] = {}
-    for name, (lo, hi) in act_ranges.items():
-        for prefix in ("qat_act_", "qat_pre_"):
-            if name.startswith(prefix):
-                key = name[len(prefix):]
-                if prefix == "qat_pre_" or key not in by_layer:
-                    by_layer[folded.get(key, key)] = _interval(lo, hi)
+    for name, (lo, hi) in act_ranges.items():   # a pre-sigmoid range wins over the sigmoid's output
+        if name.startswith(("qat_act_", "qat_pre_")) and \
+                (name.startswith("qat_pre_") or range_tensor(name) not in by_layer):
+            by_layer[range_tensor(name)] = _interval(lo, hi)
     out: dict[int, tuple[float, float]] = {}
     if "qat_input" in act_ranges and len(sg.inputs):
         out[int(sg.inputs[0])] = _interval(*act_ranges["qat_input"])

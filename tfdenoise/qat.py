@@ -54,7 +54,7 @@ from typing import Sequence
 import numpy as np
 
 from tfdenoise.errors import InputError
-from tfdenoise.vocab import QuantGroup
+from tfdenoise.vocab import FOLDED, QuantGroup
 
 #: Weight widths the two-stage QAT trains (docs/design.md §8; 2 bits: ternary).
 WEIGHT_BITS: tuple[int, ...] = (1, 2, 4, 5, 8)
@@ -122,6 +122,19 @@ def bits_for(layer: str, default: int, rules: Sequence[tuple[str, int]] = ()) ->
         if re.fullmatch(pattern, layer):
             return int(bits)
     return int(default)
+
+
+def range_tensor(name: str) -> str:
+    """The deployment tensor a stage-2 range layer quantizes (the contract between
+    :mod:`tfdenoise.qat_layers` and ``converters/qat_export``): ``qat_input`` -> ``input``,
+    ``qat_act_relu_in`` -> ``fc_in`` (folded), ``qat_pre_fc_out`` -> ``fc_out``,
+    ``qat_rnn_0`` -> ``rnn_0``."""
+    name = name.removeprefix("qat_")
+    for prefix in ("act_", "pre_"):
+        if name.startswith(prefix):
+            layer = name[len(prefix):]
+            return FOLDED.get(layer, layer)
+    return name
 
 
 def levels(bits: int) -> int:

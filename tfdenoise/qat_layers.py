@@ -28,7 +28,7 @@ from tfdenoise.keras import keras, tf
 from tfdenoise import qat
 from tfdenoise.qat_quantizers import (KERNEL_LAYERS, SIGMOID_RANGE, ActQuant, EmaRangeQuantizer, KernelConfig,
                                       Q, QuantSpec, TanhWeightQuantizer, kernel_spec)
-from tfdenoise.vocab import FOLDED, QuantGroup
+from tfdenoise.vocab import QuantGroup
 
 RNN_LAYERS = {keras.layers.LSTM: "lstm", keras.layers.GRU: "gru"}
 
@@ -281,17 +281,6 @@ def _range_layers(qnet) -> list[tuple[object, EmaRangeQuantizer]]:
     return out
 
 
-def _range_key(name: str) -> str:
-    """The deployment tensor a range layer quantizes: ``qat_input`` -> ``input``,
-    ``qat_act_relu_in`` -> ``fc_in`` (folded), ``qat_pre_fc_out`` -> ``fc_out``, ``qat_rnn_0`` -> ``rnn_0``."""
-    name = name.removeprefix("qat_")
-    for prefix in ("act_", "pre_"):
-        if name.startswith(prefix):
-            layer = name[len(prefix):]
-            return FOLDED.get(layer, layer)
-    return name
-
-
 def fix_ranges(qnet, by_layer: dict[str, Sequence[float]] | None = None,
                names: Sequence[str] = ()) -> list[str]:
     """Set stage-2 ranges of ``qnet`` from ``by_layer`` (``"input"`` and deployment layer ->
@@ -300,7 +289,7 @@ def fix_ranges(qnet, by_layer: dict[str, Sequence[float]] | None = None,
     stop them (a resumed run: the ones its start fixed).  Returns the names of the fixed ranges."""
     fixed = []
     for la, q in _range_layers(qnet):
-        key = _range_key(la.name)
+        key = qat.range_tensor(la.name)
         if (key in by_layer) if by_layer is not None else (la.name in names):
             if by_layer is not None:
                 la.set_range(*by_layer[key])
