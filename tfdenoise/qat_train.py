@@ -79,15 +79,16 @@ class QatHook(TrainHook):
 
         if resumed is not None:
             check_same_run(resumed.get("qat"), self.default_bits, self.stage, self.layer_bits)
-            kind = (resumed.get("qat") or {}).get("act_ranges_kind", RangeKind.SYMMETRIC.value)
+            record = resumed["qat"]   # a dict: check_same_run refuses anything else
+            kind = record.get("act_ranges_kind", RangeKind.SYMMETRIC.value)
             if self.stage == 2 and kind != self.ranges.value:
                 raise InputError(f"--resume: the run trained {kind} activation ranges, not "
                                  f"--qat-ranges {self.ranges.value}"
                                  + (" (the default)" if self.ranges is RangeKind.SYMMETRIC else "")
                                  + ": pass the run's")
-            if bool((resumed.get("qat") or {}).get("act_ranges_fixed")) != (self.calib_ranges is not None):
+            if bool(record.get("act_ranges_fixed")) != (self.calib_ranges is not None):
                 raise InputError("--resume: pass --qat-calib-ranges exactly when the run was started with it")
-            trained = (resumed.get("qat") or {}).get("train_layers")
+            trained = record.get("train_layers")
             if trained != self.train_layers:
                 raise InputError(f"--resume: the run trained {trained or 'every layer'!r}, not "
                                  f"--qat-train-layers {self.train_layers or '(all)'!r}: pass the run's")
@@ -110,9 +111,9 @@ class QatHook(TrainHook):
                                            one_sided=self.ranges is RangeKind.ASYMMETRIC)
         if prev and prev.get("stage") == 2:
             qat_layers.restore_ranges(self.qnet, prev)
-        if self.calib_ranges is not None:   # resumed: the ranges its start fixed, as saved
-            fixed = ((resumed or {}).get("qat") or {}).get("act_ranges_fixed") or []
-            self.fixed = qat_layers.fix_ranges(self.qnet, self.calibrated, names=fixed)
+        if self.calib_ranges is not None:   # resumed (no calibration): the ranges its start fixed
+            self.fixed = qat_layers.fix_ranges(self.qnet, self.calibrated,
+                                               names=(prev or {}).get("act_ranges_fixed") or [])
         if self.train_layers:
             qat_layers.freeze_except(self.qnet, self.train_layers)
         return self.qnet
