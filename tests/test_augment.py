@@ -220,3 +220,6 @@ def test_model_card_names_the_augmentation_per_phase():
     assert text.startswith("1 of 64 x 1 s segments at 0-15 dB SNR (active speech level), learning rate 0.0001, then 1 of")
     assert text.endswith("augmented: 30% reverberant (simulated rooms, RT60 0.2-1 s, dry target), gain -6..0 dB, "
                          "moving average of the weights (EMA 0.99) scored and saved")
+    # A phase with another log-magnitude loss weight is a phase of its own; 0.5 (or none recorded) says nothing.
+    text = ship_model._phases([plain, {**plain, "mag_loss": 0.5}, {**plain, "mag_loss": 0.0}], tr)
+    assert text.count(" then ") == 1 and text.endswith("learning rate 0.0001, log-magnitude loss weight 0 (reference 0.5)")

@@ -140,11 +140,12 @@ def test_one_epoch_then_resume(corpus_dirs, tmp_path, capsys):
     with pytest.raises(InputError, match="--resume"):
         train(_config(corpus_dirs, out, epochs=2), verbose=0)
     # Simulate an interruption mid-epoch: a half-written temporary folder is left behind.
-    # The resumed phase adds the compressed spectral loss (a run may change its loss).
+    # The resumed phase adds the compressed spectral loss and drops the log-magnitude one
+    # (a run may change its loss).
     (out / ".last.crashed").mkdir()
     with pytest.raises(InputError, match="compressed loss weight"):
         train(replace(_config(corpus_dirs, out, epochs=2), compressed_loss=-1.0), resume=True, verbose=0)
-    train(replace(_config(corpus_dirs, out, epochs=2), compressed_loss=1.0), resume=True, verbose=1)
+    train(replace(_config(corpus_dirs, out, epochs=2), compressed_loss=1.0, mag_loss=0.0), resume=True, verbose=1)
     printed = capsys.readouterr().out
     assert "resuming" in printed and "epoch 2/2" in printed and "val_loss=" in printed
     state = json.loads((out / "last" / "config.json").read_text())
@@ -152,6 +153,9 @@ def test_one_epoch_then_resume(corpus_dirs, tmp_path, capsys):
     assert state["epoch"] == 2 and [h["epoch"] for h in history] == [1, 2]
     assert np.isfinite(history[-1]["loss"])
     assert history[0]["comp"] == 0.0 and history[-1]["comp"] > 0
+    assert [h["mag_loss"] for h in history] == [0.5, 0.0]
+    last = history[-1]  # the total is the weighted sum of the parts it logs
+    assert last["loss"] == pytest.approx(last["l1"] + 0.5 * last["sc"] + last["comp"], rel=1e-4)
     assert (out / "last" / "optimizer").is_dir()
     assert history[-1]["lr"] == pytest.approx(3e-4)
     cfg = _config(corpus_dirs, out, epochs=2)

@@ -60,6 +60,7 @@ BAD = [
     (["--segments-per-epoch", "-1"], "--segments-per-epoch"),
     (["--min-clean-snr", "-1"], "--min-clean-snr"),
     (["--compressed-loss", "-1"], "--compressed-loss"),
+    (["--mag-loss", "-1"], "--mag-loss"),
     (["--seed", "-1"], "--seed"),
 ]
 

@@ -198,7 +198,7 @@ def _build(config: TrainConfig, variant, hook: TrainHook, state: dict | None, la
         denoiser = TinyDenoiser(variant, seed=config.seed)
         start = ema.restore(denoiser.sequence, last, bool(config.ema)) if state is not None else None
         net = hook.start(denoiser.sequence, steps, config.epochs, state)
-        model = waveform_enhancer(denoiser, length, LossWeights(compressed=config.compressed_loss), net)
+        model = waveform_enhancer(denoiser, length, LossWeights(mag=config.mag_loss, compressed=config.compressed_loss), net)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         model.optimizer.build(net.trainable_variables)
         if state is not None:
@@ -254,7 +254,8 @@ def _check_run(config: TrainConfig, cluster, hook: TrainHook | None, resume: boo
 
 
 #: history-row keys copied from the run's config: what each epoch trained on (tools/ship_model.py)
-ROW_OPTIONS = ("snr_db", "snr_level", "noise_exclude", "synthetic_noise", "min_clean_snr", "compressed_loss")
+ROW_OPTIONS = ("snr_db", "snr_level", "noise_exclude", "synthetic_noise", "min_clean_snr", "compressed_loss",
+               "mag_loss")
 
 
 def _row_options(config: TrainConfig, run_config: dict) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 from tfdenoise import SAMPLE_RATE, augment, mixtures
 from tfdenoise.checks import check_integer, check_number, check_schedule
 from tfdenoise.errors import InputError, ModelError
+from tfdenoise.losses import LossWeights
 from tfdenoise.losses import RESOLUTIONS
 from tfdenoise.models import CONFIG_FILE, Variant, checkpoint_variant, get_variant, read_config
 from tfdenoise.vocab import FRAME
@@ -55,6 +56,7 @@ class TrainConfig:
     synthetic_noise: float = 0.0  # share of noise segments that are babble / speech-shaped noise
     min_clean_snr: float = 0.0  # > 0: speech clips with a lower mixtures.clean_snr_db are left out
     compressed_loss: float = 0.0  # weight of the compressed spectral loss term (losses.compressed_loss)
+    mag_loss: float = LossWeights.mag  # weight of the log-magnitude STFT loss term (losses.stft_losses)
     reverb: float = 0.0  # probability of a reverberant training mixture (augment.Augment)
     rt60: tuple[float, float] = augment.DEFAULT_RT60  # seconds
     reverb_target: str = augment.DEFAULT_REVERB_TARGET  # dry | early
@@ -107,6 +109,8 @@ class TrainConfig:
                 raise InputError(f"{option}: {exc}") from None
         check_number("--min-clean-snr", self.min_clean_snr, lambda v: v >= 0, "a number of dB >= 0 (0: keep all)")
         check_number("--compressed-loss (compressed loss weight)", self.compressed_loss, lambda v: v >= 0,
+                     "a number >= 0 (0: off)")
+        check_number("--mag-loss (log-magnitude loss weight)", self.mag_loss, lambda v: v >= 0,
                      "a number >= 0 (0: off)")
         check_integer("--seed", self.seed, 0)
         _ = self.augmentation  # constructing it checks --reverb, --rt60, --reverb-target, --level-db, --tilt-db

@@ -39,7 +39,7 @@ KWS model keeps its task: the keywords and split come from its checkpoint."""
 
 #: Options only one family's fine-tuning reads (given for the other: one error line).
 DENOISER_ONLY = ("speech", "valid_pairs", "valid_pesq", "segment", "segments_per_epoch", "exclude_noise",
-                 "synthetic_noise", "min_clean_snr", "compressed_loss", "snr_level")
+                 "synthetic_noise", "min_clean_snr", "compressed_loss", "mag_loss", "snr_level")
 KWS_ONLY = ("data", "noise_prob", "shift", "gain", "silence_share", "partial_share", "windows_per_epoch")
 
 

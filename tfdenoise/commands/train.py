@@ -87,6 +87,9 @@ def add_data_options(p, defaults: bool = True) -> None:
     p.add_argument("--compressed-loss", type=float, default=d(0.0), metavar="W",
                    help="W >= 0: add W x a power-law compressed spectral loss (Braun & Tashev 2021; "
                         "tracks PESQ more closely) to L1 + multi-resolution STFT; 0: off")
+    p.add_argument("--mag-loss", type=float, default=d(0.5), metavar="W",
+                   help="W >= 0: weight of the log-magnitude part of the multi-resolution STFT loss "
+                        "(default 0.5, the reference recipe's; 0: left out)")
     p.add_argument("--snr-level", choices=SNR_LEVELS, default=d(DEFAULT_SNR_LEVEL),
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
@@ -133,7 +136,7 @@ DATA_FIELDS = {"speech": "speech", "noise": "noise", "epochs": "epochs", "batch"
                "valid_pairs": "valid_pairs", "valid_pesq": "valid_pesq", "snr": "snr_db",
                "snr_level": "snr_level", "exclude_noise": "noise_exclude",
                "synthetic_noise": "synthetic_noise", "min_clean_snr": "min_clean_snr",
-               "compressed_loss": "compressed_loss", "seed": "seed", "cache": "cache_dir"}
+               "compressed_loss": "compressed_loss", "mag_loss": "mag_loss", "seed": "seed", "cache": "cache_dir"}
 
 
 def config_from_args(args, variant: str, out: str, **fields):
