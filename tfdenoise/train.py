@@ -4,8 +4,7 @@ The network sees STFT magnitudes and predicts gains; the training graph applies 
 to the complex noisy spectrum and rebuilds the waveform (``tf_istft``), so the loss is
 computed on audio exactly as inference produces it.
 
-Run folder layout (every write is temp-then-rename, so ``kill -9`` loses at most the
-running epoch)::
+Run folder (every write is temp-then-rename, so ``kill -9`` loses at most the running epoch)::
 
     OUT/last/   config.json, weights.h5, optimizer/   after every epoch (resume point)
                 (+ raw_weights.h5 with --ema)          (--ema: weights.h5 is the moving average,
@@ -22,10 +21,7 @@ MultiWorkerMirroredStrategy when TF_CONFIG names them (tfdenoise/distribute.py).
 Steps run as ``tf.function``\ s with a fixed ``[batch, samples]`` signature rather than
 ``Model.fit``: on the 2-core CPU machine ``fit`` took 1.6 s per LSTM128 step of 32 x 1 s and
 the compiled step 0.78 s (same graph; ``fit`` relaxes shapes and adds per-step overhead).
-The learning rate decays log-linearly per epoch from ``learning_rate`` to
-``final_learning_rate`` (equal by default: constant); it is a function of the epoch index,
-so a resumed run gets the rate the uninterrupted one would have had. The training mixtures
-may be augmented (reverberation, tilt, level: tfdenoise/augment.py), the held-out ones never.
+The training mixtures may be augmented (tfdenoise/augment.py), the held-out ones never.
 """
 from __future__ import annotations
 
@@ -129,7 +125,9 @@ def waveform_enhancer(denoiser: TinyDenoiser, length: int, weights: LossWeights 
 
 
 def learning_rate_at(config: TrainConfig, epoch: int) -> float:
-    """Learning rate of (0-based) ``epoch``: log-linear from the first to the final rate."""
+    """Learning rate of (0-based) ``epoch``: log-linear from the first to the final rate (equal
+    by default: constant), a function of the epoch index, so that a resumed run gets the rate
+    the uninterrupted one would have had."""
     final = config.final_learning_rate or config.learning_rate
     if config.epochs <= 1:
         return config.learning_rate
@@ -181,9 +179,8 @@ def _save_optimizer(optimizer, folder: Path) -> None:
 def _restore_optimizer(optimizer, folder: Path) -> None:
     from tfdenoise.keras import tf
 
-    prefix = folder / "optimizer" / "state"
     if (folder / "optimizer").is_dir():
-        tf.train.Checkpoint(optimizer=optimizer).read(str(prefix)).expect_partial()
+        tf.train.Checkpoint(optimizer=optimizer).read(str(folder / "optimizer" / "state")).expect_partial()
 
 
 def _build(config: TrainConfig, variant, hook: TrainHook, state: dict | None, last: Path, strategy,
@@ -312,6 +309,36 @@ def _score_epoch(row: dict, scored, pairs_valid: list, pesq_valid: list) -> floa
     return -row["val_mix_pesq"] if pesq_valid else row["val_loss"]
 
 
+def _steps_per_epoch(config: TrainConfig, speech_tr, noise_tr, speech_va, verbose: int) -> int:
+    """Steps of ``config.batch`` segments per epoch (``--segments-per-epoch``, or as many
+    segments as the training speech has seconds), said when ``verbose``."""
+    seg = config.segment_seconds
+    per_epoch = config.segments_per_epoch or max(config.batch, int(speech_tr.seconds / seg))
+    steps = -(-per_epoch // config.batch)
+    if verbose:
+        print(f"speech: {speech_tr.seconds / 3600:.2f} h train, {speech_va.seconds / 60:.1f} min valid;"
+              f" noise: {noise_tr.seconds / 3600:.2f} h train; {per_epoch} segments of {seg} s"
+              f" per epoch ({steps} steps of {config.batch})")
+    return steps
+
+
+def _heldout_sets(config: TrainConfig, cluster, speech_va, noise_va) -> tuple[list, int, list, list]:
+    """(validation-loss batches, their count, --valid-pairs pairs, --valid-pesq mixtures), all
+    made with the run's held-out mixing (never augmented); the PESQ sets on the chief only."""
+    count = max(1, config.valid_segments // config.batch)
+    valid = list(mixtures.batches(speech_va, noise_va, count * config.batch, config.segment_seconds,
+                                  config.batch, seed=10**6 + config.seed, mixing=config.mixing))
+    pairs = _load_pairs(config.valid_pairs) if config.valid_pairs and cluster.is_chief else []
+    pesq = pesq_validation_set(speech_va, noise_va, config.valid_pesq if cluster.is_chief else 0,
+                               seed=VALID_PESQ_SEED + config.seed, mixing=config.mixing)
+    return valid, count, pairs, pesq
+
+
+def _print_row(row: dict, improved: bool) -> None:
+    print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, (int, float)))
+          + ("  [best]" if improved else ""))
+
+
 def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: TrainHook | None = None,
           worker_timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
     """Train ``config.variant``; returns the folder of the best checkpoint.  ``hook`` changes
@@ -324,19 +351,11 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     cluster = cluster_from_env()
     variant = _check_run(config, cluster, hook, resume)
     hook = hook or TrainHook()
-    mixing = config.mixing  # the held-out mixtures'; the training ones add the augmentation
     out = Path(config.out)
     last, best = out / "last", out / "best"
     out.mkdir(parents=True, exist_ok=True)
     speech_tr, speech_va, noise_tr, noise_va = split_corpora(config, verbose)
-    seg = config.segment_seconds
-    per_epoch = config.segments_per_epoch or max(config.batch, int(speech_tr.seconds / seg))
-    steps = -(-per_epoch // config.batch)
-    if verbose:
-        print(f"speech: {speech_tr.seconds / 3600:.2f} h train, {speech_va.seconds / 60:.1f} min valid;"
-              f" noise: {noise_tr.seconds / 3600:.2f} h train; {per_epoch} segments of {seg} s"
-              f" per epoch ({steps} steps of {config.batch})")
-
+    seg, steps = config.segment_seconds, _steps_per_epoch(config, speech_tr, noise_tr, speech_va, verbose)
     score_name = selection_score_name(config)
     length = int(seg * SAMPLE_RATE)
     state = read_config(last) if resume else None
@@ -348,16 +367,11 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
     scored = writer.offline_mask if net is denoiser.sequence else net_mask(net)  # what trains
     progress = _Progress.resumed(state, out, score_name, verbose)
 
-    valid_batches = max(1, config.valid_segments // config.batch)
-    valid = list(mixtures.batches(speech_va, noise_va, valid_batches * config.batch, seg, config.batch,
-                                  seed=10**6 + config.seed, mixing=mixing))
+    valid, valid_batches, pairs_valid, pesq_valid = _heldout_sets(config, cluster, speech_va, noise_va)
     run_config = {**asdict(config), "snr_db": list(config.snr_db), "noise_exclude": list(config.noise_exclude)}
     if cluster.is_chief:
         write_json(out / CONFIG_FILE, run_config)
     train_step, test_step = _compiled_steps(model, config.batch, length, strategy, average)
-    pairs_valid = _load_pairs(config.valid_pairs) if config.valid_pairs and cluster.is_chief else []
-    pesq_valid = pesq_validation_set(speech_va, noise_va, config.valid_pesq if cluster.is_chief else 0,
-                                     seed=VALID_PESQ_SEED + config.seed, mixing=mixing)
 
     for epoch in range(progress.epoch, config.epochs):
         t0 = time.time()
@@ -379,9 +393,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 1, hook: Tra
                     "train_seconds": round(progress.elapsed, 1), "training": run_config, "metrics": row, **extra}
             _save_epoch(cluster, out, writer, model.optimizer, meta, improved, progress.history, raw)
         if verbose and cluster.is_chief:
-            print("  " + "  ".join(f"{k}={v:.4g}" for k, v in row.items()
-                                   if k != "epoch" and isinstance(v, (int, float)))
-                  + ("  [best]" if improved else ""))
+            _print_row(row, improved)
     if cluster.is_chief and not best.exists():  # resumed a run that was already complete
         shutil.copytree(last, best)
     return best
