@@ -195,7 +195,8 @@ def _build(config: TrainConfig, variant, hook: TrainHook, state: dict | None, la
         denoiser = TinyDenoiser(variant, seed=config.seed)
         start = ema.restore(denoiser.sequence, last, bool(config.ema)) if state is not None else None
         net = hook.start(denoiser.sequence, steps, config.epochs, state)
-        model = waveform_enhancer(denoiser, length, LossWeights(mag=config.mag_loss, compressed=config.compressed_loss), net)
+        weights = LossWeights(mag=config.mag_loss, compressed=config.compressed_loss)
+        model = waveform_enhancer(denoiser, length, weights, net)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         model.optimizer.build(net.trainable_variables)
         if state is not None:

@@ -19,8 +19,7 @@ from pathlib import Path
 from tfdenoise import SAMPLE_RATE, augment, mixtures
 from tfdenoise.checks import check_integer, check_number, check_schedule
 from tfdenoise.errors import InputError, ModelError
-from tfdenoise.losses import LossWeights
-from tfdenoise.losses import RESOLUTIONS
+from tfdenoise.losses import RESOLUTIONS, LossWeights
 from tfdenoise.models import CONFIG_FILE, Variant, checkpoint_variant, get_variant, read_config
 from tfdenoise.vocab import FRAME
 

@@ -30,6 +30,10 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tfdenoise.losses import LossWeights  # noqa: E402 (no TensorFlow import)
+
+REFERENCE_MAG_LOSS = LossWeights.mag  # the log-magnitude weight of the reference recipe, and of rows that predate it
+
 
 def _project_path(path: str | os.PathLike) -> str:
     """``path`` as a card records it: relative to the project root when it lies inside the
@@ -75,7 +79,7 @@ class _EpochData(NamedTuple):
     compressed_loss: float  # weight of the compressed spectral loss (0: off)
     augment: str = ""  # augmentation of the training mixtures ('' : none)
     ema: float = 0.0  # decay of the weight average that was scored and saved (0: raw weights)
-    mag_loss: float = 0.5  # weight of the log-magnitude STFT loss (0.5: the reference recipe's)
+    mag_loss: float = REFERENCE_MAG_LOSS  # weight of the log-magnitude STFT loss
 
 
 #: history-row keys of the augmentation (tfdenoise/augment.py: Augment.record), present only when on
@@ -108,7 +112,7 @@ def _epoch_data(h: dict, tr: dict) -> _EpochData:
                       tuple(h.get("snr_db", tr["snr_db"])), h.get("snr_level", "mean"),
                       tuple(h.get("noise_exclude", ())), float(h.get("synthetic_noise", 0.0)),
                       float(h.get("min_clean_snr", 0.0)), float(compressed), _augment_text(h),
-                      float(h.get("ema", 0.0)), float(h.get("mag_loss", 0.5)))
+                      float(h.get("ema", 0.0)), float(h.get("mag_loss", REFERENCE_MAG_LOSS)))
 
 
 _COMPRESSED = (", plus a power-law compressed spectral loss (Braun & Tashev 2021; "
@@ -138,7 +142,7 @@ def _phases(history: list, tr: dict) -> str:
         lrs = [r.get("lr", tr["learning_rate"]) for r in rows]
         lr = f"{lrs[0]:.2g}" if lrs[0] == lrs[-1] else f"{lrs[0]:.2g} -> {lrs[-1]:.2g}"
         loss = f", loss + {compressed:g} x compressed spectral loss" if compressed else ""
-        loss += f", log-magnitude loss weight {mag:g} (reference 0.5)" if mag != 0.5 else ""
+        loss += f", log-magnitude loss weight {mag:g} (reference {REFERENCE_MAG_LOSS:g})" if mag != REFERENCE_MAG_LOSS else ""
         extra = (f", augmented: {augment}" if augment else "") + (f", moving average of the weights (EMA {ema:g}) "
                                                                  "scored and saved" if ema else "")
         parts.append(f"{len(rows)} of {seg} x {sec:g} s segments at {lo:g}-{hi:g} dB SNR ({_mixing(level, excluded, synthetic, min_clean)}), learning rate {lr}{loss}{extra}")

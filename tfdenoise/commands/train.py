@@ -47,6 +47,7 @@ def add_data_options(p, defaults: bool = True) -> None:
     """The data and schedule options of a denoiser training run (``train``; ``prune`` with
     ``defaults=False``: every default None, so that :func:`config_from_args` leaves it to
     :class:`~tfdenoise.train_config.TrainConfig`, and nothing required)."""
+    from tfdenoise.losses import LossWeights
     from tfdenoise.mixtures import DEFAULT_SNR_DB, DEFAULT_SNR_LEVEL, SNR_LEVELS
     from tfdenoise.train_config import MAX_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS
 
@@ -87,9 +88,9 @@ def add_data_options(p, defaults: bool = True) -> None:
     p.add_argument("--compressed-loss", type=float, default=d(0.0), metavar="W",
                    help="W >= 0: add W x a power-law compressed spectral loss (Braun & Tashev 2021; "
                         "tracks PESQ more closely) to L1 + multi-resolution STFT; 0: off")
-    p.add_argument("--mag-loss", type=float, default=d(0.5), metavar="W",
+    p.add_argument("--mag-loss", type=float, default=d(LossWeights.mag), metavar="W",
                    help="W >= 0: weight of the log-magnitude part of the multi-resolution STFT loss "
-                        "(default 0.5, the reference recipe's; 0: left out)")
+                        "(the default is the reference recipe's; 0: left out)")
     p.add_argument("--snr-level", choices=SNR_LEVELS, default=d(DEFAULT_SNR_LEVEL),
                    help="speech power the SNR refers to: active speech frames, as the Valentini set "
                         "(ITU-T P.56), or the whole segment with its pauses (before 2026-11-21)")
