@@ -98,6 +98,4 @@ def test_recipe_gives_every_card_epoch_its_learning_rate(recipe_logs, variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_recipe_ships_its_last_run(recipe_logs, variant):
     commands = recipe_logs[variant]
-    last_train = [argv for argv in commands if argv[0] == "train"][-1]
-    out = last_train[len(last_train) - 1 - last_train[::-1].index("--out") + 1]
-    assert commands[-1] == ["tools/ship_model.py", out]
+    assert commands[-1] == ["tools/ship_model.py", _train_configs(commands)[-1].out]
