@@ -176,6 +176,70 @@ class Case:
         return not self.alias
 
 
+def _report_argv(rng: random.Random, sb: Sandbox, target) -> list[str]:
+    ins = [sb.model]
+    argv = [spell_input(rng, sb, sb.model)]
+    for flag in rng.choice([["--json"], ["-o"], ["--json", "-o"]]):
+        argv += [flag, target("json" if flag == "--json" else "folder", ins, [])]
+    return argv
+
+
+def _export_argv(rng: random.Random, sb: Sandbox, target) -> list[str]:
+    ins, trees = [], [sb.ckpt]
+    argv = [spell_input(rng, sb, sb.ckpt), "--no-check"]
+    if rng.random() < 0.3:
+        ins.append(sb.recipe)
+        argv += ["--recipe", spell_input(rng, sb, sb.recipe)]
+    else:
+        argv.append("--fp32")
+    if rng.random() < 0.3:
+        trees.append(sb.calib)
+        argv += ["--calib-data", spell_input(rng, sb, sb.calib)]
+    argv += ["-o", target("tflite", ins, trees)]
+    if rng.random() < 0.4:
+        argv += ["--json", target("json", ins, trees)]
+    return argv
+
+
+def _evaluate_argv(rng: random.Random, sb: Sandbox, target) -> list[str]:
+    model = rng.choice(["ckpt", "model", "noisy"])
+    ins = [sb.model] if model == "model" else []
+    trees = [sb.pairs] + ([sb.ckpt] if model == "ckpt" else [])
+    spec = "noisy" if model == "noisy" else spell_input(rng, sb, getattr(sb, model))
+    return ["--pairs", spell_input(rng, sb, sb.pairs), "--model", spec, "--jobs", "1",
+            "--json", target("json", ins, trees)]
+
+
+def _enhance_argv(rng: random.Random, sb: Sandbox, target) -> list[str]:
+    model = rng.choice(["ckpt", "model"])
+    ins = [sb.model] if model == "model" else []
+    trees = [sb.ckpt] if model == "ckpt" else []
+    src, via = rng.choice([sb.audio, sb.audio / "a.wav", sb.audio / "sub" / "b.wav"]), []
+    spelled = spell_input(rng, sb, src, via)
+    if src.is_dir():
+        out = target("folder", ins, [src, *trees])
+    else:
+        # the folder of the input as spelled (a symlink's folder, not its target's): the
+        # output keeps the input's name there, so it is the input itself
+        out = target(rng.choice(["wav", "folder"]), [src, *ins], trees,
+                     parents=[via[0].parent])
+    return [spelled, "-o", out, "--model", spell_input(rng, sb, getattr(sb, model)),
+            "--jobs", "1"]
+
+
+def _validate_argv(rng: random.Random, sb: Sandbox, target) -> list[str]:
+    ins, trees = [sb.model], [sb.pairs, sb.ckpt]
+    argv = [spell_input(rng, sb, sb.model), "--pairs", spell_input(rng, sb, sb.pairs),
+            "--checkpoint", spell_input(rng, sb, sb.ckpt), "--jobs", "1"]
+    for flag in rng.choice([["--json"], ["--markdown"], ["--json", "--markdown"]]):
+        argv += [flag, target("json" if flag == "--json" else "md", ins, trees)]
+    return argv
+
+
+CASE_ARGV = {"report": _report_argv, "export": _export_argv, "evaluate": _evaluate_argv,
+             "enhance": _enhance_argv, "validate": _validate_argv}
+
+
 def make_case(rng: random.Random, sb: Sandbox, budget: dict[str, int]) -> Case:
     cmd = rng.choice(["report", "report", "export", "evaluate", "evaluate", "enhance", "enhance",
                       "validate"])
@@ -189,55 +253,7 @@ def make_case(rng: random.Random, sb: Sandbox, budget: dict[str, int]) -> Case:
         cats.append(cat)
         return path
 
-    if cmd == "report":
-        ins = [sb.model]
-        argv = [spell_input(rng, sb, sb.model)]
-        flags = rng.choice([["--json"], ["-o"], ["--json", "-o"]])
-        for flag in flags:
-            argv += [flag, target("json" if flag == "--json" else "folder", ins, [])]
-    elif cmd == "export":
-        ins, trees = [], [sb.ckpt]
-        argv = [spell_input(rng, sb, sb.ckpt), "--no-check"]
-        if rng.random() < 0.3:
-            ins.append(sb.recipe)
-            argv += ["--recipe", spell_input(rng, sb, sb.recipe)]
-        else:
-            argv.append("--fp32")
-        if rng.random() < 0.3:
-            trees.append(sb.calib)
-            argv += ["--calib-data", spell_input(rng, sb, sb.calib)]
-        argv += ["-o", target("tflite", ins, trees)]
-        if rng.random() < 0.4:
-            argv += ["--json", target("json", ins, trees)]
-    elif cmd == "evaluate":
-        model = rng.choice(["ckpt", "model", "noisy"])
-        ins = [sb.model] if model == "model" else []
-        trees = [sb.pairs] + ([sb.ckpt] if model == "ckpt" else [])
-        spec = "noisy" if model == "noisy" else spell_input(rng, sb, getattr(sb, model))
-        argv = ["--pairs", spell_input(rng, sb, sb.pairs), "--model", spec, "--jobs", "1",
-                "--json", target("json", ins, trees)]
-    elif cmd == "enhance":
-        model = rng.choice(["ckpt", "model"])
-        ins = [sb.model] if model == "model" else []
-        trees = [sb.ckpt] if model == "ckpt" else []
-        src, via = rng.choice([sb.audio, sb.audio / "a.wav", sb.audio / "sub" / "b.wav"]), []
-        spelled = spell_input(rng, sb, src, via)
-        if src.is_dir():
-            out = target("folder", ins, [src, *trees])
-        else:
-            # the folder of the input as spelled (a symlink's folder, not its target's): the
-            # output keeps the input's name there, so it is the input itself
-            out = target(rng.choice(["wav", "folder"]), [src, *ins], trees,
-                         parents=[via[0].parent])
-        argv = [spelled, "-o", out, "--model", spell_input(rng, sb, getattr(sb, model)),
-                "--jobs", "1"]
-    else:  # validate
-        ins, trees = [sb.model], [sb.pairs, sb.ckpt]
-        argv = [spell_input(rng, sb, sb.model), "--pairs", spell_input(rng, sb, sb.pairs),
-                "--checkpoint", spell_input(rng, sb, sb.ckpt), "--jobs", "1"]
-        for flag in rng.choice([["--json"], ["--markdown"], ["--json", "--markdown"]]):
-            argv += [flag, target("json" if flag == "--json" else "md", ins, trees)]
-    case = Case(cmd, argv, cats)
+    case = Case(cmd, CASE_ARGV[cmd](rng, sb, target), cats)
     if case.runs:
         budget[cmd] = budget.get(cmd, 0) - 1
     return case
