@@ -8,9 +8,10 @@
 #
 # Cost: phase 1 30 epochs, 57.5 min of training on a 2-core x86_64 CPU without a GPU, shared with
 # the other first runs (GRU128, GRU256, LSTM256 and LSTM128's epochs 1-20 trained side by
-# side); phase 2 76.2 min; phase 3 110 epochs, 118 min (57-83 s an epoch, mostly alone). Re-running the script after an interruption resumes the run (--resume). The
-# result is the same recipe, not bit-identical weights (TensorFlow's CPU kernels are not
-# deterministic across machines and thread counts).
+# side); phase 2 76.2 min; phase 3 110 epochs, 118 min (57-83 s an epoch, mostly alone).
+# Re-running the script after an interruption resumes the run (--resume). The result is the
+# same recipe, not bit-identical weights (TensorFlow's CPU kernels are not deterministic across
+# machines and thread counts).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"   # strict mode, project root, DATA/TFDENOISE/PYTHON
 
 # Epochs 1-30: 1024 x 1 s segments at 0-15 dB SNR by segment mean power (the only SNR level
